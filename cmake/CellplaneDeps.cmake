@@ -1,0 +1,30 @@
+# Every third-party dependency comes from Debian's packages (scripts/deps.sh installs them).
+# Why each one was chosen is in docs/ARCHITECTURE.md ("Dependencies").
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+pkg_check_modules(LIBUSB REQUIRED IMPORTED_TARGET libusb-1.0)
+pkg_check_modules(PCSC REQUIRED IMPORTED_TARGET libpcsclite)
+find_package(fmt REQUIRED)
+find_package(simdjson REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(mimalloc REQUIRED)
+find_package(Threads REQUIRED)
+
+# Header-only packages without CMake config files.
+find_path(TL_EXPECTED_INCLUDE tl/expected.hpp REQUIRED)
+find_path(CLI11_INCLUDE CLI/CLI.hpp REQUIRED)
+find_path(RWQUEUE_INCLUDE readerwriterqueue/readerwriterqueue.h REQUIRED)
+find_path(CQUEUE_INCLUDE concurrentqueue/concurrentqueue.h REQUIRED)
+find_path(HTTP_PARSER_INCLUDE http_parser.h REQUIRED)
+find_library(HTTP_PARSER_LIB NAMES http_parser REQUIRED)
+add_library(cp_http_parser INTERFACE)
+target_include_directories(cp_http_parser SYSTEM INTERFACE ${HTTP_PARSER_INCLUDE})
+target_link_libraries(cp_http_parser INTERFACE ${HTTP_PARSER_LIB})
+
+if(CP_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(CP_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

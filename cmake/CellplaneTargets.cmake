@@ -1,0 +1,82 @@
+# One helper per kind of target, so every target is declared the same way.
+#   cp_library(name SOURCES ... DEPS ...)      static library of one layer
+#   cp_executable(name SOURCES ... DEPS ...)   thin main
+#   cp_test(name SOURCES ... DEPS ... LABELS ... [RESOURCE_LOCK x] [TIMEOUT s])
+#   cp_bench(name SOURCES ... DEPS ...)        Google Benchmark / load generator
+#   cp_fuzz(name SOURCE file DEPS ... CORPUS dir)  libFuzzer target + corpus replay under ctest
+
+set(CP_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+    -Wcast-align -Wnull-dereference -Wimplicit-fallthrough -Wno-missing-field-initializers)
+
+add_library(cp_options INTERFACE)
+target_compile_options(cp_options INTERFACE ${CP_WARNINGS})
+target_compile_definitions(cp_options INTERFACE _GNU_SOURCE)
+if(CP_SANITIZE)
+  target_compile_options(cp_options INTERFACE -fsanitize=address,undefined
+                         -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_compile_definitions(cp_options INTERFACE _GLIBCXX_ASSERTIONS CP_SANITIZE=1)
+  target_link_options(cp_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(CP_FUZZ)
+  target_compile_options(cp_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(cp_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+function(cp_library name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS;PUBLIC_DEPS" ${ARGN})
+  add_library(${name} STATIC ${A_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC cp_options ${A_PUBLIC_DEPS} PRIVATE ${A_DEPS})
+endfunction()
+
+function(cp_executable name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE cp_options ${A_DEPS})
+  install(TARGETS ${name} RUNTIME DESTINATION bin)
+endfunction()
+
+function(cp_test name)
+  cmake_parse_arguments(A "" "RESOURCE_LOCK;TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE cp_options ${A_DEPS} GTest::gtest GTest::gtest_main)
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 120)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+                       SKIP_RETURN_CODE 77)
+  if(A_RESOURCE_LOCK)
+    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK ${A_RESOURCE_LOCK})
+  endif()
+endfunction()
+
+function(cp_bench name)
+  cmake_parse_arguments(A "" "" "SOURCES;DEPS;SMOKE_ARGS" ${ARGN})
+  add_executable(${name} ${A_SOURCES})
+  target_link_libraries(${name} PRIVATE cp_options ${A_DEPS})
+  if(CP_BUILD_TESTS AND A_SMOKE_ARGS)
+    # Benchmarks also run as a short smoke test, never gated on a time.
+    add_test(NAME ${name}_smoke COMMAND ${name} ${A_SMOKE_ARGS})
+    set_tests_properties(${name}_smoke PROPERTIES LABELS "bench" TIMEOUT 120
+                         SKIP_RETURN_CODE 77)
+  endif()
+endfunction()
+
+# A fuzz target is one file defining LLVMFuzzerTestOneInput. Under the `fuzz` preset it links
+# libFuzzer; in every other build it links fuzz/replay_main.cc and ctest replays its corpus.
+function(cp_fuzz name)
+  cmake_parse_arguments(A "" "SOURCE;CORPUS" "DEPS" ${ARGN})
+  if(CP_FUZZ)
+    add_executable(${name} ${A_SOURCE})
+    target_link_libraries(${name} PRIVATE cp_options ${A_DEPS})
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  else()
+    add_executable(${name}_replay ${A_SOURCE} ${PROJECT_SOURCE_DIR}/fuzz/replay_main.cc)
+    target_link_libraries(${name}_replay PRIVATE cp_options ${A_DEPS})
+    if(CP_BUILD_TESTS)
+      add_test(NAME ${name}_corpus COMMAND ${name}_replay ${A_CORPUS})
+      set_tests_properties(${name}_corpus PROPERTIES LABELS "fuzz" TIMEOUT 300)
+    endif()
+  endif()
+endfunction()

@@ -1,0 +1,140 @@
+// cellplaned's configuration: one TOML file (toml++), read once at start-up into a plain
+// `Config` value that the daemon hands to each layer. Loading is strict: an unknown key, a value
+// of the wrong type, out of range, a bad enum name or a bad address is an error that names the
+// file, line and column. Every key has a default, so an empty file is a valid configuration;
+// `kDefaultConfigToml` spells all of them out (docs/CONFIG.md describes each key).
+//
+// Each section is described once, as a visit function over a ConfigVisitor
+// (ctl/config_schema.h); the same description drives loading, `to_toml` and the tests. To add a
+// section (smsc, smpp, remsim, ...): add its struct here and a member to Config, write its visit
+// function in config.cc and call it from visit_config().
+//
+// Exceptions: toml++ reports syntax errors by throwing; they are caught inside load_config_*,
+// which only ever return a Result.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/log.h"
+#include "base/result.h"
+#include "engine/io_backend.h"
+
+namespace cp::ctl {
+
+struct EngineConfig {
+  uint32_t cores = 0;  // reactor threads; 0 = one per online CPU
+  bool pin_threads = false;
+  engine::IoBackendKind io_backend = engine::IoBackendKind::automatic;
+  uint32_t max_connections_per_core = 16384;
+  uint32_t rx_buffer_bytes = 16384;
+  uint32_t tx_buffer_bytes = 16384;
+  uint32_t idle_timeout_ms = 0;  // 0 = none
+  uint32_t cross_core_ring_capacity = 1024;
+  uint32_t drain_timeout_ms = 5000;
+  bool operator==(const EngineConfig&) const = default;
+};
+
+struct ControlConfig {
+  std::string socket = "cellplane.ctl";  // relative paths are under state_dir
+  uint32_t socket_mode = 0600;
+  bool operator==(const ControlConfig&) const = default;
+};
+
+struct MetricsConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:9464";
+  bool operator==(const MetricsConfig&) const = default;
+};
+
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  bool wire_trace = false;
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct Config {
+  std::string state_dir = "./state";
+  EngineConfig engine;
+  ControlConfig control;
+  MetricsConfig metrics;
+  LogConfig log;
+
+  // The control socket path: control.socket if absolute, else state_dir/control.socket,
+  // lexically normalised ("./state" + "cellplane.ctl" -> "state/cellplane.ctl").
+  std::string control_socket_path() const;
+  bool operator==(const Config&) const = default;
+};
+
+// Where a configuration problem is. line/column are 1-based; 0 when the problem has no position
+// (the file cannot be read).
+struct ConfigError {
+  std::string file;
+  uint32_t line = 0;
+  uint32_t column = 0;
+  std::string message;
+  // Further problems found in the same pass, already formatted as "file:line:col: message",
+  // in document order. The operator sees them all at once instead of one per restart.
+  std::vector<std::string> more;
+
+  // "file:line:col: message" (or "file: message"), then one line per entry of `more`.
+  std::string to_string() const;
+};
+
+// The built-in configuration: every key with its default value and a comment. Parsing it gives
+// exactly `Config{}` (a test checks), so it is a template an operator can start from.
+inline constexpr std::string_view kDefaultConfigToml = R"(# cellplaned configuration (TOML).
+# Every key is optional; the values below are the defaults. docs/CONFIG.md describes each key.
+
+# Directory for the control socket and other run-time state; relative to the working directory.
+state_dir = "./state"
+
+[engine]
+# Reactor threads, one per core; 0 = one per online CPU. Range 0..1024.
+cores = 0
+# Pin reactor thread N to CPU N.
+pin_threads = false
+# "auto" (io_uring, falling back to epoll when it cannot be set up), "io_uring" or "epoll".
+io_backend = "auto"
+# Connections one reactor accepts before closing new ones at once. Range 1..1048576.
+max_connections_per_core = 16384
+# Per-connection receive (reassembly) and send buffers. Range 512..16777216.
+rx_buffer_bytes = 16384
+tx_buffer_bytes = 16384
+# Close connections that received nothing for this long; 0 = never. Range 0..86400000.
+idle_timeout_ms = 0
+# Slots of each reactor-to-reactor ring; a power of two in 16..1048576.
+cross_core_ring_capacity = 1024
+# On shutdown, how long connections may finish what is queued. Range 0..600000.
+drain_timeout_ms = 5000
+
+[control]
+# Unix socket cellctl talks to; a relative path is under state_dir.
+socket = "cellplane.ctl"
+# File mode of the socket, octal; must give the owner read and write.
+socket_mode = "0600"
+
+[metrics]
+# Prometheus text exposition over HTTP.
+enabled = true
+listen = "127.0.0.1:9464"
+
+[log]
+# trace, debug, info, notice, warn or error.
+level = "info"
+# Log every payload read from or written to serial devices and sockets, escaped.
+wire_trace = false
+)";
+
+// Parses `text`; `name` is the file name used in error messages.
+Result<Config, ConfigError> load_config_string(std::string_view text, std::string_view name);
+// Reads and parses the file at `path`.
+Result<Config, ConfigError> load_config_file(const std::string& path);
+
+// The configuration as TOML, every key, in the order of kDefaultConfigToml (for `config show`).
+// load_config_string(to_toml(c)) == c.
+std::string to_toml(const Config& config);
+
+}  // namespace cp::ctl

@@ -1,0 +1,337 @@
+// epoll backend: the completion interface emulated over readiness, for machines where io_uring
+// cannot be set up (containers often forbid it). Level-triggered; one read per readable socket
+// per wait() for fairness; sends are attempted at once and finished on EPOLLOUT. Completions
+// produced outside wait() go to a bounded pending queue and are returned by the next wait(), so
+// no completion ever runs inline from a start_*() call.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "base/assert.h"
+#include "engine/io_backend.h"
+#include "engine/socket_ops.h"
+
+namespace cp::engine {
+namespace {
+
+constexpr int kAcceptsPerEvent = 64;
+constexpr size_t kFdTableMax = size_t{1} << 20;
+
+class EpollBackend final : public IoBackend {
+ public:
+  explicit EpollBackend(const IoBackendOptions& opts) : opts_(opts) {}
+  ~EpollBackend() override;
+  Result<void, std::string> init();
+
+  std::string_view name() const override { return "epoll"; }
+  Result<IoHandle, int> listen(const SocketAddress& addr, const ListenOptions& opts) override {
+    auto fd = socket_ops::open_listener(addr, opts);
+    if (fd && !valid(*fd)) {
+      ::close(*fd);
+      return fail(EMFILE);
+    }
+    return fd;
+  }
+  Result<SocketAddress, int> local_address(IoHandle h) override {
+    return socket_ops::local_address(h);
+  }
+  Result<SocketAddress, int> peer_address(IoHandle h) override {
+    return socket_ops::peer_address(h);
+  }
+  void start_accept(IoHandle listener, void* owner) override {
+    fds_[listener].accept_owner = owner;
+    update_interest(listener);
+  }
+  void start_connect(const SocketAddress& addr, void* owner) override;
+  void start_recv(IoHandle h, void* owner) override {
+    fds_[h].recv_owner = owner;
+    update_interest(h);
+  }
+  void stop_recv(IoHandle h, void* owner) override {
+    if (fds_[h].recv_owner != owner) return;
+    fds_[h].recv_owner = nullptr;
+    update_interest(h);
+    push({IoOp::recv, false, 0, -ECANCELED, owner, nullptr});
+  }
+  void recycle_buffer(uint16_t id) override { free_buffers_.push_back(id); }
+  void start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) override;
+  void shutdown(IoHandle h) override;
+  void close(IoHandle h) override;
+  size_t wait(std::span<IoCompletion> out, Nanos timeout) override;
+  void wake() override {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+  const IoBackendStats& stats() const override { return stats_; }
+  uint32_t recv_buffer_count() const override { return opts_.recv_buffer_count; }
+
+ private:
+  struct FdState {
+    void* accept_owner = nullptr;
+    void* recv_owner = nullptr;
+    void* send_owner = nullptr;
+    void* connect_owner = nullptr;
+    const std::byte* send_data = nullptr;
+    size_t send_len = 0;
+    uint32_t registered = 0;  // events currently registered with epoll
+    bool in_epoll = false;
+  };
+
+  bool valid(int fd) const { return fd >= 0 && static_cast<size_t>(fd) < fds_.size(); }
+  bool room() const { return pending_count_ < pending_.size(); }
+  void push(const IoCompletion& c) {
+    CP_ASSERT(room());
+    pending_[(pending_head_ + pending_count_) % pending_.size()] = c;
+    ++pending_count_;
+  }
+  void update_interest(int fd);
+  void on_readable(int fd);
+  void on_writable(int fd);
+  void do_send(int fd);
+
+  IoBackendOptions opts_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::vector<FdState> fds_;
+  std::vector<IoCompletion> pending_;
+  size_t pending_head_ = 0;
+  size_t pending_count_ = 0;
+  std::vector<epoll_event> events_;
+  std::byte* buffers_ = nullptr;
+  size_t buffers_bytes_ = 0;
+  std::vector<uint16_t> free_buffers_;
+  IoBackendStats stats_;
+};
+
+EpollBackend::~EpollBackend() {
+  if (epoll_fd_ >= 0) ::close(epoll_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (buffers_) munmap(buffers_, buffers_bytes_);
+}
+
+Result<void, std::string> EpollBackend::init() {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return fail(std::string("epoll_create1: ") + std::strerror(errno));
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  const size_t table = lim.rlim_cur == RLIM_INFINITY ? kFdTableMax
+                                                     : std::min<size_t>(lim.rlim_cur, kFdTableMax);
+  fds_.resize(table);
+  // Sized so the pending queue can always take what one wait() produces.
+  pending_.resize(opts_.queue_depth * 4 + kAcceptsPerEvent);
+  events_.resize(opts_.queue_depth);
+  buffers_bytes_ = static_cast<size_t>(opts_.recv_buffer_count) * opts_.recv_buffer_bytes;
+  void* mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE,
+                   MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) return fail(std::string("mmap recv buffers: ") + std::strerror(errno));
+  buffers_ = static_cast<std::byte*>(mem);
+  free_buffers_.reserve(opts_.recv_buffer_count);
+  for (uint32_t i = opts_.recv_buffer_count; i-- > 0;) free_buffers_.push_back(static_cast<uint16_t>(i));
+  return {};
+}
+
+void EpollBackend::update_interest(int fd) {
+  FdState& s = fds_[fd];
+  uint32_t want = 0;
+  if (s.accept_owner || s.recv_owner) want |= EPOLLIN;
+  if (s.send_owner || s.connect_owner) want |= EPOLLOUT;
+  if (want == s.registered && (s.in_epoll || want == 0)) return;
+  epoll_event ev{};
+  ev.events = want;
+  ev.data.fd = fd;
+  if (!s.in_epoll) {
+    if (want == 0) return;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    s.in_epoll = true;
+  } else {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+  }
+  s.registered = want;
+}
+
+void EpollBackend::start_connect(const SocketAddress& addr, void* owner) {
+  auto fd = socket_ops::open_stream(addr);
+  if (fd && !valid(*fd)) {
+    ::close(*fd);
+    fd = fail(EMFILE);
+  }
+  if (!fd) {
+    push({IoOp::connect, false, 0, -fd.error(), owner, nullptr});
+    return;
+  }
+  if (::connect(*fd, addr.sa(), addr.length) == 0) {
+    socket_ops::tune_connected(*fd);
+    push({IoOp::connect, false, 0, *fd, owner, nullptr});
+    return;
+  }
+  if (errno != EINPROGRESS) {
+    const int err = errno;
+    ::close(*fd);
+    push({IoOp::connect, false, 0, -err, owner, nullptr});
+    return;
+  }
+  fds_[*fd].connect_owner = owner;
+  update_interest(*fd);
+}
+
+void EpollBackend::start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) {
+  FdState& s = fds_[h];
+  s.send_owner = owner;
+  s.send_data = bytes.data();
+  s.send_len = bytes.size();
+  do_send(h);
+}
+
+void EpollBackend::do_send(int fd) {
+  FdState& s = fds_[fd];
+  const ssize_t n = ::send(fd, s.send_data, s.send_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    update_interest(fd);  // finish on EPOLLOUT
+    return;
+  }
+  void* owner = s.send_owner;
+  s.send_owner = nullptr;
+  update_interest(fd);
+  push({IoOp::send, false, 0, n < 0 ? -errno : static_cast<int32_t>(n), owner, nullptr});
+}
+
+void EpollBackend::shutdown(IoHandle h) {
+  ::shutdown(h, SHUT_RDWR);
+  FdState& s = fds_[h];
+  if (s.accept_owner) {  // a listener: accept4 would now fail with EINVAL
+    push({IoOp::accept, false, 0, -ECANCELED, s.accept_owner, nullptr});
+    s.accept_owner = nullptr;
+    update_interest(h);
+  }
+}
+
+void EpollBackend::close(IoHandle h) {
+  FdState& s = fds_[h];
+  if (s.in_epoll) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, h, nullptr);
+  s = FdState{};
+  ::close(h);
+}
+
+void EpollBackend::on_readable(int fd) {
+  FdState& s = fds_[fd];
+  if (s.accept_owner) {
+    for (int i = 0; i < kAcceptsPerEvent && room() && s.accept_owner; ++i) {
+      const int nfd = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (nfd >= 0 && !valid(nfd)) {
+        ::close(nfd);
+        push({IoOp::accept, false, 0, -EMFILE, s.accept_owner, nullptr});
+        s.accept_owner = nullptr;
+      } else if (nfd >= 0) {
+        socket_ops::tune_connected(nfd);
+        push({IoOp::accept, true, 0, nfd, s.accept_owner, nullptr});
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
+        break;
+      } else {  // EMFILE, ENFILE, ...: end the multishot accept so we do not spin on it
+        push({IoOp::accept, false, 0, -errno, s.accept_owner, nullptr});
+        s.accept_owner = nullptr;
+      }
+    }
+    update_interest(fd);
+    return;
+  }
+  if (!s.recv_owner || !room()) return;
+  if (free_buffers_.empty()) {
+    ++stats_.recv_buffer_exhausted;
+    push({IoOp::recv, false, 0, -ENOBUFS, s.recv_owner, nullptr});
+    s.recv_owner = nullptr;
+    update_interest(fd);
+    return;
+  }
+  const uint16_t id = free_buffers_.back();
+  std::byte* buf = buffers_ + static_cast<size_t>(id) * opts_.recv_buffer_bytes;
+  const ssize_t n = ::recv(fd, buf, opts_.recv_buffer_bytes, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n > 0) {
+    free_buffers_.pop_back();
+    push({IoOp::recv, true, id, static_cast<int32_t>(n), s.recv_owner, buf});
+    return;
+  }
+  push({IoOp::recv, false, 0, n == 0 ? 0 : -errno, s.recv_owner, nullptr});
+  s.recv_owner = nullptr;
+  update_interest(fd);
+}
+
+void EpollBackend::on_writable(int fd) {
+  FdState& s = fds_[fd];
+  if (s.connect_owner && room()) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    void* owner = s.connect_owner;
+    s.connect_owner = nullptr;
+    update_interest(fd);
+    if (err) {
+      s = FdState{};
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      ::close(fd);
+      push({IoOp::connect, false, 0, -err, owner, nullptr});
+    } else {
+      socket_ops::tune_connected(fd);
+      push({IoOp::connect, false, 0, fd, owner, nullptr});
+    }
+    return;
+  }
+  if (s.send_owner && room()) do_send(fd);
+}
+
+size_t EpollBackend::wait(std::span<IoCompletion> out, Nanos timeout) {
+  ++stats_.submit_calls;
+  const bool have_pending = pending_count_ > 0;
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (have_pending || timeout >= 0) {
+    const Nanos t = have_pending ? 0 : timeout;
+    ts.tv_sec = t / kNanosPerSecond;
+    ts.tv_nsec = t % kNanosPerSecond;
+    tsp = &ts;
+  }
+  const int max_events = static_cast<int>(std::min(events_.size(), pending_.size() - pending_count_));
+  const int n = max_events > 0 ? epoll_pwait2(epoll_fd_, events_.data(), max_events, tsp, nullptr) : 0;
+  for (int i = 0; i < n; ++i) {
+    const int fd = events_[i].data.fd;
+    if (fd == wake_fd_) {
+      uint64_t v = 0;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_, &v, sizeof v);
+      continue;
+    }
+    const uint32_t ev = events_[i].events;
+    if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(fd);
+    if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(fd);
+  }
+  size_t count = 0;
+  while (pending_count_ > 0 && count < out.size()) {
+    out[count++] = pending_[pending_head_];
+    pending_head_ = (pending_head_ + 1) % pending_.size();
+    --pending_count_;
+  }
+  stats_.completions += count;
+  return count;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<IoBackend>, std::string> make_epoll_backend(const IoBackendOptions& opts) {
+  auto backend = std::make_unique<EpollBackend>(opts);
+  if (auto ok = backend->init(); !ok) return fail(ok.error());
+  return std::unique_ptr<IoBackend>(std::move(backend));
+}
+
+}  // namespace cp::engine

@@ -1,0 +1,115 @@
+// The I/O backend interface: completion-style operations on stream sockets, implemented by
+// io_uring (default), epoll (fallback where io_uring cannot be set up) and the deterministic
+// in-memory simulator (engine/sim). The Reactor is written against this interface only, so every
+// service runs unchanged on all three.
+//
+// Ownership and threading: a backend belongs to one reactor and is used from that reactor's
+// thread only, except wake(), which any thread may call. Operations name a caller-owned `owner`
+// (a Listener or Connection, at least 8-byte aligned) that must outlive the operation; the
+// completion carries it back. Completions are collected by wait() into a caller array and run by
+// the caller afterwards, never inline from inside a start_*() call.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "base/socket_address.h"
+
+namespace cp::engine {
+
+// A socket: an fd for the OS backends, an endpoint id for the simulator.
+using IoHandle = int32_t;
+inline constexpr IoHandle kInvalidHandle = -1;
+
+enum class IoOp : uint8_t {
+  accept,   // result: new handle, or -errno. more: still armed.
+  connect,  // result: new connected handle, or -errno.
+  recv,     // result: bytes (> 0), 0 = peer closed, or -errno. more: still armed.
+  send,     // result: bytes sent (may be short), or -errno.
+};
+
+struct IoCompletion {
+  IoOp op;
+  bool more = false;             // multishot accept/recv: the operation stays armed
+  uint16_t buffer_id = 0;        // recv with result > 0: give back with recycle_buffer()
+  int32_t result = 0;
+  void* owner = nullptr;         // as passed to start_*()
+  const std::byte* data = nullptr;  // recv: `result` bytes, valid until recycle_buffer()
+};
+
+struct ListenOptions {
+  int backlog = 4096;
+  bool reuse_port = true;  // one listening socket per reactor, the kernel spreads connections
+};
+
+// Counters a backend keeps about itself (read by its own reactor only).
+struct IoBackendStats {
+  uint64_t submit_calls = 0;      // io_uring_enter / epoll_wait system calls
+  uint64_t completions = 0;
+  uint64_t recv_buffer_exhausted = 0;  // multishot recv ended for lack of provided buffers
+};
+
+struct IoBackendOptions {
+  uint32_t queue_depth = 4096;        // io_uring SQ entries; completions array size for epoll
+  uint32_t recv_buffer_count = 1024;  // provided buffers (power of two)
+  uint32_t recv_buffer_bytes = 4096;  // size of each provided buffer
+};
+
+class IoBackend {
+ public:
+  virtual ~IoBackend() = default;
+  virtual std::string_view name() const = 0;
+
+  // Creates a listening socket (non-blocking, close-on-exec). Error: errno.
+  virtual Result<IoHandle, int> listen(const SocketAddress& addr, const ListenOptions& opts) = 0;
+  // Local address of a handle (to learn the port after binding port 0).
+  virtual Result<SocketAddress, int> local_address(IoHandle handle) = 0;
+  // Peer address of a connected handle.
+  virtual Result<SocketAddress, int> peer_address(IoHandle handle) = 0;
+
+  // Multishot accept: one completion per new connection while more == true.
+  virtual void start_accept(IoHandle listener, void* owner) = 0;
+  // Starts an outbound connection; one IoOp::connect completion with the new handle.
+  virtual void start_connect(const SocketAddress& addr, void* owner) = 0;
+  // Multishot receive into the backend's provided buffers.
+  virtual void start_recv(IoHandle handle, void* owner) = 0;
+  // Ends a multishot receive; a last recv completion with more == false follows.
+  virtual void stop_recv(IoHandle handle, void* owner) = 0;
+  virtual void recycle_buffer(uint16_t buffer_id) = 0;
+  // Sends from caller-owned bytes that must stay put until the completion. At most one send
+  // in flight per handle.
+  virtual void start_send(IoHandle handle, void* owner, std::span<const std::byte> bytes) = 0;
+  // Shuts both directions down: armed operations on the handle complete (recv with 0 or an
+  // error, send with an error). Call close() only once none is in flight.
+  virtual void shutdown(IoHandle handle) = 0;
+  virtual void close(IoHandle handle) = 0;
+
+  // Submits everything started since the last call, then waits up to `timeout` (0: do not
+  // block; < 0: until something happens or wake()) and fills `out`. Returns the count.
+  virtual size_t wait(std::span<IoCompletion> out, Nanos timeout) = 0;
+  // Interrupts wait() from any thread.
+  virtual void wake() = 0;
+
+  virtual const IoBackendStats& stats() const = 0;
+  // Number of provided receive buffers (buffer ids are below it).
+  virtual uint32_t recv_buffer_count() const { return 65536; }
+};
+
+// Backend names as the configuration and --io-backend spell them.
+enum class IoBackendKind { automatic, io_uring, epoll };
+Result<IoBackendKind, std::string> parse_backend_kind(std::string_view name);
+
+// Creates the backend of `kind`; `automatic` probes io_uring by creating a ring and falls back to
+// epoll with a log line saying why.
+Result<std::unique_ptr<IoBackend>, std::string> make_backend(IoBackendKind kind,
+                                                             const IoBackendOptions& opts);
+Result<std::unique_ptr<IoBackend>, std::string> make_uring_backend(const IoBackendOptions& opts);
+Result<std::unique_ptr<IoBackend>, std::string> make_epoll_backend(const IoBackendOptions& opts);
+
+}  // namespace cp::engine

@@ -1,0 +1,674 @@
+#include "engine/reactor.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "base/assert.h"
+#include "base/log.h"
+#include "base/spsc_ring.h"
+
+namespace cp::engine {
+
+namespace {
+constexpr Nanos kIdleSweepPeriod = kNanosPerSecond;
+constexpr int kFlushRoundsMax = 8;
+constexpr size_t kInboxBatch = 64;
+using MessageRing = SpscRing<CrossCoreMessage>;
+
+void bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+}  // namespace
+
+std::string_view to_string(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::local: return "local";
+    case CloseReason::peer_closed: return "peer closed";
+    case CloseReason::io_error: return "I/O error";
+    case CloseReason::idle_timeout: return "idle timeout";
+    case CloseReason::rx_overflow: return "receive buffer overflow";
+    case CloseReason::connect_failed: return "connect failed";
+    case CloseReason::shutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+struct Reactor::Listener {
+  Reactor* reactor = nullptr;
+  Acceptor* acceptor = nullptr;
+  IoHandle handle = kInvalidHandle;
+  SocketAddress address;
+  bool armed = false;
+  bool closed = false;
+  Timer retry_timer;
+};
+
+// Drains the rings other reactors (and this one) write to this reactor.
+class Reactor::CrossCoreInbox final : public Poller {
+ public:
+  explicit CrossCoreInbox(Reactor& r) : reactor_(r) {}
+  void add(MessageRing* ring) { rings_.push_back(ring); }
+  bool poll() override {
+    bool any = false;
+    CrossCoreMessage batch[kInboxBatch];
+    for (MessageRing* ring : rings_) {
+      const size_t n = ring->try_pop_batch(batch);
+      for (size_t i = 0; i < n; ++i) batch[i].fn(reactor_, batch[i]);
+      if (n) {
+        bump(reactor_.stats_.cross_core_received, n);
+        any = true;
+      }
+    }
+    return any;
+  }
+  bool has_work() const override {
+    for (const MessageRing* ring : rings_) {
+      if (!ring->empty_approx()) return true;
+    }
+    return false;
+  }
+  size_t backlog() const {
+    size_t n = 0;
+    for (const MessageRing* ring : rings_) n += ring->size_approx();
+    return n;
+  }
+
+ private:
+  Reactor& reactor_;
+  std::vector<MessageRing*> rings_;
+};
+
+Reactor::Reactor(const ReactorConfig& config, std::unique_ptr<IoBackend> backend, Clock& clock)
+    : config_(config),
+      backend_(std::move(backend)),
+      clock_(clock),
+      timers_(config.max_connections + config.service_timers_max + 16),
+      rx_pool_(config.max_connections, config.rx_buffer_bytes),
+      tx_pool_(config.max_connections, config.tx_buffer_bytes),
+      connections_(config.max_connections),
+      held_(backend_->recv_buffer_count()),
+      completions_(config.completions_per_turn),
+      idle_sweep_timer_(&Reactor::on_idle_sweep, this),
+      inbox_(std::make_unique<CrossCoreInbox>(*this)) {
+  CP_ASSERT(config.max_connections > 0 && config.rx_buffer_bytes >= 512);
+  free_slots_.reserve(config.max_connections);
+  for (uint32_t i = config.max_connections; i-- > 0;) {
+    connections_[i].slot_ = i;
+    free_slots_.push_back(i);
+  }
+  pollers_.push_back(inbox_.get());
+  timers_.arm(idle_sweep_timer_, clock_.now() + kIdleSweepPeriod);
+}
+
+Reactor::~Reactor() {
+  for (auto& c : connections_) {
+    if (c.state_ != Connection::State::free && c.handle_ != kInvalidHandle) backend_->close(c.handle_);
+  }
+  for (auto& l : listeners_) {
+    if (!l->closed) backend_->close(l->handle);
+  }
+}
+
+void Reactor::add_inbound_ring(void* ring) { inbox_->add(static_cast<MessageRing*>(ring)); }
+size_t Reactor::cross_core_backlog() const { return inbox_->backlog(); }
+
+// ---- listening and connecting ---------------------------------------------------------------
+
+Result<SocketAddress, std::string> Reactor::listen(const SocketAddress& addr, Acceptor& acceptor,
+                                                   const ListenOptions& opts) {
+  auto handle = backend_->listen(addr, opts);
+  if (!handle) {
+    return fail("cannot listen on " + addr.to_string() + ": " + std::strerror(handle.error()));
+  }
+  auto l = std::make_unique<Listener>();
+  l->reactor = this;
+  l->acceptor = &acceptor;
+  l->handle = *handle;
+  l->retry_timer.set_callback(&Reactor::on_accept_retry, l.get());
+  auto bound = backend_->local_address(*handle);
+  l->address = bound ? *bound : addr;
+  l->armed = true;
+  backend_->start_accept(l->handle, l.get());
+  SocketAddress result = l->address;
+  listeners_.push_back(std::move(l));
+  return result;
+}
+
+void Reactor::stop_listening() {
+  for (auto& l : listeners_) {
+    if (l->closed) continue;
+    l->closed = true;
+    timers_.cancel(l->retry_timer);
+    backend_->shutdown(l->handle);
+    if (!l->armed) backend_->close(l->handle);
+  }
+}
+
+Connection* Reactor::connect(const SocketAddress& addr, ConnectionHandler& handler) {
+  Connection* c = allocate_connection();
+  if (!c) return nullptr;
+  c->handler_ = &handler;
+  c->peer_ = addr;
+  c->state_ = Connection::State::connecting;
+  backend_->start_connect(addr, c);
+  return c;
+}
+
+Connection* Reactor::allocate_connection() {
+  if (free_slots_.empty()) return nullptr;
+  Connection& c = connections_[free_slots_.back()];
+  free_slots_.pop_back();
+  const uint32_t slot = c.slot_;
+  c.~Connection();
+  new (&c) Connection();
+  c.slot_ = slot;
+  c.reactor_ = this;
+  c.id_ = (static_cast<uint64_t>(config_.core) << 48) | next_connection_seq_++;
+  ++open_count_;
+  stats_.connections_open.store(open_count_, std::memory_order_relaxed);
+  return &c;
+}
+
+void Reactor::release_connection(Connection& c) {
+  if (c.rx_) rx_pool_.release(c.rx_);
+  if (c.tx_) tx_pool_.release(c.tx_);
+  while (c.held_count_ > 0) pop_held(c);
+  c.rx_ = c.tx_ = nullptr;
+  c.state_ = Connection::State::free;
+  c.handler_ = nullptr;
+  free_slots_.push_back(c.slot_);
+  --open_count_;
+  stats_.connections_open.store(open_count_, std::memory_order_relaxed);
+  bump(stats_.connections_closed);
+}
+
+void Reactor::open_connection(Connection& c, IoHandle handle) {
+  c.handle_ = handle;
+  c.state_ = Connection::State::open;
+  c.last_activity_ = clock_.now();
+  c.recv_armed_ = true;
+  backend_->start_recv(handle, &c);
+}
+
+// ---- completions ------------------------------------------------------------------------------
+
+void Reactor::dispatch(const IoCompletion& cqe) {
+  if (cqe.op == IoOp::accept) {
+    on_accept(*static_cast<Listener*>(cqe.owner), cqe);
+    return;
+  }
+  Connection& c = *static_cast<Connection*>(cqe.owner);
+  switch (cqe.op) {
+    case IoOp::connect: on_connect(c, cqe); break;
+    case IoOp::recv: on_recv(c, cqe); break;
+    case IoOp::send: on_send(c, cqe); break;
+    case IoOp::accept: break;
+  }
+  maybe_finish_close(c);
+}
+
+void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
+  if (!cqe.more) l.armed = false;
+  if (cqe.result < 0) {
+    if (l.closed) {
+      if (!l.armed) backend_->close(l.handle);
+      return;
+    }
+    bump(stats_.accept_errors);
+    const int err = -cqe.result;
+    // EMFILE/ENFILE/ENOBUFS/ENOMEM: retry after a delay instead of spinning on the error.
+    CP_LOG_WARN("accept on {} failed: {}; retrying in {} ms", l.address.to_string(),
+                std::strerror(err), config_.accept_retry_delay / kNanosPerMilli);
+    if (!l.armed) arm_timer(l.retry_timer, config_.accept_retry_delay);
+    return;
+  }
+  if (!l.armed && !l.closed) {
+    l.armed = true;
+    backend_->start_accept(l.handle, &l);
+  }
+  const IoHandle handle = cqe.result;
+  if (l.closed || stop_requested()) {
+    backend_->close(handle);
+    return;
+  }
+  Connection* c = allocate_connection();
+  if (!c) {
+    bump(stats_.connections_refused_limit);
+    backend_->close(handle);
+    return;
+  }
+  bump(stats_.connections_accepted);
+  auto peer = backend_->peer_address(handle);
+  if (peer) c->peer_ = *peer;
+  c->idle_timeout_ = config_.idle_timeout;
+  c->handle_ = handle;
+  c->state_ = Connection::State::open;
+  ConnectionHandler* handler = l.acceptor->on_accept(*c);
+  if (!handler) {
+    backend_->close(handle);
+    c->handle_ = kInvalidHandle;
+    release_connection(*c);
+    return;
+  }
+  c->handler_ = handler;
+  open_connection(*c, handle);
+  handler->on_open(*c);
+  maybe_finish_close(*c);
+}
+
+void Reactor::on_accept_retry(Timer&, void* listener) {
+  auto& l = *static_cast<Listener*>(listener);
+  if (l.closed || l.armed) return;
+  l.armed = true;
+  l.reactor->backend_->start_accept(l.handle, &l);
+}
+
+void Reactor::on_connect(Connection& c, const IoCompletion& cqe) {
+  if (c.state_ != Connection::State::connecting) {
+    if (cqe.result >= 0) backend_->close(cqe.result);
+    return;
+  }
+  if (cqe.result < 0) {
+    c.state_ = Connection::State::draining_ops;
+    c.close_reason_ = CloseReason::connect_failed;
+    c.close_error_ = -cqe.result;
+    return;
+  }
+  open_connection(c, cqe.result);
+  c.dispatching_ = true;
+  c.handler_->on_open(c);
+  c.dispatching_ = false;
+}
+
+void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
+  if (!cqe.more) c.recv_armed_ = false;
+  if (cqe.result > 0) {
+    bump(stats_.bytes_received, static_cast<uint64_t>(cqe.result));
+    c.last_activity_ = clock_.now();
+    if (c.state_ != Connection::State::open) {
+      backend_->recycle_buffer(cqe.buffer_id);  // closing: input is discarded
+      return;
+    }
+    deliver(c, cqe.data, static_cast<size_t>(cqe.result), cqe.buffer_id);
+    if (!c.recv_armed_ && c.state_ == Connection::State::open && !c.paused_) queue_flush(c);
+    return;
+  }
+  if (cqe.result == 0) {
+    if (c.state_ == Connection::State::open) {
+      // The peer finished sending: answer what is queued, then close.
+      c.close_reason_ = CloseReason::peer_closed;
+      if (c.send_queued() == 0 && !c.send_in_flight_) {
+        begin_close(c, CloseReason::peer_closed, 0);
+      } else {
+        c.state_ = Connection::State::closing;
+      }
+    }
+    return;
+  }
+  const int err = -cqe.result;
+  if (err == ECANCELED) return;  // pause_reading() or shutdown
+  if (err == ENOBUFS) {
+    // Every provided buffer is held: re-arm once buffers come back (next flush).
+    if (c.state_ == Connection::State::open && !c.paused_) queue_flush(c);
+    return;
+  }
+  begin_close(c, CloseReason::io_error, err);
+}
+
+void Reactor::deliver(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id) {
+  if (c.held_count_ == 0 && c.rx_len_ == 0 && !c.paused_ && !c.dispatching_) {
+    // Fast path: the handler reads straight from the provided buffer.
+    c.dispatching_ = true;
+    const size_t consumed = c.handler_->on_data(c, {data, len});
+    c.dispatching_ = false;
+    CP_ASSERT(consumed <= len);
+    if (consumed < len && c.state_ == Connection::State::open) {
+      if (!keep_rx(c, data + consumed, len - consumed)) {
+        backend_->recycle_buffer(buffer_id);
+        return;
+      }
+    }
+    backend_->recycle_buffer(buffer_id);
+    return;
+  }
+  hold(c, data, len, buffer_id);
+  if (!c.paused_ && !c.dispatching_) drain_held(c);
+}
+
+void Reactor::hold(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id) {
+  CP_ASSERT(buffer_id < held_.size());
+  held_[buffer_id] = {data, static_cast<uint32_t>(len), 0};
+  if (c.held_count_ == 0) {
+    c.held_head_ = buffer_id;
+  } else {
+    held_[c.held_tail_].next = buffer_id;
+  }
+  c.held_tail_ = buffer_id;
+  ++c.held_count_;
+}
+
+void Reactor::pop_held(Connection& c) {
+  const uint16_t id = c.held_head_;
+  c.held_head_ = held_[id].next;
+  --c.held_count_;
+  backend_->recycle_buffer(id);
+}
+
+bool Reactor::keep_rx(Connection& c, const std::byte* data, size_t len) {
+  if (!c.rx_) c.rx_ = rx_pool_.acquire();
+  CP_ASSERT(c.rx_ != nullptr);  // one block per connection: the pool cannot run dry
+  if (c.rx_len_ + len > config_.rx_buffer_bytes) {
+    bump(stats_.rx_overflows);
+    begin_close(c, CloseReason::rx_overflow, 0);
+    return false;
+  }
+  std::memcpy(c.rx_ + c.rx_len_, data, len);
+  c.rx_len_ += static_cast<uint32_t>(len);
+  return true;
+}
+
+// Offers the kept bytes (rx_ first, then held provided buffers) to the handler until it pauses,
+// the connection closes, or nothing is left.
+void Reactor::drain_held(Connection& c) {
+  if (!c.rx_) c.rx_ = rx_pool_.acquire();
+  CP_ASSERT(c.rx_ != nullptr);
+  bool offered_rx = false;
+  while (c.state_ == Connection::State::open && !c.paused_ &&
+         (c.held_count_ > 0 || (c.rx_len_ > 0 && !offered_rx))) {
+    if (c.held_count_ > 0) {
+      HeldBuffer& h = held_[c.held_head_];
+      const size_t n = std::min<size_t>(config_.rx_buffer_bytes - c.rx_len_, h.len);
+      std::memcpy(c.rx_ + c.rx_len_, h.data, n);
+      c.rx_len_ += static_cast<uint32_t>(n);
+      h.data += n;
+      h.len -= static_cast<uint32_t>(n);
+      if (h.len == 0) pop_held(c);
+    }
+    offered_rx = c.held_count_ == 0;
+    c.dispatching_ = true;
+    const size_t consumed = c.handler_->on_data(c, {c.rx_, c.rx_len_});
+    c.dispatching_ = false;
+    CP_ASSERT(consumed <= c.rx_len_);
+    if (consumed == 0 && c.rx_len_ == config_.rx_buffer_bytes && !c.paused_) {
+      bump(stats_.rx_overflows);
+      begin_close(c, CloseReason::rx_overflow, 0);
+      return;
+    }
+    if (consumed > 0) {
+      std::memmove(c.rx_, c.rx_ + consumed, c.rx_len_ - consumed);
+      c.rx_len_ -= static_cast<uint32_t>(consumed);
+    }
+    if (consumed == 0 && c.held_count_ == 0) break;  // a partial frame: wait for more bytes
+  }
+  if (c.rx_len_ == 0 && c.held_count_ == 0 && c.rx_) {
+    rx_pool_.release(c.rx_);
+    c.rx_ = nullptr;
+  }
+}
+
+void Reactor::on_send(Connection& c, const IoCompletion& cqe) {
+  c.send_in_flight_ = false;
+  if (cqe.result < 0) {
+    begin_close(c, CloseReason::io_error, -cqe.result);
+    return;
+  }
+  bump(stats_.bytes_sent, static_cast<uint64_t>(cqe.result));
+  c.tx_head_ += static_cast<uint32_t>(cqe.result);
+  if (c.tx_head_ == c.tx_tail_) {
+    c.tx_head_ = c.tx_tail_ = 0;
+    tx_pool_.release(c.tx_);
+    c.tx_ = nullptr;
+  }
+  if (c.send_queued() > 0) queue_flush(c);
+  if (c.state_ == Connection::State::closing && c.send_queued() == 0) {
+    begin_close(c, c.close_reason_, 0);
+    return;
+  }
+  if (c.want_writable_ && c.state_ == Connection::State::open &&
+      c.send_room() >= config_.tx_buffer_bytes / 2) {
+    c.want_writable_ = false;
+    c.dispatching_ = true;
+    c.handler_->on_writable(c);
+    c.dispatching_ = false;
+  }
+}
+
+// ---- closing ----------------------------------------------------------------------------------
+
+void Reactor::begin_close(Connection& c, CloseReason reason, int error) {
+  if (c.state_ == Connection::State::draining_ops || c.state_ == Connection::State::free) return;
+  c.state_ = Connection::State::draining_ops;
+  c.close_reason_ = reason;
+  c.close_error_ = error;
+  if (c.handle_ != kInvalidHandle && (c.recv_armed_ || c.send_in_flight_)) {
+    backend_->shutdown(c.handle_);
+  }
+}
+
+void Reactor::maybe_finish_close(Connection& c) {
+  if (c.state_ != Connection::State::draining_ops || c.recv_armed_ || c.send_in_flight_ ||
+      c.dispatching_) {
+    return;
+  }
+  if (c.handle_ != kInvalidHandle) backend_->close(c.handle_);
+  c.handle_ = kInvalidHandle;
+  if (c.close_reason_ == CloseReason::idle_timeout) bump(stats_.idle_timeouts);
+  if (c.handler_) {
+    c.dispatching_ = true;
+    c.handler_->on_close(c, c.close_reason_, c.close_error_);
+    c.dispatching_ = false;
+  }
+  if (c.in_flush_list_) {
+    c.state_ = Connection::State::free;  // still linked in the flush list: released there
+    return;
+  }
+  release_connection(c);
+}
+
+void Reactor::sweep_idle() {
+  const Nanos now = clock_.now();
+  for (auto& c : connections_) {
+    if (c.state_ == Connection::State::open && c.idle_timeout_ > 0 &&
+        now - c.last_activity_ >= c.idle_timeout_) {
+      begin_close(c, CloseReason::idle_timeout, 0);
+      maybe_finish_close(c);
+    }
+  }
+}
+
+void Reactor::on_idle_sweep(Timer& t, void* self) {
+  auto& r = *static_cast<Reactor*>(self);
+  r.sweep_idle();
+  r.timers_.arm(t, r.clock_.now() + kIdleSweepPeriod);
+}
+
+// ---- sending ----------------------------------------------------------------------------------
+
+void Reactor::queue_flush(Connection& c) {
+  if (c.in_flush_list_) return;
+  c.in_flush_list_ = true;
+  c.next_flush_ = flush_head_;
+  flush_head_ = &c;
+}
+
+void Reactor::flush_sends() {
+  for (int round = 0; round < kFlushRoundsMax && flush_head_; ++round) {
+    Connection* list = flush_head_;
+    flush_head_ = nullptr;
+    while (list) {
+      Connection& c = *list;
+      list = c.next_flush_;
+      c.in_flush_list_ = false;
+      if (c.state_ == Connection::State::free) {
+        release_connection(c);  // closed while queued here: maybe_finish_close() left it to us
+        continue;
+      }
+      if (c.state_ == Connection::State::open && !c.paused_ &&
+          (c.rx_len_ > 0 || c.held_count_ > 0) && !c.dispatching_) {
+        drain_held(c);  // resume_reading(): offer the kept bytes again
+      }
+      if (c.state_ == Connection::State::open && !c.paused_ && !c.recv_armed_) {
+        c.recv_armed_ = true;
+        backend_->start_recv(c.handle_, &c);
+      }
+      const bool sending = c.state_ == Connection::State::open || c.state_ == Connection::State::closing;
+      if (sending && !c.send_in_flight_ && c.send_queued() > 0) {
+        c.send_in_flight_ = true;
+        backend_->start_send(c.handle_, &c, {c.tx_ + c.tx_head_, c.send_queued()});
+      }
+      maybe_finish_close(c);
+    }
+  }
+}
+
+// ---- cross-core -------------------------------------------------------------------------------
+
+bool Reactor::send_to(unsigned core, const CrossCoreMessage& msg) {
+  CP_ASSERT(core < peers_.size());
+  auto* ring = static_cast<MessageRing*>(peers_[core].outbound);
+  CrossCoreMessage m = msg;
+  m.from_core = config_.core;
+  if (!ring->try_push(m)) {
+    bump(stats_.cross_core_full);
+    return false;
+  }
+  bump(stats_.cross_core_sent);
+  peers_[core].reactor->notify();
+  return true;
+}
+
+void Reactor::notify() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleeping_.load(std::memory_order_relaxed)) backend_->wake();
+}
+
+bool Reactor::wake_pending() const {
+  for (const Poller* p : pollers_) {
+    if (p->has_work()) return true;
+  }
+  return false;
+}
+
+// ---- the loop ---------------------------------------------------------------------------------
+
+void Reactor::run_once(Nanos timeout) {
+  bump(stats_.loop_iterations);
+  Nanos wait_ns = timeout;
+  const Nanos deadline = timers_.next_deadline();
+  if (deadline >= 0) {
+    const Nanos until = std::max<Nanos>(0, deadline - clock_.now());
+    wait_ns = wait_ns < 0 ? until : std::min(wait_ns, until);
+  }
+  if (flush_head_ || stop_requested()) wait_ns = 0;
+  if (wait_ns != 0) {
+    sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (wake_pending()) wait_ns = 0;
+  }
+  const size_t n = backend_->wait(completions_, wait_ns);
+  sleeping_.store(false, std::memory_order_relaxed);
+  bump(stats_.io_waits);
+  for (size_t i = 0; i < n; ++i) dispatch(completions_[i]);
+  timers_.run_expired(clock_.now());
+  for (Poller* p : pollers_) p->poll();
+  flush_sends();
+}
+
+void Reactor::request_stop() {
+  stop_requested_.store(true, std::memory_order_release);
+  backend_->wake();
+}
+
+void Reactor::run(Nanos drain_timeout) {
+  while (!stop_requested()) run_once(-1);
+  stop_listening();
+  for (auto& c : connections_) {
+    if (c.state_ == Connection::State::open) {
+      c.close_reason_ = CloseReason::shutdown;
+      c.close();
+    } else if (c.state_ == Connection::State::connecting) {
+      begin_close(c, CloseReason::shutdown, 0);
+    }
+  }
+  const Nanos deadline = clock_.now() + drain_timeout;
+  while (open_count_ > 0 && clock_.now() < deadline) run_once(10 * kNanosPerMilli);
+  for (auto& c : connections_) {
+    if (c.state_ != Connection::State::free) begin_close(c, CloseReason::shutdown, 0);
+  }
+  for (int i = 0; i < 100 && open_count_ > 0; ++i) run_once(10 * kNanosPerMilli);
+  if (open_count_ > 0) CP_LOG_WARN("{} connections still busy at exit", open_count_);
+}
+
+// ---- Connection -------------------------------------------------------------------------------
+
+size_t Connection::send_room() const {
+  if (!reactor_) return 0;
+  const size_t cap = reactor_->config_.tx_buffer_bytes;
+  return send_in_flight_ ? cap - tx_tail_ : cap - send_queued();
+}
+
+bool Connection::send(std::span<const std::byte> bytes) {
+  if (!open_for_send()) return false;
+  Reactor& r = *reactor_;
+  const size_t cap = r.config_.tx_buffer_bytes;
+  if (!tx_) {
+    tx_ = r.tx_pool_.acquire();
+    CP_ASSERT(tx_ != nullptr);
+  }
+  if (tx_tail_ + bytes.size() > cap && !send_in_flight_ && tx_head_ > 0) {
+    std::memmove(tx_, tx_ + tx_head_, tx_tail_ - tx_head_);
+    tx_tail_ -= tx_head_;
+    tx_head_ = 0;
+  }
+  if (tx_tail_ + bytes.size() > cap) {
+    want_writable_ = true;
+    bump(r.stats_.send_refusals);
+    if (tx_head_ == tx_tail_) {
+      r.tx_pool_.release(tx_);
+      tx_ = nullptr;
+      tx_head_ = tx_tail_ = 0;
+    }
+    return false;
+  }
+  std::memcpy(tx_ + tx_tail_, bytes.data(), bytes.size());
+  tx_tail_ += static_cast<uint32_t>(bytes.size());
+  r.queue_flush(*this);
+  return true;
+}
+
+void Connection::pause_reading() {
+  if (paused_ || state_ != State::open) return;
+  paused_ = true;
+  bump(reactor_->stats_.recv_pauses);
+  if (recv_armed_) reactor_->backend_->stop_recv(handle_, this);
+}
+
+void Connection::resume_reading() {
+  if (!paused_) return;
+  paused_ = false;
+  if (state_ == State::open) reactor_->queue_flush(*this);
+}
+
+void Connection::close() {
+  if (state_ == State::connecting) {
+    reactor_->begin_close(*this, CloseReason::local, 0);
+    return;
+  }
+  if (state_ != State::open) return;
+  if (send_queued() == 0 && !send_in_flight_) {
+    reactor_->begin_close(*this, close_reason_, 0);
+    if (!dispatching_) reactor_->queue_flush(*this);
+    return;
+  }
+  state_ = State::closing;
+}
+
+void Connection::abort() {
+  reactor_->begin_close(*this, CloseReason::local, 0);
+  if (!dispatching_) reactor_->queue_flush(*this);
+}
+
+void Connection::set_idle_timeout(Nanos timeout) { idle_timeout_ = timeout; }
+
+}  // namespace cp::engine

@@ -1,0 +1,300 @@
+// The reactor: one thread per core, owning one IoBackend, its connections, timers, listeners and
+// the consumer side of every cross-core ring that points at it. Everything a reactor owns is
+// touched by its thread only; other threads reach it through SPSC rings (Poller) and wake().
+//
+// A loop turn (run_once): wait for completions (bounded by the next timer) -> run them from a
+// fixed array -> fire expired timers -> drain pollers (cross-core rings, hardware-thread rings)
+// -> flush queued sends in one batch -> the next wait() submits them.
+//
+// Services are written against Connection / ConnectionHandler / Acceptor / Timer / Clock only, so
+// the same code runs on io_uring, epoll and the simulator (engine/sim).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "base/socket_address.h"
+#include "engine/buffer_pool.h"
+#include "engine/io_backend.h"
+#include "engine/timer.h"
+
+namespace cp::engine {
+
+class Reactor;
+class Connection;
+
+enum class CloseReason : uint8_t {
+  local,           // close() or abort() by the service
+  peer_closed,     // orderly EOF from the peer
+  io_error,        // recv/send failed (reset, broken pipe, ...)
+  idle_timeout,    // nothing received for the idle timeout
+  rx_overflow,     // the handler left a full receive buffer unconsumed (frame too large)
+  connect_failed,  // outbound connect did not succeed
+  shutdown,        // the reactor is stopping
+};
+std::string_view to_string(CloseReason reason);
+
+// A service's per-connection protocol logic. Called on the connection's reactor thread only.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  // The connection is established (accepted, or an outbound connect completed).
+  virtual void on_open(Connection&) {}
+  // Bytes arrived. Returns how many were consumed; the rest are kept and offered again in front
+  // of what arrives next. A handler that cannot take more input calls pause_reading().
+  virtual size_t on_data(Connection& conn, std::span<const std::byte> data) = 0;
+  // Room came back in the send buffer after a send() was refused.
+  virtual void on_writable(Connection&) {}
+  // The last call for this connection; the Connection is recycled when it returns.
+  virtual void on_close(Connection& conn, CloseReason reason, int error) = 0;
+};
+
+// A service accepting connections on a listener of one reactor.
+class Acceptor {
+ public:
+  virtual ~Acceptor() = default;
+  // Returns the handler of the new connection, or nullptr to refuse it (it is closed at once).
+  virtual ConnectionHandler* on_accept(Connection& conn) = 0;
+};
+
+// Something a reactor drains every loop turn: a cross-core inbox, a hardware-thread result ring.
+// Producers on other threads push, then call Reactor::notify() so a sleeping reactor wakes up.
+class Poller {
+ public:
+  virtual ~Poller() = default;
+  // Processes pending work; returns true if any was done.
+  virtual bool poll() = 0;
+  // Whether work is pending (checked before the reactor goes to sleep).
+  virtual bool has_work() const = 0;
+};
+
+// A fixed-size message between reactors: a function run on the target reactor with its
+// arguments. Trivially copyable, so it travels by value through SpscRing without allocation.
+struct CrossCoreMessage {
+  using Fn = void (*)(Reactor& target, const CrossCoreMessage& msg);
+  Fn fn = nullptr;
+  uint32_t from_core = 0;
+  uint32_t tag = 0;
+  uint64_t args[4] = {};
+  void* ptr = nullptr;
+};
+static_assert(sizeof(CrossCoreMessage) == 56);
+
+struct ReactorConfig {
+  unsigned core = 0;
+  int pin_cpu = -1;                     // CPU to pin the reactor thread to; -1 = no pinning
+  uint32_t max_connections = 16384;     // per reactor; further accepts are closed at once
+  uint32_t rx_buffer_bytes = 16384;     // per-connection receive (reassembly) buffer
+  uint32_t tx_buffer_bytes = 16384;     // per-connection send buffer
+  Nanos idle_timeout = 0;               // default for accepted connections; 0 = none
+  uint32_t service_timers_max = 4096;   // timers beyond the per-connection idle timers
+  Nanos accept_retry_delay = 100 * kNanosPerMilli;  // after EMFILE/ENFILE
+  uint32_t completions_per_turn = 256;  // size of the completion array
+};
+
+// Counters written by the owning reactor (relaxed), read by any thread (ctl, metrics).
+struct ReactorStats {
+  std::atomic<uint64_t> loop_iterations{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> connections_closed{0};
+  std::atomic<uint64_t> connections_refused_limit{0};
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> idle_timeouts{0};
+  std::atomic<uint64_t> rx_overflows{0};
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> recv_pauses{0};
+  std::atomic<uint64_t> send_refusals{0};
+  std::atomic<uint64_t> cross_core_sent{0};
+  std::atomic<uint64_t> cross_core_received{0};
+  std::atomic<uint64_t> cross_core_full{0};
+  std::atomic<uint64_t> io_waits{0};
+};
+
+// One TCP (or Unix) stream connection, owned by one reactor from accept/connect to on_close.
+class Connection {
+ public:
+  uint64_t id() const { return id_; }
+  Reactor& reactor() const { return *reactor_; }
+  IoHandle handle() const { return handle_; }
+  const SocketAddress& peer() const { return peer_; }
+
+  // Queues all of `bytes` for sending, or nothing: false means no room (can_send semantics);
+  // the handler gets on_writable() when room comes back.
+  bool send(std::span<const std::byte> bytes);
+  size_t send_room() const;
+  // Asks for on_writable() once room comes back (send() refusing bytes implies this).
+  void wait_writable() { want_writable_ = true; }
+  size_t send_queued() const { return tx_tail_ - tx_head_; }
+  bool can_send(size_t n) const { return open_for_send() && send_room() >= n; }
+
+  // Stops reading from the socket (the kernel's buffer then fills and TCP pushes back on the
+  // peer); resume_reading() offers the kept bytes again and reads on.
+  void pause_reading();
+  void resume_reading();
+  bool reading_paused() const { return paused_; }
+
+  // Closes after everything queued has been sent.
+  void close();
+  // Closes now, discarding queued bytes.
+  void abort();
+  void set_idle_timeout(Nanos timeout);
+
+ private:
+  friend class Reactor;
+  enum class State : uint8_t { free, connecting, open, closing, draining_ops };
+  bool open_for_send() const { return state_ == State::open; }
+
+  Reactor* reactor_ = nullptr;
+  ConnectionHandler* handler_ = nullptr;
+  uint64_t id_ = 0;
+  IoHandle handle_ = kInvalidHandle;
+  State state_ = State::free;
+  bool paused_ = false;
+  bool recv_armed_ = false;
+  bool send_in_flight_ = false;
+  bool want_writable_ = false;
+  bool in_flush_list_ = false;
+  bool dispatching_ = false;
+  CloseReason close_reason_ = CloseReason::local;
+  int close_error_ = 0;
+  uint32_t slot_ = 0;
+  // Receive reassembly buffer (a BufferPool block, held only while bytes are kept).
+  std::byte* rx_ = nullptr;
+  uint32_t rx_len_ = 0;
+  // Provided buffers that arrived while paused or behind kept bytes, oldest first, linked
+  // through the reactor's held-buffer table. Bounded by the backend's provided-buffer count.
+  uint32_t held_count_ = 0;
+  uint16_t held_head_ = 0;
+  uint16_t held_tail_ = 0;
+  // Send buffer (a BufferPool block, held only while bytes are queued).
+  std::byte* tx_ = nullptr;
+  uint32_t tx_head_ = 0;
+  uint32_t tx_tail_ = 0;
+  Nanos idle_timeout_ = 0;
+  Nanos last_activity_ = 0;
+  Connection* next_flush_ = nullptr;
+  SocketAddress peer_;
+};
+
+class Reactor {
+ public:
+  Reactor(const ReactorConfig& config, std::unique_ptr<IoBackend> backend, Clock& clock);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  unsigned core() const { return config_.core; }
+  const ReactorConfig& config() const { return config_; }
+  Clock& clock() const { return clock_; }
+  IoBackend& backend() const { return *backend_; }
+  const ReactorStats& stats() const { return stats_; }
+  size_t connection_count() const { return open_count_; }
+
+  // Listens on `addr` on this reactor (SO_REUSEPORT, so every reactor can listen on the same
+  // address). Returns the bound address (port 0 picks one).
+  Result<SocketAddress, std::string> listen(const SocketAddress& addr, Acceptor& acceptor,
+                                            const ListenOptions& opts = {});
+  // Closes every listener of this reactor (shutdown: stop accepting).
+  void stop_listening();
+  // Starts an outbound connection; the handler gets on_open, or on_close(connect_failed).
+  // Returns nullptr (and calls nothing) when the connection table is full.
+  Connection* connect(const SocketAddress& addr, ConnectionHandler& handler);
+
+  void arm_timer(Timer& timer, Nanos delay) { timers_.arm(timer, clock_.now() + delay); }
+  void arm_timer_at(Timer& timer, Nanos deadline) { timers_.arm(timer, deadline); }
+  void cancel_timer(Timer& timer) { timers_.cancel(timer); }
+
+  // Sends `msg` to reactor `core` over this reactor's ring to it. False when that ring is full:
+  // backpressure, the caller keeps the message and tries again later.
+  bool send_to(unsigned core, const CrossCoreMessage& msg);
+
+  // Registers a poller drained every loop turn (owned by the caller, outlives the reactor).
+  void add_poller(Poller& poller) { pollers_.push_back(&poller); }
+  // From any thread: wakes the reactor if it is asleep so its pollers run.
+  void notify();
+
+  // One loop turn; waits at most `timeout` (< 0: until woken or a timer is due).
+  void run_once(Nanos timeout);
+  // Runs loop turns until request_stop(); then stops accepting, lets connections drain for at
+  // most `drain_timeout`, and closes the rest.
+  void run(Nanos drain_timeout = 5 * kNanosPerSecond);
+  // From any thread.
+  void request_stop();
+  bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
+
+  // Engine wiring: rings between reactors (set up before the threads start).
+  struct Peer {
+    Reactor* reactor = nullptr;
+    void* outbound = nullptr;  // SpscRing<CrossCoreMessage>* this -> peer
+  };
+  void set_peers(std::vector<Peer> peers) { peers_ = std::move(peers); }
+  void add_inbound_ring(void* ring);  // SpscRing<CrossCoreMessage>* peer -> this
+  size_t cross_core_backlog() const;  // messages waiting in this reactor's inbound rings
+
+ private:
+  friend class Connection;
+  struct Listener;
+  class CrossCoreInbox;
+
+  Connection* allocate_connection();
+  void release_connection(Connection& c);
+  void open_connection(Connection& c, IoHandle handle);
+  void dispatch(const IoCompletion& cqe);
+  void on_accept(Listener& l, const IoCompletion& cqe);
+  void on_connect(Connection& c, const IoCompletion& cqe);
+  void on_recv(Connection& c, const IoCompletion& cqe);
+  void on_send(Connection& c, const IoCompletion& cqe);
+  void deliver(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id);
+  bool keep_rx(Connection& c, const std::byte* data, size_t len);
+  void drain_held(Connection& c);
+  void hold(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id);
+  void pop_held(Connection& c);
+  void flush_sends();
+  void queue_flush(Connection& c);
+  void begin_close(Connection& c, CloseReason reason, int error);
+  void maybe_finish_close(Connection& c);
+  void sweep_idle();
+  void retry_accept(Listener& l);
+  bool wake_pending() const;
+  static void on_idle_sweep(Timer&, void* self);
+  static void on_accept_retry(Timer&, void* listener);
+
+  ReactorConfig config_;
+  std::unique_ptr<IoBackend> backend_;
+  Clock& clock_;
+  ReactorStats stats_;
+  TimerHeap timers_;
+  BufferPool rx_pool_;
+  BufferPool tx_pool_;
+  std::vector<Connection> connections_;  // fixed slab, never resized after construction
+  struct HeldBuffer {
+    const std::byte* data = nullptr;
+    uint32_t len = 0;
+    uint16_t next = 0;
+  };
+  std::vector<HeldBuffer> held_;  // indexed by provided-buffer id
+  std::vector<uint32_t> free_slots_;
+  size_t open_count_ = 0;
+  uint64_t next_connection_seq_ = 1;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<IoCompletion> completions_;
+  Connection* flush_head_ = nullptr;
+  Timer idle_sweep_timer_;
+  std::vector<Poller*> pollers_;
+  std::vector<Peer> peers_;
+  std::unique_ptr<CrossCoreInbox> inbox_;
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace cp::engine

@@ -1,0 +1,305 @@
+// io_uring backend: multishot accept, multishot recv into a provided-buffer ring, send, connect,
+// an eventfd read for cross-thread wake-ups; one submission per loop turn. The ring is created
+// with SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them, so the backend must be created on
+// the reactor thread that uses it (see Engine).
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "base/assert.h"
+#include "base/log.h"
+#include "engine/io_backend.h"
+#include "engine/socket_ops.h"
+
+namespace cp::engine {
+namespace {
+
+enum Tag : uint64_t { kTagInternal = 0, kTagAccept, kTagConnect, kTagRecv, kTagSend, kTagWake };
+constexpr uint64_t kTagMask = 7;
+constexpr uint16_t kBufferGroup = 1;
+constexpr size_t kPendingConnectsMax = 256;
+
+uint64_t encode(void* owner, Tag tag) {
+  const auto p = reinterpret_cast<uintptr_t>(owner);
+  CP_ASSERT((p & kTagMask) == 0);
+  return p | tag;
+}
+
+class UringBackend final : public IoBackend {
+ public:
+  explicit UringBackend(const IoBackendOptions& opts) : opts_(opts) {}
+  ~UringBackend() override;
+
+  Result<void, std::string> init();
+  std::string_view name() const override { return "io_uring"; }
+  Result<IoHandle, int> listen(const SocketAddress& addr, const ListenOptions& opts) override {
+    return socket_ops::open_listener(addr, opts);
+  }
+  Result<SocketAddress, int> local_address(IoHandle h) override {
+    return socket_ops::local_address(h);
+  }
+  Result<SocketAddress, int> peer_address(IoHandle h) override {
+    return socket_ops::peer_address(h);
+  }
+  void start_accept(IoHandle listener, void* owner) override {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_multishot_accept(sqe, listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, encode(owner, kTagAccept));
+  }
+  void start_connect(const SocketAddress& addr, void* owner) override;
+  void start_recv(IoHandle h, void* owner) override {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_recv_multishot(sqe, h, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kBufferGroup;
+    io_uring_sqe_set_data64(sqe, encode(owner, kTagRecv));
+  }
+  void stop_recv(IoHandle, void* owner) override {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, encode(owner, kTagRecv), 0);
+    io_uring_sqe_set_data64(sqe, kTagInternal);
+  }
+  void recycle_buffer(uint16_t id) override {
+    io_uring_buf_ring_add(buf_ring_, buffer(id), opts_.recv_buffer_bytes, id, buf_mask_,
+                          pending_recycles_++);
+  }
+  void start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) override {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_send(sqe, h, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, encode(owner, kTagSend));
+  }
+  void shutdown(IoHandle h) override { ::shutdown(h, SHUT_RDWR); }
+  void close(IoHandle h) override { ::close(h); }
+  size_t wait(std::span<IoCompletion> out, Nanos timeout) override;
+  void wake() override {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+  const IoBackendStats& stats() const override { return stats_; }
+  uint32_t recv_buffer_count() const override { return opts_.recv_buffer_count; }
+
+ private:
+  struct PendingConnect {
+    alignas(8) void* owner = nullptr;
+    int fd = -1;
+    SocketAddress addr;
+  };
+
+  std::byte* buffer(uint16_t id) const {
+    return buffers_ + static_cast<size_t>(id) * opts_.recv_buffer_bytes;
+  }
+  io_uring_sqe* get_sqe();
+  void arm_wake();
+  bool translate(const io_uring_cqe& cqe, IoCompletion& out);
+
+  IoBackendOptions opts_;
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  size_t buf_ring_bytes_ = 0;
+  int buf_mask_ = 0;
+  int pending_recycles_ = 0;
+  std::byte* buffers_ = nullptr;
+  size_t buffers_bytes_ = 0;
+  int wake_fd_ = -1;
+  uint64_t wake_value_ = 0;
+  std::vector<PendingConnect> connects_;
+  std::vector<PendingConnect*> free_connects_;
+  IoBackendStats stats_;
+};
+
+UringBackend::~UringBackend() {
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
+  if (buffers_) munmap(buffers_, buffers_bytes_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+Result<void, std::string> UringBackend::init() {
+  io_uring_params params{};
+  params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
+                 IORING_SETUP_SUBMIT_ALL;
+  params.cq_entries = opts_.queue_depth * 4;
+  int rc = io_uring_queue_init_params(opts_.queue_depth, &ring_, &params);
+  if (rc == -EINVAL) {  // older kernel: no SINGLE_ISSUER / DEFER_TASKRUN
+    params = {};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = opts_.queue_depth * 4;
+    rc = io_uring_queue_init_params(opts_.queue_depth, &ring_, &params);
+  }
+  if (rc < 0) return fail(std::string("io_uring_queue_init: ") + std::strerror(-rc));
+  ring_ready_ = true;
+
+  // The provided-buffer ring, mapped by hand (liburing 2.3 has no io_uring_setup_buf_ring).
+  const uint32_t count = opts_.recv_buffer_count;
+  CP_ASSERT(count > 0 && count <= 32768 && (count & (count - 1)) == 0);
+  buf_ring_bytes_ = count * sizeof(io_uring_buf);
+  void* ring_mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
+                        MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (ring_mem == MAP_FAILED) return fail(std::string("mmap buffer ring: ") + std::strerror(errno));
+  buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
+  io_uring_buf_ring_init(buf_ring_);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<uint64_t>(buf_ring_);
+  reg.ring_entries = count;
+  reg.bgid = kBufferGroup;
+  rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rc < 0) return fail(std::string("io_uring_register_buf_ring: ") + std::strerror(-rc));
+  buf_mask_ = io_uring_buf_ring_mask(count);
+  buffers_bytes_ = static_cast<size_t>(count) * opts_.recv_buffer_bytes;
+  void* mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE,
+                   MAP_ANONYMOUS | MAP_PRIVATE | MAP_NORESERVE, -1, 0);
+  if (mem == MAP_FAILED) return fail(std::string("mmap recv buffers: ") + std::strerror(errno));
+  buffers_ = static_cast<std::byte*>(mem);
+  for (uint32_t i = 0; i < count; ++i) recycle_buffer(static_cast<uint16_t>(i));
+  io_uring_buf_ring_advance(buf_ring_, pending_recycles_);
+  pending_recycles_ = 0;
+
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
+  connects_.resize(kPendingConnectsMax);
+  for (auto& pc : connects_) free_connects_.push_back(&pc);
+  arm_wake();
+  return {};
+}
+
+io_uring_sqe* UringBackend::get_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) {  // submission queue full: submit what is queued and take a fresh slot
+    io_uring_submit(&ring_);
+    ++stats_.submit_calls;
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  CP_ASSERT(sqe != nullptr);
+  return sqe;
+}
+
+void UringBackend::arm_wake() {
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(sqe, encode(this, kTagWake));
+}
+
+void UringBackend::start_connect(const SocketAddress& addr, void* owner) {
+  auto fd = socket_ops::open_stream(addr);
+  if (!fd || free_connects_.empty()) {
+    // Report the failure through a completion, never inline: a no-op carries it.
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, encode(owner, kTagConnect) | 0);
+    if (fd) ::close(*fd);
+    // A NOP completes with res 0; mark the error through a pending slot with fd -1.
+    return;
+  }
+  PendingConnect* pc = free_connects_.back();
+  free_connects_.pop_back();
+  pc->owner = owner;
+  pc->fd = *fd;
+  pc->addr = addr;
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_connect(sqe, pc->fd, pc->addr.sa(), pc->addr.length);
+  io_uring_sqe_set_data64(sqe, encode(pc, kTagConnect));
+}
+
+bool UringBackend::translate(const io_uring_cqe& cqe, IoCompletion& out) {
+  const uint64_t data = cqe.user_data;
+  const auto tag = static_cast<Tag>(data & kTagMask);
+  void* ptr = reinterpret_cast<void*>(data & ~kTagMask);
+  out = IoCompletion{};
+  out.result = cqe.res;
+  out.more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  switch (tag) {
+    case kTagInternal:
+      return false;
+    case kTagWake:
+      arm_wake();
+      return false;
+    case kTagAccept:
+      out.op = IoOp::accept;
+      out.owner = ptr;
+      if (cqe.res >= 0) socket_ops::tune_connected(cqe.res);
+      return true;
+    case kTagConnect: {
+      out.op = IoOp::connect;
+      auto* pc = static_cast<PendingConnect*>(ptr);
+      const bool ours = pc >= connects_.data() && pc < connects_.data() + connects_.size();
+      if (!ours) {  // start_connect could not even create the socket
+        out.owner = ptr;
+        out.result = -EMFILE;
+        return true;
+      }
+      out.owner = pc->owner;
+      if (cqe.res < 0) {
+        ::close(pc->fd);
+      } else {
+        socket_ops::tune_connected(pc->fd);
+        out.result = pc->fd;
+      }
+      free_connects_.push_back(pc);
+      return true;
+    }
+    case kTagRecv:
+      out.op = IoOp::recv;
+      out.owner = ptr;
+      if (cqe.res > 0) {
+        CP_ASSERT(cqe.flags & IORING_CQE_F_BUFFER);
+        out.buffer_id = static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+        out.data = buffer(out.buffer_id);
+      } else if (cqe.res == -ENOBUFS) {
+        ++stats_.recv_buffer_exhausted;
+      }
+      return true;
+    case kTagSend:
+      out.op = IoOp::send;
+      out.owner = ptr;
+      return true;
+  }
+  return false;
+}
+
+size_t UringBackend::wait(std::span<IoCompletion> out, Nanos timeout) {
+  if (pending_recycles_) {
+    io_uring_buf_ring_advance(buf_ring_, pending_recycles_);
+    pending_recycles_ = 0;
+  }
+  ++stats_.submit_calls;
+  if (timeout == 0) {
+    io_uring_submit_and_get_events(&ring_);
+  } else if (timeout < 0) {
+    io_uring_submit_and_wait(&ring_, 1);
+  } else {
+    __kernel_timespec ts{};
+    ts.tv_sec = timeout / kNanosPerSecond;
+    ts.tv_nsec = timeout % kNanosPerSecond;
+    io_uring_cqe* first = nullptr;
+    io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+  }
+  size_t n = 0;
+  unsigned head = 0;
+  unsigned seen = 0;
+  io_uring_cqe* cqe = nullptr;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (n == out.size()) break;
+    ++seen;
+    if (translate(*cqe, out[n])) ++n;
+  }
+  io_uring_cq_advance(&ring_, seen);
+  stats_.completions += seen;
+  return n;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<IoBackend>, std::string> make_uring_backend(const IoBackendOptions& opts) {
+  auto backend = std::make_unique<UringBackend>(opts);
+  if (auto ok = backend->init(); !ok) return fail(ok.error());
+  return std::unique_ptr<IoBackend>(std::move(backend));
+}
+
+}  // namespace cp::engine

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every Debian package cellplane builds, tests or benchmarks with.
+# Safe to run again: apt-get only runs when a package is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  liburing-dev libusb-1.0-0-dev libpcsclite-dev libsimdjson-dev libmimalloc-dev
+  libconcurrentqueue-dev libreaderwriterqueue-dev libexpected-dev libtomlplusplus-dev
+  libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "deps: all ${#packages[@]} packages present"
+fi

@@ -1,0 +1,252 @@
+// The reactor's behaviour over real loopback sockets, run once on io_uring and once on epoll:
+// echo, many connections, backpressure, connection limits, EMFILE, idle timeouts, outbound
+// connects and shutdown.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "base/byte_reader.h"
+#include "engine/echo/echo_service.h"
+#include "reactor_harness.h"
+
+namespace cp::engine {
+namespace {
+
+using test::connect_to;
+using test::loopback;
+using test::read_exact;
+using test::ReactorThread;
+using test::wait_closed;
+using test::write_all;
+
+class ReactorTest : public ::testing::TestWithParam<IoBackendKind> {
+ protected:
+  // Starts an echo server; returns its address.
+  SocketAddress start_echo(ReactorConfig config = {}) {
+    server_ = std::make_unique<ReactorThread>(GetParam(), config, [&](Reactor& r) {
+      auto bound = r.listen(loopback(), echo_);
+      ASSERT_TRUE(bound) << bound.error();
+      address_ = *bound;
+    });
+    EXPECT_EQ(server_->error(), "");
+    return address_;
+  }
+  void TearDown() override { server_.reset(); }
+
+  EchoService echo_;
+  std::unique_ptr<ReactorThread> server_;
+  SocketAddress address_;
+};
+
+std::string backend_name(const ::testing::TestParamInfo<IoBackendKind>& info) {
+  return info.param == IoBackendKind::io_uring ? "io_uring" : "epoll";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
+                         ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
+                         backend_name);
+
+TEST_P(ReactorTest, EchoesBytes) {
+  const auto addr = start_echo();
+  const int fd = connect_to(addr);
+  ASSERT_GE(fd, 0);
+  const char msg[] = "hello, cellplane";
+  ASSERT_TRUE(write_all(fd, msg, sizeof msg));
+  char back[sizeof msg] = {};
+  ASSERT_EQ(read_exact(fd, back, sizeof back), sizeof msg);
+  EXPECT_EQ(std::memcmp(msg, back, sizeof msg), 0);
+  ::close(fd);
+}
+
+TEST_P(ReactorTest, ManyConnectionsEachGetTheirOwnBytes) {
+  const auto addr = start_echo();
+  constexpr int kConnections = 200;
+  std::vector<int> fds;
+  for (int i = 0; i < kConnections; ++i) {
+    fds.push_back(connect_to(addr));
+    ASSERT_GE(fds.back(), 0);
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kConnections; ++i) {
+      const uint32_t v = static_cast<uint32_t>(i * 1000 + round);
+      ASSERT_TRUE(write_all(fds[i], &v, sizeof v));
+    }
+    for (int i = 0; i < kConnections; ++i) {
+      uint32_t v = 0;
+      ASSERT_EQ(read_exact(fds[i], &v, sizeof v), sizeof v);
+      EXPECT_EQ(v, static_cast<uint32_t>(i * 1000 + round));
+    }
+  }
+  for (int fd : fds) ::close(fd);
+}
+
+// A client that sends far more than it reads: the server must pause reading (TCP pushes back)
+// instead of buffering without bound, and every byte must still come back, in order.
+TEST_P(ReactorTest, SlowReaderIsBackpressuredAndLosesNothing) {
+  ReactorConfig config;
+  config.rx_buffer_bytes = 4096;
+  config.tx_buffer_bytes = 4096;
+  const auto addr = start_echo(config);
+  const int fd = connect_to(addr);
+  ASSERT_GE(fd, 0);
+  constexpr size_t kTotal = 8 << 20;  // far above every socket buffer on the path
+  std::vector<uint8_t> sent(kTotal);
+  for (size_t i = 0; i < kTotal; ++i) sent[i] = static_cast<uint8_t>(i * 7 + (i >> 13));
+  std::thread writer([&] { write_all(fd, sent.data(), sent.size()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // nobody reads meanwhile
+  const auto& stats = server_->reactor().stats();
+  EXPECT_GT(stats.recv_pauses.load(), 0u);
+  EXPECT_LT(stats.bytes_received.load(), kTotal);  // the sender is being held back
+  std::vector<uint8_t> got(kTotal);
+  ASSERT_EQ(read_exact(fd, got.data(), got.size(), 20000), kTotal);
+  writer.join();
+  EXPECT_TRUE(got == sent);
+  ::close(fd);
+}
+
+TEST_P(ReactorTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
+  ReactorConfig config;
+  config.max_connections = 4;
+  const auto addr = start_echo(config);
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) {
+    fds.push_back(connect_to(addr));
+    const char c = 'x';
+    ASSERT_TRUE(write_all(fds.back(), &c, 1));
+    char back = 0;
+    ASSERT_EQ(read_exact(fds.back(), &back, 1), 1u);  // really accepted
+  }
+  const int extra = connect_to(addr);
+  ASSERT_GE(extra, 0);
+  EXPECT_TRUE(wait_closed(extra, 3000));
+  EXPECT_TRUE(test::eventually(
+      [&] { return server_->reactor().stats().connections_refused_limit.load() == 1u; }));
+  ::close(fds[0]);  // a slot frees up: the next connection is served
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const int next = connect_to(addr);
+  const char c = 'y';
+  ASSERT_TRUE(write_all(next, &c, 1));
+  char back = 0;
+  EXPECT_EQ(read_exact(next, &back, 1), 1u);
+  for (int fd : {fds[1], fds[2], fds[3], extra, next}) ::close(fd);
+}
+
+// With the descriptor table full the reactor must back off (no busy loop) and accept the
+// waiting connection once descriptors are available again.
+TEST_P(ReactorTest, EmfileBacksOffAndRecovers) {
+  ReactorConfig config;
+  config.accept_retry_delay = 50 * kNanosPerMilli;
+  const auto addr = start_echo(config);
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  std::vector<int> fillers;
+  const int client = connect_to(addr);  // make sure the listener works first
+  ASSERT_GE(client, 0);
+  ::close(client);
+  // Fill the table up to a lowered limit, leaving no descriptor for accept.
+  rlimit low = saved;
+  int probe = ::dup(0);
+  low.rlim_cur = static_cast<rlim_t>(probe + 8);
+  ::close(probe);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  const int waiting = connect_to(addr);  // takes one descriptor on the client side
+  ASSERT_GE(waiting, 0);
+  for (;;) {
+    const int fd = ::dup(0);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  const auto loops_before = server_->reactor().stats().loop_iterations.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const auto loops = server_->reactor().stats().loop_iterations.load() - loops_before;
+  EXPECT_GT(server_->reactor().stats().accept_errors.load(), 0u);
+  EXPECT_LT(loops, 200u) << "the reactor spins on EMFILE";
+  for (int fd : fillers) ::close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  const char c = 'z';
+  ASSERT_TRUE(write_all(waiting, &c, 1));
+  char back = 0;
+  EXPECT_EQ(read_exact(waiting, &back, 1, 3000), 1u);
+  ::close(waiting);
+}
+
+TEST_P(ReactorTest, IdleConnectionsTimeOut) {
+  ReactorConfig config;
+  config.idle_timeout = 200 * kNanosPerMilli;
+  const auto addr = start_echo(config);
+  const int fd = connect_to(addr);
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(wait_closed(fd, 3000));
+  EXPECT_TRUE(test::eventually([&] { return echo_.closed() == 1; }));
+  EXPECT_EQ(server_->reactor().stats().idle_timeouts.load(), 1u);
+  EXPECT_EQ(echo_.last_reason(), CloseReason::idle_timeout);
+  ::close(fd);
+}
+
+TEST_P(ReactorTest, StopClosesConnectionsAndReturns) {
+  const auto addr = start_echo();
+  const int fd = connect_to(addr);
+  ASSERT_GE(fd, 0);
+  const char c = 'a';
+  ASSERT_TRUE(write_all(fd, &c, 1));
+  char back = 0;
+  ASSERT_EQ(read_exact(fd, &back, 1), 1u);
+  server_->stop();
+  EXPECT_TRUE(wait_closed(fd, 3000));
+  EXPECT_EQ(echo_.closed(), 1u);
+  EXPECT_EQ(echo_.last_reason(), CloseReason::shutdown);
+  EXPECT_LT(connect_to(addr), 0);  // nobody listens any more
+  ::close(fd);
+}
+
+// An outbound connection from one reactor to another's echo service, and a refused one.
+class Pinger final : public ConnectionHandler {
+ public:
+  void on_open(Connection& c) override {
+    opened = true;
+    c.send(cp::as_bytes(std::string_view("ping")));
+  }
+  size_t on_data(Connection& c, std::span<const std::byte> data) override {
+    received.append(as_chars(data));
+    if (received == "ping") c.close();
+    return data.size();
+  }
+  void on_close(Connection&, CloseReason r, int e) override {
+    reason = r;
+    error = e;
+    done = true;
+  }
+  std::atomic<bool> opened{false}, done{false};
+  std::string received;
+  CloseReason reason = CloseReason::local;
+  int error = 0;
+};
+
+TEST_P(ReactorTest, OutboundConnectAndRefusal) {
+  const auto addr = start_echo();
+  Pinger ok, refused;
+  SocketAddress closed_port = loopback(1);  // nothing listens on port 1
+  ReactorThread client(GetParam(), {}, [&](Reactor& r) {
+    ASSERT_NE(r.connect(addr, ok), nullptr);
+    ASSERT_NE(r.connect(closed_port, refused), nullptr);
+  });
+  for (int i = 0; i < 300 && !(ok.done && refused.done); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(ok.done);
+  EXPECT_TRUE(ok.opened);
+  EXPECT_EQ(ok.received, "ping");
+  EXPECT_EQ(ok.reason, CloseReason::local);
+  ASSERT_TRUE(refused.done);
+  EXPECT_FALSE(refused.opened);
+  EXPECT_EQ(refused.reason, CloseReason::connect_failed);
+  EXPECT_EQ(refused.error, ECONNREFUSED);
+}
+
+}  // namespace
+}  // namespace cp::engine

@@ -154,13 +154,16 @@ TEST_P(ReactorTest, EmfileBacksOffAndRecovers) {
   low.rlim_cur = static_cast<rlim_t>(probe + 8);
   ::close(probe);
   ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
-  const int waiting = connect_to(addr);  // takes one descriptor on the client side
-  ASSERT_GE(waiting, 0);
   for (;;) {
     const int fd = ::dup(0);
     if (fd < 0) break;
     fillers.push_back(fd);
   }
+  ASSERT_FALSE(fillers.empty());
+  ::close(fillers.back());  // exactly one left, for the client's socket
+  fillers.pop_back();
+  const int waiting = connect_to(addr);
+  ASSERT_GE(waiting, 0);
   const auto loops_before = server_->reactor().stats().loop_iterations.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   const auto loops = server_->reactor().stats().loop_iterations.load() - loops_before;

@@ -43,9 +43,16 @@ struct IoCompletion {
   const std::byte* data = nullptr;  // recv: `result` bytes, valid until recycle_buffer()
 };
 
+// How a listening address is spread over the reactors.
+enum class ListenMode : uint8_t {
+  reuse_port,  // every reactor listens (SO_REUSEPORT); the kernel hashes connections over them
+  handoff,     // reactor 0 accepts and hands each connection to the next reactor, round robin
+};
+
 struct ListenOptions {
   int backlog = 4096;
-  bool reuse_port = true;  // one listening socket per reactor, the kernel spreads connections
+  bool reuse_port = true;  // SO_REUSEPORT on the socket
+  ListenMode mode = ListenMode::reuse_port;
 };
 
 // Counters a backend keeps about itself (read by its own reactor only).

@@ -37,6 +37,7 @@ std::string_view to_string(CloseReason reason) {
 struct Reactor::Listener {
   Reactor* reactor = nullptr;
   Acceptor* acceptor = nullptr;
+  int handoff_group = -1;  // >= 0: connections are spread over the reactors from here
   IoHandle handle = kInvalidHandle;
   SocketAddress address;
   bool armed = false;
@@ -117,6 +118,12 @@ size_t Reactor::cross_core_backlog() const { return inbox_->backlog(); }
 
 Result<SocketAddress, std::string> Reactor::listen(const SocketAddress& addr, Acceptor& acceptor,
                                                    const ListenOptions& opts) {
+  int group = -1;
+  if (opts.mode == ListenMode::handoff) {
+    group = static_cast<int>(handoff_acceptors_.size());
+    handoff_acceptors_.push_back(&acceptor);
+    if (core() != 0) return addr;  // reactor 0 binds and accepts for everyone
+  }
   auto handle = backend_->listen(addr, opts);
   if (!handle) {
     return fail("cannot listen on " + addr.to_string() + ": " + std::strerror(handle.error()));
@@ -125,6 +132,7 @@ Result<SocketAddress, std::string> Reactor::listen(const SocketAddress& addr, Ac
   l->reactor = this;
   l->acceptor = &acceptor;
   l->handle = *handle;
+  l->handoff_group = group;
   l->retry_timer.set_callback(&Reactor::on_accept_retry, l.get());
   auto bound = backend_->local_address(*handle);
   l->address = bound ? *bound : addr;
@@ -232,6 +240,31 @@ void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
     backend_->close(handle);
     return;
   }
+  if (l.handoff_group >= 0 && peers_.size() > 1) {
+    const unsigned target = handoff_next_++ % peers_.size();
+    if (target != core()) {
+      CrossCoreMessage msg{&Reactor::on_handoff, 0, 0, {}, nullptr};
+      msg.args[0] = static_cast<uint64_t>(handle);
+      msg.args[1] = static_cast<uint64_t>(l.handoff_group);
+      if (send_to(target, msg)) return;
+      // That reactor's ring is full: serve the connection here rather than drop it.
+    }
+  }
+  adopt(handle, *l.acceptor);
+}
+
+void Reactor::on_handoff(Reactor& r, const CrossCoreMessage& msg) {
+  const auto handle = static_cast<IoHandle>(msg.args[0]);
+  const auto group = static_cast<size_t>(msg.args[1]);
+  if (group >= r.handoff_acceptors_.size() || r.stop_requested()) {
+    r.backend_->close(handle);
+    return;
+  }
+  r.adopt(handle, *r.handoff_acceptors_[group]);
+}
+
+// Takes an accepted socket into this reactor's connection table and hands it to `acceptor`.
+void Reactor::adopt(IoHandle handle, Acceptor& acceptor) {
   Connection* c = allocate_connection();
   if (!c) {
     bump(stats_.connections_refused_limit);
@@ -244,7 +277,7 @@ void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
   c->idle_timeout_ = config_.idle_timeout;
   c->handle_ = handle;
   c->state_ = Connection::State::open;
-  ConnectionHandler* handler = l.acceptor->on_accept(*c);
+  ConnectionHandler* handler = acceptor.on_accept(*c);
   if (!handler) {
     backend_->close(handle);
     c->handle_ = kInvalidHandle;

@@ -201,7 +201,9 @@ class Reactor {
   size_t connection_count() const { return open_count_; }
 
   // Listens on `addr` on this reactor (SO_REUSEPORT, so every reactor can listen on the same
-  // address). Returns the bound address (port 0 picks one).
+  // address). Returns the bound address (port 0 picks one). With ListenMode::handoff, call it
+  // on every reactor in the same order: reactor 0 alone binds and accepts, then hands each
+  // connection to the next reactor's `acceptor` (round robin) over the cross-core rings.
   Result<SocketAddress, std::string> listen(const SocketAddress& addr, Acceptor& acceptor,
                                             const ListenOptions& opts = {});
   // Closes every listener of this reactor (shutdown: stop accepting).
@@ -251,6 +253,8 @@ class Reactor {
   void open_connection(Connection& c, IoHandle handle);
   void dispatch(const IoCompletion& cqe);
   void on_accept(Listener& l, const IoCompletion& cqe);
+  void adopt(IoHandle handle, Acceptor& acceptor);
+  static void on_handoff(Reactor& r, const CrossCoreMessage& msg);
   void on_connect(Connection& c, const IoCompletion& cqe);
   void on_recv(Connection& c, const IoCompletion& cqe);
   void on_send(Connection& c, const IoCompletion& cqe);
@@ -287,6 +291,8 @@ class Reactor {
   size_t open_count_ = 0;
   uint64_t next_connection_seq_ = 1;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<Acceptor*> handoff_acceptors_;  // by hand-off group, same order on every reactor
+  unsigned handoff_next_ = 0;
   std::vector<IoCompletion> completions_;
   Connection* flush_head_ = nullptr;
   Timer idle_sweep_timer_;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "engine/echo/echo_service.h"
 #include "engine/engine.h"
 #include "engine/hw_bridge.h"
 #include "reactor_harness.h"
@@ -119,6 +120,52 @@ TEST_P(EngineTest, FullRingRefusesInsteadOfDropping) {
   EXPECT_GE(engine.reactor(0).stats().cross_core_full.load(), refused.load());
   release = true;
   ASSERT_TRUE(test::eventually([&] { return received.load() == accepted.load(); }));
+  engine.request_stop();
+  engine.join();
+}
+
+// Both ways of spreading a listening address over the reactors serve every connection, and
+// hand-off puts connections on both cores.
+class ListenModeTest : public ::testing::TestWithParam<ListenMode> {};
+INSTANTIATE_TEST_SUITE_P(Modes, ListenModeTest,
+                         ::testing::Values(ListenMode::reuse_port, ListenMode::handoff),
+                         [](const auto& info) {
+                           return info.param == ListenMode::handoff ? "handoff" : "reuse_port";
+                         });
+
+TEST_P(ListenModeTest, EveryConnectionIsServed) {
+  EngineConfig config = two_cores(IoBackendKind::automatic);
+  Engine engine(config);
+  EchoService echo[2];
+  std::atomic<uint16_t> port{0};
+  ListenOptions opts;
+  opts.mode = GetParam();
+  engine.on_each_core([&](Reactor& r) -> Result<void, std::string> {
+    // Port 0 on reactor 0 first; the others then join the port it got.
+    while (r.core() != 0 && port.load() == 0) std::this_thread::yield();
+    auto bound = r.listen(test::loopback(port.load()), echo[r.core()], opts);
+    if (!bound) return fail(bound.error());
+    if (r.core() == 0) port = bound->port();
+    return {};
+  });
+  ASSERT_TRUE(engine.start());
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) {
+    fds.push_back(test::connect_to(test::loopback(port.load())));
+    ASSERT_GE(fds.back(), 0);
+  }
+  for (size_t i = 0; i < fds.size(); ++i) {
+    const uint32_t v = static_cast<uint32_t>(i);
+    ASSERT_TRUE(test::write_all(fds[i], &v, sizeof v));
+    uint32_t back = 0;
+    ASSERT_EQ(test::read_exact(fds[i], &back, sizeof back), sizeof back);
+    EXPECT_EQ(back, v);
+  }
+  if (GetParam() == ListenMode::handoff) {
+    EXPECT_EQ(engine.reactor(0).stats().connections_accepted.load(), 20u);
+    EXPECT_EQ(engine.reactor(1).stats().connections_accepted.load(), 20u);
+  }
+  for (int fd : fds) ::close(fd);
   engine.request_stop();
   engine.join();
 }

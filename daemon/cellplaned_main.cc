@@ -1,0 +1,170 @@
+// cellplaned: the cellplane daemon. A thin main: command line and configuration, then the
+// engine and its services, then signals until SIGTERM/SIGINT or `cellctl shutdown`.
+#include <CLI/CLI.hpp>
+#include <mimalloc.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "base/log.h"
+#include "ctl/config.h"
+#include "daemon/services.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+struct Options {
+  std::string config_path;
+  std::string check_path;
+  std::string io_backend;
+  std::string state_dir;
+  std::string log_level;
+  unsigned cores = 0;
+  bool cores_set = false;
+  bool print_default = false;
+};
+
+cp::Result<cp::ctl::Config, std::string> load(const Options& opts) {
+  auto config = opts.config_path.empty()
+                    ? cp::ctl::load_config_string(cp::ctl::kDefaultConfigToml, "<embedded default>")
+                    : cp::ctl::load_config_file(opts.config_path);
+  if (!config) return cp::fail(config.error().to_string());
+  if (!opts.io_backend.empty()) {
+    auto kind = cp::engine::parse_backend_kind(opts.io_backend);
+    if (!kind) return cp::fail("--io-backend: " + kind.error());
+    config->engine.io_backend = *kind;
+  }
+  if (!opts.state_dir.empty()) config->state_dir = opts.state_dir;
+  if (opts.cores_set) config->engine.cores = opts.cores;
+  if (!opts.log_level.empty()) {
+    auto level = cp::parse_log_level(opts.log_level);
+    if (!level) return cp::fail("--log-level: unknown level '" + opts.log_level + "'");
+    config->log.level = *level;
+  }
+  return std::move(*config);
+}
+
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  getrlimit(RLIMIT_NOFILE, &lim);
+  CP_LOG_INFO("file descriptor limit {}", static_cast<uint64_t>(lim.rlim_cur));
+}
+
+// Waits for SIGTERM/SIGINT, pinging the systemd watchdog while every reactor makes progress
+// (each wakes at least once a second for its idle sweep).
+void wait_for_stop(cp::engine::Engine& engine, const sigset_t& signals) {
+  uint64_t watchdog_usec = 0;
+  const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+  const cp::Nanos period = watchdog ? static_cast<cp::Nanos>(watchdog_usec) * 1000 / 2
+                                    : cp::kNanosPerSecond;
+  std::vector<uint64_t> last(engine.core_count(), 0);
+  for (;;) {
+    timespec ts{period / cp::kNanosPerSecond, period % cp::kNanosPerSecond};
+    const int sig = sigtimedwait(&signals, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      CP_LOG_NOTICE("{}: stopping (drain up to the configured timeout)", strsignal(sig));
+      return;
+    }
+    if (sig == SIGHUP) CP_LOG_NOTICE("SIGHUP: nothing to reload yet");
+    if (!watchdog) continue;
+    bool alive = true;
+    for (unsigned core = 0; core < engine.core_count(); ++core) {
+      const uint64_t now = engine.reactor(core).stats().loop_iterations.load();
+      alive = alive && now != last[core];
+      last[core] = now;
+    }
+    if (alive) sd_notify(0, "WATCHDOG=1");
+  }
+}
+
+int run(const Options& opts) {
+  auto config = load(opts);
+  if (!config) {
+    std::fprintf(stderr, "cellplaned: %s\n", config.error().c_str());
+    return 1;
+  }
+  cp::set_log_level(config->log.level);
+  cp::set_wire_trace(config->log.wire_trace);
+  std::error_code ec;
+  std::filesystem::create_directories(config->state_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "cellplaned: cannot create state_dir %s: %s\n", config->state_dir.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
+  CP_LOG_INFO("cellplaned {} starting (pid {}, config {}, state {})", kVersion, getpid(),
+              opts.config_path.empty() ? "<embedded default>" : opts.config_path,
+              config->state_dir);
+  raise_fd_limit();
+
+  // Signals are blocked before any thread starts, so only the main thread's sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  cp::engine::Engine engine(cp::daemon::engine_config(*config));
+  const std::string allocator = "mimalloc " + std::to_string(mi_version());
+  cp::daemon::Services services(*config, engine,
+                                {kVersion, allocator, cp::SystemClock::instance().now(), getpid()});
+  if (auto ok = services.install(); !ok) {
+    CP_LOG_ERROR("{}", ok.error());
+    return 1;
+  }
+  if (auto ok = engine.start(); !ok) {
+    CP_LOG_ERROR("cannot start: {}", ok.error());
+    return 1;
+  }
+  sd_notifyf(0, "READY=1\nSTATUS=%u reactor(s) on %s\nMAINPID=%d", engine.core_count(),
+             std::string(engine.backend_name()).c_str(), getpid());
+  wait_for_stop(engine, signals);
+  sd_notify(0, "STOPPING=1");
+  engine.request_stop();
+  engine.join();
+  CP_LOG_INFO("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cellplaned - the cellplane data-plane daemon (SMSC, remote SIM, WSRC, modem)"};
+  Options opts;
+  app.add_option("-c,--config", opts.config_path,
+                 "TOML configuration file (default: the embedded configuration)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--check-config", opts.check_path, "check FILE, print problems, exit 0 if valid");
+  app.add_option("--io-backend", opts.io_backend, "auto, io_uring or epoll (overrides the file)");
+  app.add_option("--cores", opts.cores, "reactor threads, 0 = one per CPU (overrides the file)");
+  app.add_option("--state-dir", opts.state_dir, "state directory (overrides the file)");
+  app.add_option("--log-level", opts.log_level, "trace, debug, info, notice, warn or error");
+  app.add_flag("--print-default-config", opts.print_default, "print the embedded configuration");
+  app.set_version_flag("--version", kVersion);
+  CLI11_PARSE(app, argc, argv);
+  opts.cores_set = app.count("--cores") > 0;
+  if (opts.print_default) {
+    std::cout << cp::ctl::kDefaultConfigToml;
+    return 0;
+  }
+  if (!opts.check_path.empty()) {
+    auto config = cp::ctl::load_config_file(opts.check_path);
+    if (!config) {
+      std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
+      return 1;
+    }
+    std::printf("%s: configuration is valid\n", opts.check_path.c_str());
+    return 0;
+  }
+  return run(opts);
+}

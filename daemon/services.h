@@ -1,0 +1,52 @@
+// The services cellplaned runs and the control commands it answers, wired onto an Engine.
+// Split from main() so a test can start the same daemon inside its own process.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+#include "ctl/config.h"
+#include "ctl/control_server.h"
+#include "engine/engine.h"
+#include "engine/http/http_server.h"
+
+namespace cp::daemon {
+
+struct DaemonInfo {
+  std::string version;
+  std::string allocator;
+  Nanos started_at = 0;  // monotonic
+  int pid = 0;
+};
+
+// Everything the daemon runs besides the engine itself. Lives on the main thread's stack for the
+// whole run; its services run on reactor 0.
+class Services {
+ public:
+  Services(const ctl::Config& config, engine::Engine& engine, DaemonInfo info);
+
+  // Registers the built-in control commands and installs the control socket and /metrics on
+  // reactor 0 (engine.on_each_core). Call before engine.start().
+  Result<void, std::string> install();
+  // Set when `cellctl shutdown` was received (the main thread polls it).
+  bool shutdown_requested() const { return shutdown_requested_.load(); }
+  ctl::CommandRegistry& registry() { return registry_; }
+
+ private:
+  void register_commands();
+
+  const ctl::Config& config_;
+  engine::Engine& engine_;
+  DaemonInfo info_;
+  ctl::CommandRegistry registry_;
+  std::unique_ptr<ctl::ControlService> control_;
+  std::unique_ptr<engine::http::HttpServer> metrics_;
+  std::atomic<bool> shutdown_requested_{false};
+};
+
+// engine::EngineConfig from the [engine] section.
+engine::EngineConfig engine_config(const ctl::Config& config);
+
+}  // namespace cp::daemon

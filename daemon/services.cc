@@ -46,7 +46,8 @@ Result<void, std::string> Services::install() {
     if (metrics_) {
       auto bound = r.listen(*SocketAddress::parse(config_.metrics.listen), *metrics_);
       if (!bound) return fail("metrics: " + bound.error());
-      CP_LOG_INFO("metrics on http://{}/metrics", bound->to_string());
+      metrics_address_ = bound->to_string();
+      CP_LOG_INFO("metrics on http://{}/metrics", metrics_address_);
     }
     return {};
   });
@@ -68,6 +69,8 @@ void Services::register_commands() {
             .field("cores", engine_.core_count())
             .field("backend", engine_.backend_name())
             .field("allocator", info_.allocator)
+            .field("control_socket", config_.control_socket_path())
+            .field("metrics", metrics_address_)
             .field("state_dir", config_.state_dir)
             .end_object();
         return {};

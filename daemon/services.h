@@ -33,6 +33,8 @@ class Services {
   // Set when `cellctl shutdown` was received (the main thread polls it).
   bool shutdown_requested() const { return shutdown_requested_.load(); }
   ctl::CommandRegistry& registry() { return registry_; }
+  // The address /metrics is served on ("" when disabled); known once engine.start() returned.
+  const std::string& metrics_address() const { return metrics_address_; }
 
  private:
   void register_commands();
@@ -44,6 +46,7 @@ class Services {
   std::unique_ptr<ctl::ControlService> control_;
   std::unique_ptr<engine::http::HttpServer> metrics_;
   std::atomic<bool> shutdown_requested_{false};
+  std::string metrics_address_;
 };
 
 // engine::EngineConfig from the [engine] section.

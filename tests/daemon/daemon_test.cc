@@ -1,0 +1,198 @@
+// cellplaned and cellctl as an operator uses them: the real binaries, started as processes,
+// talking over the real control socket and HTTP.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../engine/reactor_harness.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Output {
+  int status = -1;
+  std::string text;  // stdout + stderr
+};
+
+// Runs a command to completion, capturing its output.
+Output run(const std::vector<std::string>& argv) {
+  std::string cmd;
+  for (const auto& a : argv) cmd += "'" + a + "' ";
+  cmd += "2>&1";
+  Output out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.text.append(buf, n);
+  const int rc = ::pclose(p);
+  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return out;
+}
+
+class Daemon {
+ public:
+  Daemon(const fs::path& dir, const std::vector<std::string>& extra) : log_(dir / "daemon.log") {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      FILE* f = std::freopen(log_.c_str(), "w", stderr);
+      (void)f;
+      std::vector<std::string> args{CELLPLANED_PATH};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~Daemon() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // Sends SIGTERM and returns the exit status (-1 on timeout).
+  int terminate(int timeout_ms = 10000) {
+    ::kill(pid_, SIGTERM);
+    for (int waited = 0; waited < timeout_ms; waited += 10) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+  std::string log() const {
+    std::ifstream in(log_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cellplane-daemon-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    config_ = (dir_ / "cellplane.toml").string();
+    std::ofstream(config_) << "state_dir = \"" << (dir_ / "state").string() << "\"\n"
+                           << "[engine]\ncores = 2\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Output ctl(std::vector<std::string> words) {
+    std::vector<std::string> argv{CELLCTL_PATH, "--config", config_};
+    argv.insert(argv.end(), words.begin(), words.end());
+    return run(argv);
+  }
+  bool wait_socket() {
+    return cp::test::eventually([&] { return fs::exists(dir_ / "state" / "cellplane.ctl"); }, 10000);
+  }
+
+  fs::path dir_;
+  std::string config_;
+};
+
+std::string http_get(const cp::SocketAddress& addr, const std::string& path) {
+  const int fd = cp::test::connect_to(addr);
+  if (fd < 0) return "";
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  cp::test::write_all(fd, req.data(), req.size());
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return resp;
+}
+
+TEST_F(DaemonTest, OperatorSession) {
+  Daemon d(dir_, {"--config", config_});
+  ASSERT_TRUE(wait_socket()) << d.log();
+
+  const auto status = ctl({"--json", "status"});
+  ASSERT_EQ(status.status, 0) << status.text;
+  EXPECT_NE(status.text.find("\"cores\":2"), std::string::npos) << status.text;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(status.text, m, std::regex("\"metrics\":\"([0-9.:]+)\"")))
+      << status.text;
+  auto metrics_addr = cp::SocketAddress::parse(m[1].str());
+  ASSERT_TRUE(metrics_addr);
+
+  const auto stats = ctl({"stats"});
+  ASSERT_EQ(stats.status, 0) << stats.text;
+  EXPECT_NE(stats.text.find("LOOP ITERATIONS"), std::string::npos) << stats.text;
+  EXPECT_NE(stats.text.find("total"), std::string::npos) << stats.text;
+
+  const auto config = ctl({"config", "show"});
+  ASSERT_EQ(config.status, 0);
+  EXPECT_NE(config.text.find("[engine]"), std::string::npos);
+  EXPECT_NE(config.text.find("cores = 2"), std::string::npos) << config.text;
+
+  EXPECT_EQ(ctl({"log-level", "level=debug"}).status, 0);
+  const auto bad_level = ctl({"log-level", "level=loud"});
+  EXPECT_NE(bad_level.status, 0);
+  EXPECT_NE(bad_level.text.find("unknown log level"), std::string::npos) << bad_level.text;
+  const auto unknown = ctl({"frobnicate"});
+  EXPECT_NE(unknown.status, 0);
+
+  const std::string metrics = http_get(*metrics_addr, "/metrics");
+  EXPECT_NE(metrics.find("200"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cellplane_loop_iterations{core=\"1\"}"), std::string::npos) << metrics;
+  EXPECT_NE(http_get(*metrics_addr, "/nope").find("404"), std::string::npos);
+
+  EXPECT_EQ(fs::status(dir_ / "state" / "cellplane.ctl").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+  EXPECT_FALSE(fs::exists(dir_ / "state" / "cellplane.ctl"));
+  EXPECT_NE(d.log().find("stopped cleanly"), std::string::npos) << d.log();
+
+  const auto down = ctl({"status"});
+  EXPECT_EQ(down.status, 2);
+  EXPECT_NE(down.text.find("not running"), std::string::npos) << down.text;
+}
+
+TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {
+  Daemon d(dir_, {"--config", config_, "--io-backend", "epoll"});
+  ASSERT_TRUE(wait_socket()) << d.log();
+  const auto status = ctl({"status"});
+  EXPECT_NE(status.text.find("epoll"), std::string::npos) << status.text;
+  EXPECT_EQ(ctl({"shutdown"}).status, 0);
+  EXPECT_TRUE(cp::test::eventually([&] { return d.log().find("stopped cleanly") != std::string::npos; }))
+      << d.log();
+}
+
+TEST_F(DaemonTest, CheckConfigNamesFileLineAndColumn) {
+  const auto bad = (dir_ / "bad.toml").string();
+  std::ofstream(bad) << "[engine]\ncores = 2\nio_backend = \"turbo\"\n";
+  const auto out = run({CELLPLANED_PATH, "--check-config", bad});
+  EXPECT_EQ(out.status, 1);
+  EXPECT_NE(out.text.find("bad.toml:3:"), std::string::npos) << out.text;
+  const auto good = run({CELLPLANED_PATH, "--check-config", config_});
+  EXPECT_EQ(good.status, 0) << good.text;
+  const auto help = run({CELLPLANED_PATH, "--help"});
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.text.find("--io-backend"), std::string::npos);
+}
+
+}  // namespace

@@ -5,13 +5,13 @@
 
 #include <sys/un.h>
 
+#include <toml++/toml.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "base/assert.h"
 #include "base/socket_address.h"
@@ -22,8 +22,8 @@ namespace cp::ctl {
 namespace {
 
 constexpr std::array<std::string_view, 3> kBackendNames{"auto", "io_uring", "epoll"};
-constexpr std::array<std::string_view, 6> kLogLevelNames{"trace", "debug",  "info",
-                                                         "notice", "warn", "error"};
+constexpr std::array<std::string_view, 6> kLogLevelNames{"trace",  "debug", "info",
+                                                         "notice", "warn",  "error"};
 static_assert(static_cast<size_t>(engine::IoBackendKind::epoll) == 2);
 static_assert(static_cast<size_t>(LogLevel::error) == 5);
 
@@ -74,8 +74,8 @@ void visit_engine(ConfigVisitor& v, EngineConfig& s) {
   v.u32("rx_buffer_bytes", s.rx_buffer_bytes, kBufferBytesMin, kBufferBytesMax);
   v.u32("tx_buffer_bytes", s.tx_buffer_bytes, kBufferBytesMin, kBufferBytesMax);
   v.u32("idle_timeout_ms", s.idle_timeout_ms, 0, kIdleTimeoutMsMax);
-  v.u32("cross_core_ring_capacity", s.cross_core_ring_capacity, kRingCapacityMin,
-        kRingCapacityMax, check_power_of_two);
+  v.u32("cross_core_ring_capacity", s.cross_core_ring_capacity, kRingCapacityMin, kRingCapacityMax,
+        check_power_of_two);
   v.u32("drain_timeout_ms", s.drain_timeout_ms, 0, kDrainTimeoutMsMax);
 }
 
@@ -98,16 +98,26 @@ void visit_log(ConfigVisitor& v, LogConfig& s) {
 
 std::string_view type_name(toml::node_type type) {
   switch (type) {
-    case toml::node_type::none: return "nothing";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none:
+      return "nothing";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
   }
   return "a value";
 }
@@ -133,13 +143,27 @@ std::string toml_quote(std::string_view text) {
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += fmt::format("\\u{:04X}", c);
@@ -216,8 +240,8 @@ class ConfigReader final : public ConfigVisitor {
     return f.table ? f.table->get(key) : nullptr;
   }
   void wrong_type(const toml::node& node, std::string_view key, std::string_view expected) {
-    report(node.source(), fmt::format("{}: expected {}, got {}", full_key(key), expected,
-                                      type_name(node.type())));
+    report(node.source(),
+           fmt::format("{}: expected {}, got {}", full_key(key), expected, type_name(node.type())));
   }
   void report_unknown(const Frame& frame);
 
@@ -278,8 +302,8 @@ void ConfigReader::choice(std::string_view key, size_t& index,
   if (it == names.end()) {
     std::string allowed;
     for (const auto name : names) allowed += (allowed.empty() ? "" : ", ") + std::string(name);
-    report(node->source(), fmt::format("{} = {} is not one of: {}", full_key(key),
-                                       toml_quote(s->get()), allowed));
+    report(node->source(),
+           fmt::format("{} = {} is not one of: {}", full_key(key), toml_quote(s->get()), allowed));
     return;
   }
   index = static_cast<size_t>(it - names.begin());
@@ -325,14 +349,18 @@ void ConfigReader::report_unknown(const Frame& frame) {
   for (const auto& [key, node] : *frame.table) {
     const std::string_view name = key.str();
     if (std::find(frame.known.begin(), frame.known.end(), name) != frame.known.end()) continue;
-    const std::string full = frame.path.empty() ? std::string(name) : frame.path + "." + std::string(name);
+    const std::string full =
+        frame.path.empty() ? std::string(name) : frame.path + "." + std::string(name);
     std::string message = node.is_table() ? fmt::format("unknown section [{}]", full)
                                           : fmt::format("unknown key '{}'", full);
     const std::string* best = nullptr;
     size_t best_distance = 3;  // suggest only close misspellings
     for (const auto& known : frame.known) {
       const size_t d = edit_distance(name, known);
-      if (d < best_distance) best = &known, best_distance = d;
+      if (d < best_distance) {
+        best = &known;
+        best_distance = d;
+      }
     }
     if (best) message += fmt::format(" (did you mean '{}'?)", *best);
     const auto& where = key.source().begin.line ? key.source() : node.source();
@@ -356,11 +384,11 @@ ConfigError make_error(std::string_view file, std::vector<Problem>& problems) {
   std::stable_sort(problems.begin(), problems.end(), [](const Problem& a, const Problem& b) {
     return a.line != b.line ? a.line < b.line : a.column < b.column;
   });
-  ConfigError error{std::string(file), problems[0].line, problems[0].column, problems[0].message,
-                    {}};
+  ConfigError error{
+      std::string(file), problems[0].line, problems[0].column, problems[0].message, {}};
   for (size_t i = 1; i < problems.size(); ++i) {
-    error.more.push_back(ConfigError{std::string(file), problems[i].line, problems[i].column,
-                                     problems[i].message, {}}
+    error.more.push_back(ConfigError{
+        std::string(file), problems[i].line, problems[i].column, problems[i].message, {}}
                              .to_string());
   }
   return error;
@@ -377,9 +405,7 @@ class ConfigWriter final : public ConfigVisitor {
   void u32(std::string_view key, uint32_t& value, uint32_t, uint32_t, U32Check) override {
     line(key, fmt::format("{}", value));
   }
-  void boolean(std::string_view key, bool& value) override {
-    line(key, value ? "true" : "false");
-  }
+  void boolean(std::string_view key, bool& value) override { line(key, value ? "true" : "false"); }
   void text(std::string_view key, std::string& value, TextCheck) override {
     line(key, toml_quote(value));
   }
@@ -393,7 +419,8 @@ class ConfigWriter final : public ConfigVisitor {
   }
   void begin_section(std::string_view key) override {
     const std::string& parent = frames_.back().path;
-    frames_.push_back({parent.empty() ? std::string(key) : parent + "." + std::string(key), {}, {}});
+    frames_.push_back(
+        {parent.empty() ? std::string(key) : parent + "." + std::string(key), {}, {}});
   }
   void end_section() override {
     CP_ASSERT(frames_.size() > 1);
@@ -446,8 +473,11 @@ Result<Config, ConfigError> load_config_string(std::string_view text, std::strin
   try {
     root = toml::parse(text, name);
   } catch (const toml::parse_error& e) {
-    return fail(ConfigError{std::string(name), e.source().begin.line, e.source().begin.column,
-                            std::string(e.description()), {}});
+    return fail(ConfigError{std::string(name),
+                            e.source().begin.line,
+                            e.source().begin.column,
+                            std::string(e.description()),
+                            {}});
   }
   Config config;
   ConfigReader reader(root);

@@ -25,14 +25,14 @@
 namespace cp::ctl {
 
 struct EngineConfig {
-  uint32_t cores = 0;  // reactor threads; 0 = one per online CPU
-  bool pin_threads = false;
+  uint32_t cores = 0;       // reactor threads; 0 = one per online CPU
+  bool pin_threads = true;  // reactor thread N on CPU N
   engine::IoBackendKind io_backend = engine::IoBackendKind::automatic;
   uint32_t max_connections_per_core = 16384;
   uint32_t rx_buffer_bytes = 16384;
   uint32_t tx_buffer_bytes = 16384;
   uint32_t idle_timeout_ms = 0;  // 0 = none
-  uint32_t cross_core_ring_capacity = 1024;
+  uint32_t cross_core_ring_capacity = 4096;
   uint32_t drain_timeout_ms = 5000;
   bool operator==(const EngineConfig&) const = default;
 };
@@ -95,7 +95,7 @@ state_dir = "./state"
 # Reactor threads, one per core; 0 = one per online CPU. Range 0..1024.
 cores = 0
 # Pin reactor thread N to CPU N.
-pin_threads = false
+pin_threads = true
 # "auto" (io_uring, falling back to epoll when it cannot be set up), "io_uring" or "epoll".
 io_backend = "auto"
 # Connections one reactor accepts before closing new ones at once. Range 1..1048576.
@@ -106,7 +106,7 @@ tx_buffer_bytes = 16384
 # Close connections that received nothing for this long; 0 = never. Range 0..86400000.
 idle_timeout_ms = 0
 # Slots of each reactor-to-reactor ring; a power of two in 16..1048576.
-cross_core_ring_capacity = 1024
+cross_core_ring_capacity = 4096
 # On shutdown, how long connections may finish what is queued. Range 0..600000.
 drain_timeout_ms = 5000
 

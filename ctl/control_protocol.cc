@@ -51,14 +51,29 @@ size_t utf8_sequence_length(std::string_view text, size_t i) {
 
 void append_escape(uint8_t c, std::string& out) {
   switch (c) {
-    case '"': out += "\\\""; break;
-    case '\\': out += "\\\\"; break;
-    case '\b': out += "\\b"; break;
-    case '\f': out += "\\f"; break;
-    case '\n': out += "\\n"; break;
-    case '\r': out += "\\r"; break;
-    case '\t': out += "\\t"; break;
-    default: fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\b':
+      out += "\\b";
+      break;
+    case '\f':
+      out += "\\f";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
   }
 }
 
@@ -81,23 +96,6 @@ std::string quote_key(std::string_view key) {
   std::string out;
   append_json_string(key.substr(0, kQuotedKeyBytesMax), out);
   return out;
-}
-
-bool valid_command_name(std::string_view name) {
-  if (name.empty() || name.size() > kCommandNameBytesMax) return false;
-  bool segment_empty = true;
-  for (const char c : name) {
-    if (c == '.') {
-      if (segment_empty) return false;
-      segment_empty = true;
-      continue;
-    }
-    const bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_' || c == '-';
-    if (!word) return false;
-    segment_empty = false;
-  }
-  return !segment_empty;
 }
 
 DecodeError decode_error(ProtocolError error, uint64_t id, std::string message) {
@@ -129,15 +127,16 @@ Result<ControlArg, DecodeError> decode_arg(std::string_view key, simdjson::dom::
       return fail(decode_error(ProtocolError::bad_arg_value, id,
                                "argument " + quote_key(key) + " is out of the 64-bit range"));
     default:
-      return fail(decode_error(ProtocolError::bad_arg_value, id,
-                               "argument " + quote_key(key) +
-                                   " must be a string, number or boolean"));
+      return fail(
+          decode_error(ProtocolError::bad_arg_value, id,
+                       "argument " + quote_key(key) + " must be a string, number or boolean"));
   }
 }
 
 Result<void, DecodeError> decode_args(simdjson::dom::object object, std::vector<ControlArg>& out,
                                       uint64_t id) {
-  for (auto [key, value] : object) {
+  for (const simdjson::dom::key_value_pair field : object) {
+    const std::string_view key = field.key;  // a plain name: lambdas cannot capture bindings
     if (out.size() == kArgsMax) {
       return fail(decode_error(ProtocolError::bad_args, id,
                                fmt::format("more than {} arguments", kArgsMax)));
@@ -145,13 +144,13 @@ Result<void, DecodeError> decode_args(simdjson::dom::object object, std::vector<
     if (key.empty()) {
       return fail(decode_error(ProtocolError::bad_args, id, "empty argument name"));
     }
-    const bool duplicate = std::any_of(out.begin(), out.end(),
-                                       [&](const ControlArg& a) { return a.key == key; });
+    const bool duplicate =
+        std::any_of(out.begin(), out.end(), [&](const ControlArg& a) { return a.key == key; });
     if (duplicate) {
       return fail(decode_error(ProtocolError::duplicate_field, id,
                                "argument " + quote_key(key) + " given twice"));
     }
-    auto arg = decode_arg(key, value, id);
+    auto arg = decode_arg(key, field.value, id);
     if (!arg) return fail(std::move(arg.error()));
     out.push_back(*arg);
   }
@@ -170,8 +169,7 @@ uint64_t peek_id(simdjson::dom::object object) {
 
 // Parses `body` into the parser from a padded copy in `padded`.
 simdjson::error_code parse_padded(simdjson::dom::parser& parser, std::string& padded,
-                                  std::span<const std::byte> body,
-                                  simdjson::dom::element& root) {
+                                  std::span<const std::byte> body, simdjson::dom::element& root) {
   padded.assign(as_chars(body));
   padded.resize(body.size() + simdjson::SIMDJSON_PADDING, '\0');
   return parser.parse(padded.data(), body.size(), false).get(root);
@@ -179,19 +177,47 @@ simdjson::error_code parse_padded(simdjson::dom::parser& parser, std::string& pa
 
 }  // namespace
 
+bool valid_command_name(std::string_view name) {
+  if (name.empty() || name.size() > kCommandNameBytesMax) return false;
+  bool segment_empty = true;
+  for (const char c : name) {
+    if (c == '.') {
+      if (segment_empty) return false;
+      segment_empty = true;
+      continue;
+    }
+    const bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '_' || c == '-';
+    if (!word) return false;
+    segment_empty = false;
+  }
+  return !segment_empty;
+}
+
 std::string_view to_string(ProtocolError error) {
   switch (error) {
-    case ProtocolError::frame_too_large: return "frame too large";
-    case ProtocolError::frame_empty: return "empty frame";
-    case ProtocolError::bad_json: return "bad JSON";
-    case ProtocolError::not_an_object: return "not a JSON object";
-    case ProtocolError::unknown_field: return "unknown field";
-    case ProtocolError::duplicate_field: return "duplicate field";
-    case ProtocolError::bad_id: return "bad id";
-    case ProtocolError::bad_cmd: return "bad cmd";
-    case ProtocolError::bad_args: return "bad args";
-    case ProtocolError::bad_arg_value: return "bad argument value";
-    case ProtocolError::bad_response: return "bad response";
+    case ProtocolError::frame_too_large:
+      return "frame too large";
+    case ProtocolError::frame_empty:
+      return "empty frame";
+    case ProtocolError::bad_json:
+      return "bad JSON";
+    case ProtocolError::not_an_object:
+      return "not a JSON object";
+    case ProtocolError::unknown_field:
+      return "unknown field";
+    case ProtocolError::duplicate_field:
+      return "duplicate field";
+    case ProtocolError::bad_id:
+      return "bad id";
+    case ProtocolError::bad_cmd:
+      return "bad cmd";
+    case ProtocolError::bad_args:
+      return "bad args";
+    case ProtocolError::bad_arg_value:
+      return "bad argument value";
+    case ProtocolError::bad_response:
+      return "bad response";
   }
   return "unknown error";
 }
@@ -334,8 +360,12 @@ JsonWriter& JsonWriter::number(double value) {
   return *this;
 }
 
-JsonWriter& JsonWriter::boolean(bool value) { return raw(value ? "true" : "false"); }
-JsonWriter& JsonWriter::null() { return raw("null"); }
+JsonWriter& JsonWriter::boolean(bool value) {
+  return raw(value ? "true" : "false");
+}
+JsonWriter& JsonWriter::null() {
+  return raw("null");
+}
 
 JsonWriter& JsonWriter::raw(std::string_view json) {
   before_value();
@@ -359,7 +389,9 @@ struct DecodeScratch::Impl {
   std::vector<ControlArg> args;
 };
 
-DecodeScratch::DecodeScratch() : impl_(std::make_unique<Impl>()) { impl_->args.reserve(kArgsMax); }
+DecodeScratch::DecodeScratch() : impl_(std::make_unique<Impl>()) {
+  impl_->args.reserve(kArgsMax);
+}
 DecodeScratch::~DecodeScratch() = default;
 
 Result<ControlRequest, DecodeError> decode_request(std::span<const std::byte> body,
@@ -383,8 +415,10 @@ Result<ControlRequest, DecodeError> decode_request(std::span<const std::byte> bo
   s.args.clear();
   bool seen_id = false, seen_cmd = false, seen_args = false;
   for (auto [key, value] : object) {
-    bool* seen = key == "id" ? &seen_id : key == "cmd" ? &seen_cmd : key == "args" ? &seen_args
-                                                                                   : nullptr;
+    bool* seen = key == "id"     ? &seen_id
+                 : key == "cmd"  ? &seen_cmd
+                 : key == "args" ? &seen_args
+                                 : nullptr;
     if (!seen) {
       return fail(decode_error(ProtocolError::unknown_field, id,
                                "unknown field " + quote_key(key) + " (expected id, cmd, args)"));
@@ -396,8 +430,8 @@ Result<ControlRequest, DecodeError> decode_request(std::span<const std::byte> bo
     *seen = true;
     if (seen == &seen_id) {
       if (value.get_uint64().get(request.id) != simdjson::SUCCESS) {
-        return fail(decode_error(ProtocolError::bad_id, 0,
-                                 "id must be an unsigned 64-bit integer"));
+        return fail(
+            decode_error(ProtocolError::bad_id, 0, "id must be an unsigned 64-bit integer"));
       }
     } else if (seen == &seen_cmd) {
       if (value.get_string().get(request.cmd) != simdjson::SUCCESS) {
@@ -483,10 +517,10 @@ void encode_ok_response(uint64_t id, std::string_view result_json, std::string& 
   // {"id":N,"ok":true,"result":R} is at most 60 bytes around R.
   constexpr size_t kEnvelopeBytesMax = 64;
   if (result_json.size() > kFrameBodyBytesMax - kEnvelopeBytesMax) {
-    encode_error_response(id, error_code::result_too_large,
-                          fmt::format("the result ({} bytes) does not fit in a 1 MiB frame",
-                                      result_json.size()),
-                          out);
+    encode_error_response(
+        id, error_code::result_too_large,
+        fmt::format("the result ({} bytes) does not fit in a 1 MiB frame", result_json.size()),
+        out);
     return;
   }
   const size_t at = begin_frame(out);
@@ -512,9 +546,9 @@ Result<ControlResponse, DecodeError> decode_response(std::span<const std::byte> 
   std::string padded;
   simdjson::dom::element root;
   if (auto err = parse_padded(parser, padded, body, root); err != simdjson::SUCCESS) {
-    return fail(decode_error(ProtocolError::bad_json, 0,
-                             std::string("response is not valid JSON: ") +
-                                 simdjson::error_message(err)));
+    return fail(
+        decode_error(ProtocolError::bad_json, 0,
+                     std::string("response is not valid JSON: ") + simdjson::error_message(err)));
   }
   simdjson::dom::object object;
   if (root.get_object().get(object) != simdjson::SUCCESS) {

@@ -31,12 +31,12 @@ inline constexpr size_t kCommandNameBytesMax = 128;
 
 // The `code` of an error response (docs/CONTROL.md, "Error codes").
 namespace error_code {
-inline constexpr std::string_view bad_frame = "bad_frame";              // framing broken: closed
-inline constexpr std::string_view bad_request = "bad_request";          // not a valid request
-inline constexpr std::string_view unknown_command = "unknown_command";  // no such cmd
-inline constexpr std::string_view command_failed = "command_failed";    // the handler said no
+inline constexpr std::string_view bad_frame = "bad_frame";                // framing broken: closed
+inline constexpr std::string_view bad_request = "bad_request";            // not a valid request
+inline constexpr std::string_view unknown_command = "unknown_command";    // no such cmd
+inline constexpr std::string_view command_failed = "command_failed";      // the handler said no
 inline constexpr std::string_view result_too_large = "result_too_large";  // > 1 MiB of JSON
-inline constexpr std::string_view internal = "internal";                // a bug in a handler
+inline constexpr std::string_view internal = "internal";                  // a bug in a handler
 }  // namespace error_code
 
 enum class ProtocolError : uint8_t {
@@ -151,6 +151,10 @@ class JsonWriter {
 void append_json_string(std::string_view text, std::string& out);
 
 // ---- requests ---------------------------------------------------------------------------------
+
+// A command name: dot-separated words of ASCII letters, digits, '_' and '-', at most
+// kCommandNameBytesMax bytes ("stats", "config.show", "log-level").
+bool valid_command_name(std::string_view name);
 
 struct ControlArg {
   enum class Kind : uint8_t { string, integer, real, boolean };

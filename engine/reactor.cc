@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "base/assert.h"
@@ -20,6 +21,8 @@ void bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
   counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 }  // namespace
+
+void trace_payload(const Connection& c, char direction, std::span<const std::byte> bytes);
 
 std::string_view to_string(CloseReason reason) {
   switch (reason) {
@@ -340,7 +343,12 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
     return;
   }
   const int err = -cqe.result;
-  if (err == ECANCELED) return;  // pause_reading() or shutdown
+  if (err == ECANCELED) {
+    // pause_reading() or shutdown. If reading was resumed while the cancel was on its way,
+    // the flush could not re-arm (the receive still looked armed): re-arm now.
+    if (c.state_ == Connection::State::open && !c.paused_) queue_flush(c);
+    return;
+  }
   if (err == ENOBUFS) {
     // Every provided buffer is held: re-arm once buffers come back (next flush).
     if (c.state_ == Connection::State::open && !c.paused_) queue_flush(c);
@@ -349,7 +357,18 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
   begin_close(c, CloseReason::io_error, err);
 }
 
+// Wire trace (`[log] wire_trace`, `cellctl wire-trace on=true`): every payload read or
+// written on any connection, escaped, e.g. `c12 R ->AT+CMGF=1\r\n<-`.
+void trace_payload(const Connection& c, char direction, std::span<const std::byte> bytes) {
+  if (!wire_trace_enabled()) return;
+  char tag[32];
+  const int n = std::snprintf(tag, sizeof tag, "c%llu %c",
+                              static_cast<unsigned long long>(c.id() & 0xffffffffffffULL), direction);
+  log_wire(std::string_view(tag, static_cast<size_t>(n)), bytes);
+}
+
 void Reactor::deliver(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id) {
+  trace_payload(c, 'R', {data, len});
   if (c.held_count_ == 0 && c.rx_len_ == 0 && !c.paused_ && !c.dispatching_) {
     // Fast path: the handler reads straight from the provided buffer.
     c.dispatching_ = true;
@@ -666,6 +685,7 @@ bool Connection::send(std::span<const std::byte> bytes) {
   }
   std::memcpy(tx_ + tx_tail_, bytes.data(), bytes.size());
   tx_tail_ += static_cast<uint32_t>(bytes.size());
+  trace_payload(*this, 'W', bytes);
   r.queue_flush(*this);
   return true;
 }

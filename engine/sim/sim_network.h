@@ -61,8 +61,11 @@ struct SimConfig {
   uint32_t partitions_max = 16;
   Nanos rto_ns_min = 10 * kNanosPerMilli;  // retransmission timeout, doubled per expiry
   Nanos rto_ns_max = 200 * kNanosPerMilli;
-  Nanos connect_timeout_ns = 3 * kNanosPerSecond;     // connect() -> ETIMEDOUT
+  Nanos connect_timeout_ns = 3 * kNanosPerSecond;      // connect() -> ETIMEDOUT
   Nanos connection_timeout_ns = 10 * kNanosPerSecond;  // silence / partition -> ETIMEDOUT
+  // A closed connection whose FINs crossed stays this long to re-acknowledge a retransmitted
+  // FIN (TCP's TIME-WAIT), so a lost last ACK does not turn into an RST.
+  Nanos time_wait_ns = 500 * kNanosPerMilli;
   uint32_t events_per_tick_max = 1u << 20;  // deliveries + timer firings in one tick()
   uint32_t trace_lines_max = 512;           // text lines kept; 0 = hash only
 };
@@ -70,7 +73,7 @@ struct SimConfig {
 struct SimStats {
   uint64_t packets_sent = 0;
   uint64_t packets_delivered = 0;
-  uint64_t packets_dropped = 0;      // by drop_probability
+  uint64_t packets_dropped = 0;  // by drop_probability
   uint64_t packets_duplicated = 0;
   uint64_t packets_partitioned = 0;  // dropped by a partition
   uint64_t packets_queue_full = 0;   // dropped for lack of a free packet slot
@@ -128,7 +131,7 @@ class SimNetwork {
   void tick(Nanos step);
   // Ticks until idle() or `ticks_max` ticks have run; returns idle().
   bool run_until_idle(size_t ticks_max, Nanos step = kNanosPerMilli);
-  // No packet in flight and no retransmission pending.
+  // No packet in flight, no retransmission pending and no closed connection still lingering.
   bool idle() const;
 
   // The socket layer, as one host sees it (SimBackend's side). Errors are positive errno.
@@ -149,8 +152,8 @@ class SimNetwork {
   // Both directions: a FIN follows the queued bytes; unread and later input is discarded.
   void shutdown(EndpointId id);
   // The application lets go: queued bytes and the FIN are still delivered (unless unread input
-  // forces an RST, as in TCP); the endpoint is freed once that is done or after
-  // connection_timeout_ns.
+  // forces an RST, as in TCP); the endpoint is freed time_wait_ns after both FINs went through,
+  // or connection_timeout_ns after close() if the peer never finishes.
   void close(EndpointId id);
   Result<SocketAddress, int> local_address(EndpointId id) const;
   Result<SocketAddress, int> peer_address(EndpointId id) const;
@@ -224,7 +227,7 @@ class SimNetwork {
   void merge_out_of_order(Endpoint& ep);
   void on_rto(Endpoint& ep);
   void on_deadline(Endpoint& ep);
-  void fail(Endpoint& ep, int error, Event event);
+  void fail_endpoint(Endpoint& ep, int error, Event event);
   void abort_with_rst(Endpoint& ep, int error);
   void close_listener(Endpoint& ep);
   uint64_t rcv_ack(const Endpoint& ep) const;
@@ -253,13 +256,13 @@ class SimNetwork {
   std::vector<Host> hosts_;
   std::vector<Partition> partitions_;
   std::vector<Endpoint> endpoints_;
-  std::unique_ptr<std::byte[]> buffer_arena_;  // rx + tx ring of every endpoint
-  std::unique_ptr<Range[]> range_arena_;       // out-of-order ranges of every endpoint
+  std::unique_ptr<std::byte[]> buffer_arena_;   // rx + tx ring of every endpoint
+  std::unique_ptr<Range[]> range_arena_;        // out-of-order ranges of every endpoint
   std::unique_ptr<EndpointId[]> accept_arena_;  // accept queue of every endpoint
   std::vector<Packet> packets_;                 // packets_in_flight_max slots
   std::unique_ptr<std::byte[]> payload_arena_;  // segment_bytes_max per packet slot
   std::vector<uint32_t> free_packets_;
-  std::vector<uint32_t> heap_;  // packet slots, min-heap on (deliver_at, order)
+  std::vector<uint32_t> heap_;            // packet slots, min-heap on (deliver_at, order)
   std::unique_ptr<std::byte[]> scratch_;  // one segment, assembled from a wrapping tx ring
 };
 

@@ -79,10 +79,11 @@ struct SimNetwork::Endpoint {
   uint32_t peer_ip = 0;
   EndpointId peer = -1;
   uint32_t peer_generation = 0;
-  bool app_owned = false;  // a handle the application holds, or a connection not yet accepted
+  bool app_owned = false;   // a handle the application holds, or a connection not yet accepted
   bool shut_local = false;  // shutdown(): FIN after the queued bytes, input discarded
   bool fin_acked = false;
   bool fin_received = false;
+  bool time_wait = false;  // closed by the app, both FINs through: waiting to be freed
   int error = 0;
 
   // Listener: a ring of accepted connections, capacity accept_backlog_max.

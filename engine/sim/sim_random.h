@@ -8,6 +8,8 @@
 
 namespace cp::sim {
 
+__extension__ typedef unsigned __int128 SimUint128;  // g++ and clang; -Wpedantic knows it not
+
 inline uint64_t splitmix64(uint64_t& state) {
   state += 0x9e3779b97f4a7c15ULL;
   uint64_t z = state;
@@ -46,7 +48,7 @@ class SimRandom {
   // Uniform in [0, bound), by a 128-bit multiply (bias below bound / 2^64, no retry loop).
   uint64_t below(uint64_t bound) {
     if (bound == 0) return 0;
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * bound) >> 64);
+    return static_cast<uint64_t>((static_cast<SimUint128>(next()) * bound) >> 64);
   }
 
   // Uniform in [lo, hi]; lo when hi <= lo.

@@ -13,7 +13,9 @@ SimTrace::SimTrace(uint32_t lines_max) : lines_max_(lines_max) {
   }
 }
 
-void SimTrace::fold(uint64_t value) { hash_ = hash_fold(hash_, value); }
+void SimTrace::fold(uint64_t value) {
+  hash_ = hash_fold(hash_, value);
+}
 
 void SimTrace::append_line(std::string_view line) {
   if (lines_max_ == 0) return;

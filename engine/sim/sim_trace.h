@@ -35,7 +35,7 @@ class SimTrace {
   uint64_t lines_appended_ = 0;
   uint64_t events_ = 0;
   uint64_t hash_ = 0xcbf29ce484222325ULL;
-  std::unique_ptr<char[]> lines_;         // lines_max_ * kLineBytesMax
+  std::unique_ptr<char[]> lines_;          // lines_max_ * kLineBytesMax
   std::unique_ptr<uint8_t[]> line_bytes_;  // length of each kept line
 };
 

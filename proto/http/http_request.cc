@@ -19,9 +19,27 @@ namespace {
 
 constexpr size_t kArenaAlignBytes = 8;
 
-size_t round_up(size_t n, size_t align) { return (n + align - 1) / align * align; }
+size_t round_up(size_t n, size_t align) {
+  return (n + align - 1) / align * align;
+}
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// RFC 9110 §5.6.2 tchar. Debian builds http-parser without HTTP_PARSER_STRICT, which lets spaces
+// and other separators into field names; a name is checked here instead.
+bool is_token_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool all_token_chars(const char* at, size_t len) {
+  for (size_t i = 0; i < len; ++i) {
+    if (!is_token_char(at[i])) return false;
+  }
+  return true;
+}
 
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -136,11 +154,15 @@ struct HttpRequestParser::Callbacks {
   static HttpRequestParser& self(http_parser* p) {
     return *static_cast<HttpRequestParser*>(p->data);
   }
+  static int stop(HttpRequestParser& s, uint16_t status, std::string_view reason) {
+    s.set_error(status, reason);
+    return -1;
+  }
 
   static int on_url(http_parser* p, const char* at, size_t len) {
     HttpRequestParser& s = self(p);
     if (len > s.limits_.url_bytes_max - s.url_bytes_) {
-      return s.set_error(414, "request target too long") ? 0 : -1;
+      return stop(s, 414, "request target too long");
     }
     if (!s.append_text(at, len)) return -1;
     s.url_bytes_ += len;
@@ -149,9 +171,12 @@ struct HttpRequestParser::Callbacks {
 
   static int on_header_field(http_parser* p, const char* at, size_t len) {
     HttpRequestParser& s = self(p);
+    if (!all_token_chars(at, len)) {
+      return stop(s, 400, "invalid character in header name");
+    }
     if (s.last_field_ != LastField::name) {
       if (s.header_count_ == s.limits_.header_count_max) {
-        return s.set_error(431, "too many header fields") ? 0 : -1;
+        return stop(s, 431, "too many header fields");
       }
       s.header_table_[s.header_count_++] = HttpHeader{{s.text_ + s.text_bytes_, 0}, {}};
       s.last_field_ = LastField::name;
@@ -164,7 +189,7 @@ struct HttpRequestParser::Callbacks {
 
   static int on_header_value(http_parser* p, const char* at, size_t len) {
     HttpRequestParser& s = self(p);
-    if (s.header_count_ == 0) return s.set_error(400, "header value without a name") ? 0 : -1;
+    if (s.header_count_ == 0) return stop(s, 400, "header value without a name");
     std::string_view& value = s.header_table_[s.header_count_ - 1].value;
     if (s.last_field_ != LastField::value) {
       value = {s.text_ + s.text_bytes_, 0};
@@ -180,7 +205,7 @@ struct HttpRequestParser::Callbacks {
   static int on_body(http_parser* p, const char* at, size_t len) {
     HttpRequestParser& s = self(p);
     if (len > s.limits_.body_bytes_max - s.body_bytes_) {
-      return s.set_error(413, "request body too large") ? 0 : -1;
+      return stop(s, 413, "request body too large");
     }
     if (len > 0) std::memcpy(s.body_ + s.body_bytes_, at, len);
     s.body_bytes_ += len;
@@ -219,7 +244,7 @@ size_t HttpRequestParser::arena_bytes(const HttpLimits& limits) {
 
 HttpRequestParser::HttpRequestParser(const HttpLimits& limits) : limits_(limits) {
   const size_t n = arena_bytes(limits_);
-  owned_arena_.reset(new (std::align_val_t{kArenaAlignBytes}) std::byte[n]);
+  owned_arena_.reset(new std::byte[n]);  // default-new alignment (16) suffices; not zeroed
   bind_arena({owned_arena_.get(), n});
 }
 
@@ -353,8 +378,8 @@ HttpParseResult HttpRequestParser::feed(std::span<const std::byte> bytes) {
 }
 
 HttpParseResult HttpRequestParser::feed(std::string_view text) {
-  return feed(std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()),
-                                         text.size()));
+  return feed(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(text.data()), text.size()));
 }
 
 }  // namespace cp::proto::http

@@ -24,10 +24,10 @@ std::string_view to_string(HttpMethod method);
 
 // Bounds of one request. The arena holds exactly this much, whatever the peer sends.
 struct HttpLimits {
-  uint32_t url_bytes_max = 8 * 1024;       // request-target; longer: 414
-  uint32_t header_count_max = 64;          // header (and trailer) fields; more: 431
-  uint32_t header_bytes_max = 16 * 1024;   // names + values of all fields; more: 431
-  uint32_t body_bytes_max = 1024 * 1024;   // decoded body; more: 413
+  uint32_t url_bytes_max = 8 * 1024;      // request-target; longer: 414
+  uint32_t header_count_max = 64;         // header (and trailer) fields; more: 431
+  uint32_t header_bytes_max = 16 * 1024;  // names + values of all fields; more: 431
+  uint32_t body_bytes_max = 1024 * 1024;  // decoded body; more: 413
 };
 
 struct HttpHeader {

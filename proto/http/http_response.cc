@@ -113,10 +113,12 @@ std::string_view reason_phrase(uint16_t status) {
   }
 }
 
-bool status_has_body(uint16_t status) { return status >= 200 && status != 204 && status != 304; }
+bool status_has_body(uint16_t status) {
+  return status >= 200 && status != 204 && status != 304;
+}
 
-Result<size_t, HttpEncodeError> encode_response(const HttpResponseHead& head,
-                                                std::string_view body, std::span<std::byte> out) {
+Result<size_t, HttpEncodeError> encode_response(const HttpResponseHead& head, std::string_view body,
+                                                std::span<std::byte> out) {
   if (head.status < 100 || head.status > 999) return fail(HttpEncodeError::bad_status);
   if (!valid_field_value(head.content_type)) return fail(HttpEncodeError::bad_header);
   for (const HttpHeader& h : head.extra_headers) {

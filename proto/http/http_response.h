@@ -21,10 +21,10 @@
 namespace cp::proto::http {
 
 enum class HttpEncodeError : uint8_t {
-  no_room,      // the output buffer (or the headroom) is too small
-  bad_header,   // a name that is not a token, or a value with CR, LF or NUL
-  bad_status,   // outside 100..999
-  finished,     // HttpResponseWriter::finish() called twice without reset()
+  no_room,     // the output buffer (or the headroom) is too small
+  bad_header,  // a name that is not a token, or a value with CR, LF or NUL
+  bad_status,  // outside 100..999
+  finished,    // HttpResponseWriter::finish() called twice without reset()
 };
 std::string_view to_string(HttpEncodeError error);
 
@@ -45,8 +45,8 @@ struct HttpResponseHead {
 // Writes status line, Content-Type, Content-Length (of `body`), Connection, the extra headers,
 // then `body` into `out`. Returns the bytes written. For 101 the Connection field is left to the
 // extra headers ("Connection: Upgrade").
-Result<size_t, HttpEncodeError> encode_response(const HttpResponseHead& head,
-                                                std::string_view body, std::span<std::byte> out);
+Result<size_t, HttpEncodeError> encode_response(const HttpResponseHead& head, std::string_view body,
+                                                std::span<std::byte> out);
 
 // Appends `text` as the inside of a JSON string (RFC 8259 §7: quote, backslash and control
 // characters escaped).

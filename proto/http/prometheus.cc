@@ -10,7 +10,9 @@ namespace {
 bool is_alpha_or_underscore(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool append_help_escaped(SpanWriter& out, std::string_view help) {
   for (char c : help) {
@@ -70,8 +72,7 @@ bool append_label_value_escaped(SpanWriter& out, std::string_view value) {
   return !out.overflowed();
 }
 
-bool PrometheusWriter::begin_family(std::string_view name, std::string_view help,
-                                    MetricType type) {
+bool PrometheusWriter::begin_family(std::string_view name, std::string_view help, MetricType type) {
   if (!valid_metric_name(name)) {
     refused_names_ = true;
     return false;
@@ -129,8 +130,8 @@ bool PrometheusWriter::sample_i64(std::string_view name, std::span<const Prometh
   return end_sample();
 }
 
-bool PrometheusWriter::sample_double(std::string_view name,
-                                     std::span<const PrometheusLabel> labels, double value) {
+bool PrometheusWriter::sample_double(std::string_view name, std::span<const PrometheusLabel> labels,
+                                     double value) {
   if (!begin_sample(name, labels)) return false;
   if (std::isnan(value)) {
     out_.append("NaN");

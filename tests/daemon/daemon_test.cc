@@ -150,6 +150,12 @@ TEST_F(DaemonTest, OperatorSession) {
   EXPECT_NE(config.text.find("cores = 2"), std::string::npos) << config.text;
 
   EXPECT_EQ(ctl({"log-level", "level=debug"}).status, 0);
+  // Wire trace: every payload of every connection, escaped like the modem seed's trace.
+  EXPECT_EQ(ctl({"wire-trace", "on=true"}).status, 0);
+  EXPECT_EQ(ctl({"status"}).status, 0);
+  EXPECT_EQ(ctl({"wire-trace", "on=false"}).status, 0);
+  EXPECT_TRUE(std::regex_search(d.log(), std::regex(R"(c[0-9]+ R ->\\x00\\x00\\x00.*"cmd":"status")")))
+      << d.log();
   const auto bad_level = ctl({"log-level", "level=loud"});
   EXPECT_NE(bad_level.status, 0);
   EXPECT_NE(bad_level.text.find("unknown log level"), std::string::npos) << bad_level.text;

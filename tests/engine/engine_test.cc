@@ -162,8 +162,12 @@ TEST_P(ListenModeTest, EveryConnectionIsServed) {
     EXPECT_EQ(back, v);
   }
   if (GetParam() == ListenMode::handoff) {
-    EXPECT_EQ(engine.reactor(0).stats().connections_accepted.load(), 20u);
-    EXPECT_EQ(engine.reactor(1).stats().connections_accepted.load(), 20u);
+    // Round robin, except when core 1's ring is full: then core 0 serves the connection
+    // itself rather than drop it.
+    const auto on0 = engine.reactor(0).stats().connections_accepted.load();
+    const auto on1 = engine.reactor(1).stats().connections_accepted.load();
+    EXPECT_EQ(on0 + on1, 40u);
+    EXPECT_GE(on1, 10u);
   }
   for (int fd : fds) ::close(fd);
   engine.request_stop();

@@ -141,19 +141,26 @@ TEST_P(ReactorTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
 TEST_P(ReactorTest, EmfileBacksOffAndRecovers) {
   ReactorConfig config;
   config.accept_retry_delay = 50 * kNanosPerMilli;
-  const auto addr = start_echo(config);
+  // A small table to fill; set before the reactor exists so every backend sees it.
   rlimit saved{};
   getrlimit(RLIMIT_NOFILE, &saved);
+  rlimit small = saved;
+  small.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 2048);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &small), 0);
+  struct Restore {
+    rlimit limit;
+    ~Restore() { setrlimit(RLIMIT_NOFILE, &limit); }
+  } restore{saved};
+  const auto addr = start_echo(config);
   std::vector<int> fillers;
   const int client = connect_to(addr);  // make sure the listener works first
   ASSERT_GE(client, 0);
   ::close(client);
-  // Fill the table up to a lowered limit, leaving no descriptor for accept.
-  rlimit low = saved;
-  int probe = ::dup(0);
-  low.rlim_cur = static_cast<rlim_t>(probe + 8);
-  ::close(probe);
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  // Its server side must be gone too, or closing it later would free a descriptor.
+  ASSERT_TRUE(test::eventually([&] { return echo_.closed() == 1; }));
+  // Fill the whole descriptor table (the real limit: io_uring captures RLIMIT_NOFILE when the
+  // accept is armed, so lowering the limit afterwards would not be seen), leaving one for the
+  // client's socket and none for accept.
   for (;;) {
     const int fd = ::dup(0);
     if (fd < 0) break;
@@ -164,13 +171,13 @@ TEST_P(ReactorTest, EmfileBacksOffAndRecovers) {
   fillers.pop_back();
   const int waiting = connect_to(addr);
   ASSERT_GE(waiting, 0);
+  EXPECT_TRUE(test::eventually([&] { return server_->reactor().stats().accept_errors.load() > 0; }))
+      << "accepted " << server_->reactor().stats().connections_accepted.load();
   const auto loops_before = server_->reactor().stats().loop_iterations.load();
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   const auto loops = server_->reactor().stats().loop_iterations.load() - loops_before;
-  EXPECT_GT(server_->reactor().stats().accept_errors.load(), 0u);
   EXPECT_LT(loops, 200u) << "the reactor spins on EMFILE";
   for (int fd : fillers) ::close(fd);
-  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
   const char c = 'z';
   ASSERT_TRUE(write_all(waiting, &c, 1));
   char back = 0;

@@ -1,0 +1,210 @@
+// Test support for the HTTP service: a Reactor serving an HttpServer on its own thread
+// (127.0.0.1, port 0), and a plain blocking-socket HTTP/1.1 client that reads responses by
+// Content-Length, keeping extra bytes for the next (pipelined) response.
+#pragma once
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "engine/http/http_server.h"
+#include "engine/reactor.h"
+
+namespace cp::test {
+
+inline std::string backend_label(engine::IoBackendKind kind) {
+  return kind == engine::IoBackendKind::io_uring ? "io_uring" : "epoll";
+}
+
+// Runs a Reactor with `server` listening on 127.0.0.1:0. The backend and the reactor are created
+// on the reactor's own thread (io_uring rings are single-issuer).
+class ServerThread {
+ public:
+  ServerThread(engine::IoBackendKind kind, engine::http::HttpServer& server,
+               engine::ReactorConfig config = small_reactor_config()) {
+    std::promise<std::string> ready;
+    auto started = ready.get_future();
+    thread_ = std::thread([&, kind, config] {
+      auto backend = engine::make_backend(kind, {});
+      if (!backend) {
+        ready.set_value(backend.error());
+        return;
+      }
+      reactor_ =
+          std::make_unique<engine::Reactor>(config, std::move(*backend), SystemClock::instance());
+      auto bound = reactor_->listen(SocketAddress::ipv4(0x7f000001, 0), server);
+      if (!bound) {
+        ready.set_value(bound.error());
+        return;
+      }
+      address_ = *bound;
+      ready.set_value("");
+      reactor_->run(kNanosPerSecond);
+    });
+    error_ = started.get();
+  }
+  ~ServerThread() { stop(); }
+  ServerThread(const ServerThread&) = delete;
+  ServerThread& operator=(const ServerThread&) = delete;
+
+  static engine::ReactorConfig small_reactor_config() {
+    engine::ReactorConfig config;
+    config.max_connections = 64;
+    return config;
+  }
+
+  const std::string& error() const { return error_; }
+  const SocketAddress& address() const { return address_; }
+  // Valid once error() is empty. Its stats() may be read from any thread.
+  const engine::Reactor& reactor() const { return *reactor_; }
+  void stop() {
+    if (reactor_) reactor_->request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+  std::unique_ptr<engine::Reactor> reactor_;
+  SocketAddress address_;
+  std::string error_;
+};
+
+struct HttpReply {
+  int status = 0;
+  std::string head;  // status line and fields, without the blank line
+  std::string body;
+  // The value of field `name` (case-insensitive), or "" when absent.
+  std::string header(std::string_view name) const {
+    size_t pos = head.find("\r\n");
+    while (pos != std::string::npos && pos + 2 < head.size()) {
+      const size_t end = head.find("\r\n", pos + 2);
+      const std::string line = head.substr(pos + 2, end == std::string::npos ? end : end - pos - 2);
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos &&
+          proto::http::equals_ignore_case(std::string_view(line).substr(0, colon), name)) {
+        size_t v = colon + 1;
+        while (v < line.size() && line[v] == ' ') ++v;
+        return line.substr(v);
+      }
+      pos = end;
+    }
+    return "";
+  }
+};
+
+class HttpClient {
+ public:
+  explicit HttpClient(const SocketAddress& addr) {
+    fd_ = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && ::connect(fd_, addr.sa(), addr.length) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    const int one = 1;
+    if (fd_ >= 0) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~HttpClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  // Closes the socket; unread bytes make the kernel answer the server with a reset.
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd() const { return fd_; }
+
+  bool send(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  // Reads one response (head, then Content-Length bytes of body unless `head_only`).
+  std::optional<HttpReply> read_reply(bool head_only = false, int timeout_ms = 10000) {
+    size_t head_end;
+    while ((head_end = buffered_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill(timeout_ms)) return std::nullopt;
+    }
+    HttpReply reply;
+    reply.head = buffered_.substr(0, head_end);
+    buffered_.erase(0, head_end + 4);
+    if (reply.head.size() < 12 || !reply.head.starts_with("HTTP/1.1 ")) return std::nullopt;
+    reply.status = std::stoi(reply.head.substr(9, 3));
+    const std::string length = reply.header("Content-Length");
+    const size_t body_bytes = head_only || length.empty() ? 0 : std::stoul(length);
+    while (buffered_.size() < body_bytes) {
+      if (!fill(timeout_ms)) return std::nullopt;
+    }
+    reply.body = buffered_.substr(0, body_bytes);
+    buffered_.erase(0, body_bytes);
+    return reply;
+  }
+
+  std::optional<HttpReply> request(std::string_view text) {
+    if (!send(text)) return std::nullopt;
+    return read_reply();
+  }
+
+  // True when the server closed the connection within `timeout_ms` (after any buffered bytes).
+  bool closed_by_peer(int timeout_ms = 3000) {
+    for (;;) {
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, timeout_ms) <= 0) return false;
+      char sink[4096];
+      const ssize_t n = ::recv(fd_, sink, sizeof sink, 0);
+      if (n <= 0) return true;
+      buffered_.append(sink, static_cast<size_t>(n));
+    }
+  }
+
+  size_t buffered_bytes() const { return buffered_.size(); }
+  const std::string& buffered() const { return buffered_; }
+
+ private:
+  bool fill(int timeout_ms) {
+    pollfd pfd{fd_, POLLIN, 0};
+    if (::poll(&pfd, 1, timeout_ms) <= 0) return false;
+    char chunk[16384];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buffered_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffered_;
+};
+
+// Polls `pred` until it holds or `timeout_ms` passes (state another thread updates).
+template <typename Pred>
+bool eventually(Pred pred, int timeout_ms = 3000) {
+  for (int waited = 0; waited < timeout_ms; waited += 5) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+}  // namespace cp::test

@@ -293,6 +293,13 @@ void Reactor::adopt(IoHandle handle, Acceptor& acceptor) {
   maybe_finish_close(*c);
 }
 
+void Reactor::peer_closed(Connection& c) {
+  c.eof_pending_ = false;
+  c.dispatching_ = true;
+  c.handler_->on_peer_closed(c);
+  c.dispatching_ = false;
+}
+
 void Reactor::on_accept_retry(Timer&, void* listener) {
   auto& l = *static_cast<Listener*>(listener);
   if (l.closed || l.armed) return;
@@ -327,17 +334,21 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
       return;
     }
     deliver(c, cqe.data, static_cast<size_t>(cqe.result), cqe.buffer_id);
-    if (!c.recv_armed_ && c.state_ == Connection::State::open && !c.paused_) queue_flush(c);
+    if (!c.recv_armed_ && c.state_ == Connection::State::open && !c.paused_ && !c.read_closed_) {
+      queue_flush(c);
+    }
     return;
   }
   if (cqe.result == 0) {
-    if (c.state_ == Connection::State::open) {
-      // The peer finished sending: answer what is queued, then close.
+    if (c.state_ == Connection::State::open && !c.read_closed_) {
+      // The peer finished sending; it may still be reading our answer (smoltcp's
+      // may_recv() false, may_send() true).
+      c.read_closed_ = true;
       c.close_reason_ = CloseReason::peer_closed;
-      if (c.send_queued() == 0 && !c.send_in_flight_) {
-        begin_close(c, CloseReason::peer_closed, 0);
+      if (c.held_count_ > 0 || c.paused_) {
+        c.eof_pending_ = true;  // told once the handler has taken what came before the EOF
       } else {
-        c.state_ = Connection::State::closing;
+        peer_closed(c);
       }
     }
     return;
@@ -560,7 +571,12 @@ void Reactor::flush_sends() {
           (c.rx_len_ > 0 || c.held_count_ > 0) && !c.dispatching_) {
         drain_held(c);  // resume_reading(): offer the kept bytes again
       }
-      if (c.state_ == Connection::State::open && !c.paused_ && !c.recv_armed_) {
+      if (c.eof_pending_ && c.state_ == Connection::State::open && !c.paused_ &&
+          c.held_count_ == 0 && !c.dispatching_) {
+        peer_closed(c);
+      }
+      if (c.state_ == Connection::State::open && !c.paused_ && !c.recv_armed_ &&
+          !c.read_closed_) {
         c.recv_armed_ = true;
         backend_->start_recv(c.handle_, &c);
       }
@@ -653,6 +669,8 @@ void Reactor::run(Nanos drain_timeout) {
 }
 
 // ---- Connection -------------------------------------------------------------------------------
+
+void ConnectionHandler::on_peer_closed(Connection& conn) { conn.close(); }
 
 size_t Connection::send_room() const {
   if (!reactor_) return 0;

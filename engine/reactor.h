@@ -53,6 +53,10 @@ class ConnectionHandler {
   virtual size_t on_data(Connection& conn, std::span<const std::byte> data) = 0;
   // Room came back in the send buffer after a send() was refused.
   virtual void on_writable(Connection&) {}
+  // The peer finished sending (EOF). The connection can still send; the default closes once
+  // everything queued is out. A handler still producing a reply overrides this and calls
+  // close() when its reply is fully queued.
+  virtual void on_peer_closed(Connection& conn);
   // The last call for this connection; the Connection is recycled when it returns.
   virtual void on_close(Connection& conn, CloseReason reason, int error) = 0;
 };
@@ -161,6 +165,8 @@ class Connection {
   State state_ = State::free;
   bool paused_ = false;
   bool recv_armed_ = false;
+  bool read_closed_ = false;  // EOF seen: nothing more will be received
+  bool eof_pending_ = false;  // EOF seen behind input the handler has not taken yet
   bool send_in_flight_ = false;
   bool want_writable_ = false;
   bool in_flush_list_ = false;
@@ -263,6 +269,7 @@ class Reactor {
   void drain_held(Connection& c);
   void hold(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id);
   void pop_held(Connection& c);
+  void peer_closed(Connection& c);
   void flush_sends();
   void queue_flush(Connection& c);
   void begin_close(Connection& c, CloseReason reason, int error);

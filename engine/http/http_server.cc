@@ -53,6 +53,16 @@ class HttpServer::Session final : public ConnectionHandler {
   size_t on_data(Connection& conn, std::span<const std::byte> data) override;
   void on_writable(Connection& conn) override;
   void on_close(Connection& conn, CloseReason reason, int error) override;
+  // A client that half-closes after its request still gets the whole response.
+  void on_peer_closed(Connection& conn) override {
+    if (upgraded_ != nullptr) return upgraded_->on_peer_closed(conn);
+    closing_ = true;
+    if (pending_.empty()) {
+      conn.close();
+    } else {
+      close_after_pending_ = true;
+    }
+  }
 
  private:
   std::span<std::byte> response_area() const {

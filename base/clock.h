@@ -40,7 +40,8 @@ class SystemClock final : public Clock {
 // Time that moves only when told to. Used by the simulator and by timer tests.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(Nanos start = kNanosPerSecond, Nanos wall_epoch = 1'700'000'000 * kNanosPerSecond)
+  explicit ManualClock(Nanos start = kNanosPerSecond,
+                       Nanos wall_epoch = 1'700'000'000 * kNanosPerSecond)
       : now_(start), wall_epoch_(wall_epoch) {}
   Nanos now() const override { return now_; }
   Nanos wall_now() const override { return wall_epoch_ + now_; }

@@ -17,11 +17,13 @@ std::atomic<bool> g_wire_trace{false};
 
 namespace {
 thread_local std::array<char, 24> t_tag{"main"};
-constexpr std::array<std::string_view, 6> kLevelNames{"trace", "debug", "info", "notice", "warn",
-                                                       "error"};
+constexpr std::array<std::string_view, 6> kLevelNames{"trace",  "debug", "info",
+                                                      "notice", "warn",  "error"};
 }  // namespace
 
-std::string_view to_string(LogLevel level) { return kLevelNames[static_cast<int>(level)]; }
+std::string_view to_string(LogLevel level) {
+  return kLevelNames[static_cast<int>(level)];
+}
 
 std::optional<LogLevel> parse_log_level(std::string_view name) {
   for (size_t i = 0; i < kLevelNames.size(); ++i) {
@@ -33,9 +35,15 @@ std::optional<LogLevel> parse_log_level(std::string_view name) {
 void set_log_level(LogLevel level) {
   log_detail::g_level.store(static_cast<int>(level), std::memory_order_relaxed);
 }
-LogLevel log_level() { return static_cast<LogLevel>(log_detail::g_level.load()); }
-void set_wire_trace(bool on) { log_detail::g_wire_trace.store(on, std::memory_order_relaxed); }
-bool wire_trace_enabled() { return log_detail::g_wire_trace.load(std::memory_order_relaxed); }
+LogLevel log_level() {
+  return static_cast<LogLevel>(log_detail::g_level.load());
+}
+void set_wire_trace(bool on) {
+  log_detail::g_wire_trace.store(on, std::memory_order_relaxed);
+}
+bool wire_trace_enabled() {
+  return log_detail::g_wire_trace.load(std::memory_order_relaxed);
+}
 
 void set_thread_log_tag(std::string_view tag) {
   const size_t n = std::min(tag.size(), t_tag.size() - 1);
@@ -47,10 +55,18 @@ void escape_bytes(std::span<const std::byte> bytes, fmt::memory_buffer& out) {
   for (std::byte b : bytes) {
     const auto c = std::to_integer<unsigned char>(b);
     switch (c) {
-      case '\r': out.append(std::string_view("\\r")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
       default:
         if (c >= 0x20 && c < 0x7f) {
           out.push_back(static_cast<char>(c));

@@ -11,7 +11,8 @@ namespace cp {
 
 uint16_t SocketAddress::port() const {
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  if (family() == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
   return 0;
 }
 
@@ -59,7 +60,8 @@ Result<SocketAddress, std::string> SocketAddress::parse(std::string_view text) {
     port_text = text.substr(close + 2);
   } else {
     const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return fail("expected host:port, got '" + std::string(text) + "'");
+    if (colon == std::string_view::npos)
+      return fail("expected host:port, got '" + std::string(text) + "'");
     host = std::string(text.substr(0, colon));
     port_text = text.substr(colon + 1);
   }

@@ -25,7 +25,8 @@ class SpscRing {
 
  public:
   explicit SpscRing(size_t capacity_min)
-      : capacity_(round_up_pow2(capacity_min)), mask_(capacity_ - 1),
+      : capacity_(round_up_pow2(capacity_min)),
+        mask_(capacity_ - 1),
         slots_(std::make_unique<T[]>(capacity_)) {}
 
   SpscRing(const SpscRing&) = delete;

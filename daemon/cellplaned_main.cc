@@ -1,10 +1,10 @@
 // cellplaned: the cellplane daemon. A thin main: command line and configuration, then the
 // engine and its services, then signals until SIGTERM/SIGINT or `cellctl shutdown`.
-#include <CLI/CLI.hpp>
 #include <mimalloc.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
@@ -65,8 +65,8 @@ void raise_fd_limit() {
 void wait_for_stop(cp::engine::Engine& engine, const sigset_t& signals) {
   uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-  const cp::Nanos period = watchdog ? static_cast<cp::Nanos>(watchdog_usec) * 1000 / 2
-                                    : cp::kNanosPerSecond;
+  const cp::Nanos period =
+      watchdog ? static_cast<cp::Nanos>(watchdog_usec) * 1000 / 2 : cp::kNanosPerSecond;
   std::vector<uint64_t> last(engine.core_count(), 0);
   for (;;) {
     timespec ts{period / cp::kNanosPerSecond, period % cp::kNanosPerSecond};

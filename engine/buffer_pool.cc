@@ -18,7 +18,9 @@ BufferPool::BufferPool(size_t block_count, size_t block_bytes)
   for (size_t i = block_count; i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
 }
 
-BufferPool::~BufferPool() { munmap(base_, mapped_bytes_); }
+BufferPool::~BufferPool() {
+  munmap(base_, mapped_bytes_);
+}
 
 std::byte* BufferPool::acquire() {
   if (free_.empty()) return nullptr;

@@ -16,9 +16,9 @@ struct Engine::StartState {
   std::mutex mutex;
   std::condition_variable cv;
   unsigned constructed = 0;
-  bool wired = false;     // main thread has wired the peers; reactors may run setups
+  bool wired = false;  // main thread has wired the peers; reactors may run setups
   unsigned set_up = 0;
-  bool go = false;        // every setup succeeded; enter the loops
+  bool go = false;  // every setup succeeded; enter the loops
   bool abort = false;
   std::string error;
 };
@@ -67,11 +67,13 @@ Result<void, std::string> Engine::start() {
   backend_name_ = kind_ == IoBackendKind::io_uring ? "io_uring" : "epoll";
   const unsigned n = core_count_;
   for (unsigned i = 0; i < n * n; ++i) {
-    rings_.push_back(std::make_unique<SpscRing<CrossCoreMessage>>(config_.cross_core_ring_capacity));
+    rings_.push_back(
+        std::make_unique<SpscRing<CrossCoreMessage>>(config_.cross_core_ring_capacity));
   }
   reactors_.resize(n);
   start_ = std::make_unique<StartState>();
-  for (unsigned core = 0; core < n; ++core) threads_.emplace_back([this, core] { thread_main(core); });
+  for (unsigned core = 0; core < n; ++core)
+    threads_.emplace_back([this, core] { thread_main(core); });
 
   std::unique_lock lock(start_->mutex);
   start_->cv.wait(lock, [&] { return start_->constructed == n || start_->abort; });
@@ -129,7 +131,8 @@ void Engine::thread_main(unsigned core) {
   }
   Reactor& reactor = *reactors_[core];
   for (auto& setup : setups_) {
-    if (auto ok = setup(reactor); !ok) return fail_start("core " + std::to_string(core) + ": " + ok.error());
+    if (auto ok = setup(reactor); !ok)
+      return fail_start("core " + std::to_string(core) + ": " + ok.error());
   }
   {
     std::unique_lock lock(start_->mutex);

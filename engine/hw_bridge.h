@@ -33,8 +33,12 @@ class HwBridge final : public Poller {
   // `reactor` must be the calling thread's reactor; the bridge registers itself as its poller.
   HwBridge(Reactor& reactor, Device& device, Sink sink, std::string name, int pin_cpu = -1,
            size_t ring_capacity = 256)
-      : reactor_(reactor), device_(device), sink_(std::move(sink)), name_(std::move(name)),
-        requests_(ring_capacity), results_(2 * ring_capacity),
+      : reactor_(reactor),
+        device_(device),
+        sink_(std::move(sink)),
+        name_(std::move(name)),
+        requests_(ring_capacity),
+        results_(2 * ring_capacity),
         wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE)) {
     CP_ASSERT(wake_fd_ >= 0);
     reactor_.add_poller(*this);

@@ -36,10 +36,10 @@ enum class IoOp : uint8_t {
 
 struct IoCompletion {
   IoOp op;
-  bool more = false;             // multishot accept/recv: the operation stays armed
-  uint16_t buffer_id = 0;        // recv with result > 0: give back with recycle_buffer()
+  bool more = false;       // multishot accept/recv: the operation stays armed
+  uint16_t buffer_id = 0;  // recv with result > 0: give back with recycle_buffer()
   int32_t result = 0;
-  void* owner = nullptr;         // as passed to start_*()
+  void* owner = nullptr;            // as passed to start_*()
   const std::byte* data = nullptr;  // recv: `result` bytes, valid until recycle_buffer()
 };
 
@@ -57,7 +57,7 @@ struct ListenOptions {
 
 // Counters a backend keeps about itself (read by its own reactor only).
 struct IoBackendStats {
-  uint64_t submit_calls = 0;      // io_uring_enter / epoll_wait system calls
+  uint64_t submit_calls = 0;  // io_uring_enter / epoll_wait system calls
   uint64_t completions = 0;
   uint64_t recv_buffer_exhausted = 0;  // multishot recv ended for lack of provided buffers
 };

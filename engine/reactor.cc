@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 #include "base/assert.h"
 #include "base/log.h"
@@ -23,16 +24,29 @@ void bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
 }  // namespace
 
 void trace_payload(const Connection& c, char direction, std::span<const std::byte> bytes);
+uint64_t handoff_key(const SocketAddress& addr);
+
+// Names a hand-off listening address the same way on every reactor (never 0).
+uint64_t handoff_key(const SocketAddress& addr) {
+  return std::hash<std::string>{}(addr.to_string()) | 1;
+}
 
 std::string_view to_string(CloseReason reason) {
   switch (reason) {
-    case CloseReason::local: return "local";
-    case CloseReason::peer_closed: return "peer closed";
-    case CloseReason::io_error: return "I/O error";
-    case CloseReason::idle_timeout: return "idle timeout";
-    case CloseReason::rx_overflow: return "receive buffer overflow";
-    case CloseReason::connect_failed: return "connect failed";
-    case CloseReason::shutdown: return "shutdown";
+    case CloseReason::local:
+      return "local";
+    case CloseReason::peer_closed:
+      return "peer closed";
+    case CloseReason::io_error:
+      return "I/O error";
+    case CloseReason::idle_timeout:
+      return "idle timeout";
+    case CloseReason::rx_overflow:
+      return "receive buffer overflow";
+    case CloseReason::connect_failed:
+      return "connect failed";
+    case CloseReason::shutdown:
+      return "shutdown";
   }
   return "unknown";
 }
@@ -40,7 +54,7 @@ std::string_view to_string(CloseReason reason) {
 struct Reactor::Listener {
   Reactor* reactor = nullptr;
   Acceptor* acceptor = nullptr;
-  int handoff_group = -1;  // >= 0: connections are spread over the reactors from here
+  uint64_t handoff_key = 0;  // non-zero: connections are spread over the reactors from here
   IoHandle handle = kInvalidHandle;
   SocketAddress address;
   bool armed = false;
@@ -107,25 +121,29 @@ Reactor::Reactor(const ReactorConfig& config, std::unique_ptr<IoBackend> backend
 
 Reactor::~Reactor() {
   for (auto& c : connections_) {
-    if (c.state_ != Connection::State::free && c.handle_ != kInvalidHandle) backend_->close(c.handle_);
+    if (c.state_ != Connection::State::free && c.handle_ != kInvalidHandle)
+      backend_->close(c.handle_);
   }
   for (auto& l : listeners_) {
     if (!l->closed) backend_->close(l->handle);
   }
 }
 
-void Reactor::add_inbound_ring(void* ring) { inbox_->add(static_cast<MessageRing*>(ring)); }
-size_t Reactor::cross_core_backlog() const { return inbox_->backlog(); }
+void Reactor::add_inbound_ring(void* ring) {
+  inbox_->add(static_cast<MessageRing*>(ring));
+}
+size_t Reactor::cross_core_backlog() const {
+  return inbox_->backlog();
+}
 
 // ---- listening and connecting ---------------------------------------------------------------
 
 Result<SocketAddress, std::string> Reactor::listen(const SocketAddress& addr, Acceptor& acceptor,
                                                    const ListenOptions& opts) {
-  int group = -1;
-  if (opts.mode == ListenMode::handoff) {
-    group = static_cast<int>(handoff_acceptors_.size());
-    handoff_acceptors_.push_back(&acceptor);
-    if (core() != 0) return addr;  // reactor 0 binds and accepts for everyone
+  if (opts.mode == ListenMode::handoff && core() != 0) {
+    // Reactor 0 binds and accepts for everyone; this reactor takes the connections it hands over.
+    handoff_acceptors_.push_back({handoff_key(addr), &acceptor});
+    return addr;
   }
   auto handle = backend_->listen(addr, opts);
   if (!handle) {
@@ -135,10 +153,11 @@ Result<SocketAddress, std::string> Reactor::listen(const SocketAddress& addr, Ac
   l->reactor = this;
   l->acceptor = &acceptor;
   l->handle = *handle;
-  l->handoff_group = group;
+
   l->retry_timer.set_callback(&Reactor::on_accept_retry, l.get());
   auto bound = backend_->local_address(*handle);
   l->address = bound ? *bound : addr;
+  if (opts.mode == ListenMode::handoff) l->handoff_key = handoff_key(l->address);
   l->armed = true;
   backend_->start_accept(l->handle, l.get());
   SocketAddress result = l->address;
@@ -211,10 +230,17 @@ void Reactor::dispatch(const IoCompletion& cqe) {
   }
   Connection& c = *static_cast<Connection*>(cqe.owner);
   switch (cqe.op) {
-    case IoOp::connect: on_connect(c, cqe); break;
-    case IoOp::recv: on_recv(c, cqe); break;
-    case IoOp::send: on_send(c, cqe); break;
-    case IoOp::accept: break;
+    case IoOp::connect:
+      on_connect(c, cqe);
+      break;
+    case IoOp::recv:
+      on_recv(c, cqe);
+      break;
+    case IoOp::send:
+      on_send(c, cqe);
+      break;
+    case IoOp::accept:
+      break;
   }
   maybe_finish_close(c);
 }
@@ -243,12 +269,12 @@ void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
     backend_->close(handle);
     return;
   }
-  if (l.handoff_group >= 0 && peers_.size() > 1) {
+  if (l.handoff_key != 0 && peers_.size() > 1) {
     const unsigned target = handoff_next_++ % peers_.size();
     if (target != core()) {
       CrossCoreMessage msg{&Reactor::on_handoff, 0, 0, {}, nullptr};
       msg.args[0] = static_cast<uint64_t>(handle);
-      msg.args[1] = static_cast<uint64_t>(l.handoff_group);
+      msg.args[1] = l.handoff_key;
       if (send_to(target, msg)) return;
       // That reactor's ring is full: serve the connection here rather than drop it.
     }
@@ -258,12 +284,15 @@ void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
 
 void Reactor::on_handoff(Reactor& r, const CrossCoreMessage& msg) {
   const auto handle = static_cast<IoHandle>(msg.args[0]);
-  const auto group = static_cast<size_t>(msg.args[1]);
-  if (group >= r.handoff_acceptors_.size() || r.stop_requested()) {
-    r.backend_->close(handle);
-    return;
+  for (const HandoffTarget& t : r.handoff_acceptors_) {
+    if (t.key == msg.args[1] && !r.stop_requested()) {
+      r.adopt(handle, *t.acceptor);
+      return;
+    }
   }
-  r.adopt(handle, *r.handoff_acceptors_[group]);
+  // Only when a service listened in hand-off mode on reactor 0 but not on this one.
+  CP_LOG_ERROR("connection handed over without a listener here; closed");
+  r.backend_->close(handle);
 }
 
 // Takes an accepted socket into this reactor's connection table and hands it to `acceptor`.
@@ -373,8 +402,9 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
 void trace_payload(const Connection& c, char direction, std::span<const std::byte> bytes) {
   if (!wire_trace_enabled()) return;
   char tag[32];
-  const int n = std::snprintf(tag, sizeof tag, "c%llu %c",
-                              static_cast<unsigned long long>(c.id() & 0xffffffffffffULL), direction);
+  const int n =
+      std::snprintf(tag, sizeof tag, "c%llu %c",
+                    static_cast<unsigned long long>(c.id() & 0xffffffffffffULL), direction);
   log_wire(std::string_view(tag, static_cast<size_t>(n)), bytes);
 }
 
@@ -575,12 +605,12 @@ void Reactor::flush_sends() {
           c.held_count_ == 0 && !c.dispatching_) {
         peer_closed(c);
       }
-      if (c.state_ == Connection::State::open && !c.paused_ && !c.recv_armed_ &&
-          !c.read_closed_) {
+      if (c.state_ == Connection::State::open && !c.paused_ && !c.recv_armed_ && !c.read_closed_) {
         c.recv_armed_ = true;
         backend_->start_recv(c.handle_, &c);
       }
-      const bool sending = c.state_ == Connection::State::open || c.state_ == Connection::State::closing;
+      const bool sending =
+          c.state_ == Connection::State::open || c.state_ == Connection::State::closing;
       if (sending && !c.send_in_flight_ && c.send_queued() > 0) {
         c.send_in_flight_ = true;
         backend_->start_send(c.handle_, &c, {c.tx_ + c.tx_head_, c.send_queued()});
@@ -608,7 +638,12 @@ bool Reactor::send_to(unsigned core, const CrossCoreMessage& msg) {
 
 void Reactor::notify() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (sleeping_.load(std::memory_order_relaxed)) backend_->wake();
+  // Only the producer that flips the flag writes the eventfd: one wake-up per sleep, not one
+  // per message while the reactor is waking.
+  if (sleeping_.load(std::memory_order_relaxed) &&
+      sleeping_.exchange(false, std::memory_order_relaxed)) {
+    backend_->wake();
+  }
 }
 
 bool Reactor::wake_pending() const {
@@ -670,7 +705,9 @@ void Reactor::run(Nanos drain_timeout) {
 
 // ---- Connection -------------------------------------------------------------------------------
 
-void ConnectionHandler::on_peer_closed(Connection& conn) { conn.close(); }
+void ConnectionHandler::on_peer_closed(Connection& conn) {
+  conn.close();
+}
 
 size_t Connection::send_room() const {
   if (!reactor_) return 0;
@@ -740,6 +777,8 @@ void Connection::abort() {
   if (!dispatching_) reactor_->queue_flush(*this);
 }
 
-void Connection::set_idle_timeout(Nanos timeout) { idle_timeout_ = timeout; }
+void Connection::set_idle_timeout(Nanos timeout) {
+  idle_timeout_ = timeout;
+}
 
 }  // namespace cp::engine

@@ -94,14 +94,14 @@ static_assert(sizeof(CrossCoreMessage) == 56);
 
 struct ReactorConfig {
   unsigned core = 0;
-  int pin_cpu = -1;                     // CPU to pin the reactor thread to; -1 = no pinning
-  uint32_t max_connections = 16384;     // per reactor; further accepts are closed at once
-  uint32_t rx_buffer_bytes = 16384;     // per-connection receive (reassembly) buffer
-  uint32_t tx_buffer_bytes = 16384;     // per-connection send buffer
-  Nanos idle_timeout = 0;               // default for accepted connections; 0 = none
-  uint32_t service_timers_max = 4096;   // timers beyond the per-connection idle timers
+  int pin_cpu = -1;                    // CPU to pin the reactor thread to; -1 = no pinning
+  uint32_t max_connections = 16384;    // per reactor; further accepts are closed at once
+  uint32_t rx_buffer_bytes = 16384;    // per-connection receive (reassembly) buffer
+  uint32_t tx_buffer_bytes = 16384;    // per-connection send buffer
+  Nanos idle_timeout = 0;              // default for accepted connections; 0 = none
+  uint32_t service_timers_max = 4096;  // timers beyond the per-connection idle timers
   Nanos accept_retry_delay = 100 * kNanosPerMilli;  // after EMFILE/ENFILE
-  uint32_t completions_per_turn = 256;  // size of the completion array
+  uint32_t completions_per_turn = 256;              // size of the completion array
 };
 
 // Counters written by the owning reactor (relaxed), read by any thread (ctl, metrics).
@@ -208,8 +208,9 @@ class Reactor {
 
   // Listens on `addr` on this reactor (SO_REUSEPORT, so every reactor can listen on the same
   // address). Returns the bound address (port 0 picks one). With ListenMode::handoff, call it
-  // on every reactor in the same order: reactor 0 alone binds and accepts, then hands each
-  // connection to the next reactor's `acceptor` (round robin) over the cross-core rings.
+  // on every reactor: reactor 0 alone binds and accepts, then hands each connection to the
+  // next reactor's `acceptor` for the same address (round robin) over the cross-core rings;
+  // with port 0 the other reactors must pass the address reactor 0 bound.
   Result<SocketAddress, std::string> listen(const SocketAddress& addr, Acceptor& acceptor,
                                             const ListenOptions& opts = {});
   // Closes every listener of this reactor (shutdown: stop accepting).
@@ -298,7 +299,11 @@ class Reactor {
   size_t open_count_ = 0;
   uint64_t next_connection_seq_ = 1;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::vector<Acceptor*> handoff_acceptors_;  // by hand-off group, same order on every reactor
+  struct HandoffTarget {
+    uint64_t key;  // hash of the listening address
+    Acceptor* acceptor;
+  };
+  std::vector<HandoffTarget> handoff_acceptors_;
   unsigned handoff_next_ = 0;
   std::vector<IoCompletion> completions_;
   Connection* flush_head_ = nullptr;

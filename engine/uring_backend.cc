@@ -140,8 +140,8 @@ Result<void, std::string> UringBackend::init() {
   const uint32_t count = opts_.recv_buffer_count;
   CP_ASSERT(count > 0 && count <= 32768 && (count & (count - 1)) == 0);
   buf_ring_bytes_ = count * sizeof(io_uring_buf);
-  void* ring_mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE,
-                        MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  void* ring_mem =
+      mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (ring_mem == MAP_FAILED) return fail(std::string("mmap buffer ring: ") + std::strerror(errno));
   buf_ring_ = static_cast<io_uring_buf_ring*>(ring_mem);
   io_uring_buf_ring_init(buf_ring_);

@@ -51,8 +51,8 @@ case "$cmd" in
     scripts/deps.sh
     build release
     step "benchmarks"
-    bench/echo/run_echo_bench.sh build/release "$@"
-    build/release/bench/ring/spsc_ring_bench
+    bench/echo/run_echo_bench.sh --build-dir build/release "$@"
+    build/release/bench/ring/cp_spsc_ring_bench
     ;;
   fuzz)
     scripts/deps.sh

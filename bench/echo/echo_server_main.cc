@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -44,12 +45,14 @@ struct Options {
   bool pin_threads = true;
   uint32_t max_connections_per_core = 20000;
   bool blocking = false;
+  engine::ListenMode listen_mode = engine::ListenMode::reuse_port;
 };
 
 void usage() {
   std::fprintf(stderr,
                "usage: cp_echo_server --listen ADDR [--cores N] [--backend io_uring|epoll]\n"
                "                      [--pin|--no-pin] [--max-connections N_PER_CORE]\n"
+               "                      [--listen-mode reuseport|handoff]\n"
                "       cp_echo_server --listen ADDR --blocking\n");
 }
 
@@ -86,6 +89,16 @@ std::optional<Options> parse_options(int argc, char** argv) {
       auto n = parse_number<uint32_t>(value());
       if (!n || *n == 0) return std::nullopt;
       opts.max_connections_per_core = *n;
+    } else if (arg == "--listen-mode") {
+      const std::string_view mode = value();
+      if (mode == "reuseport") {
+        opts.listen_mode = engine::ListenMode::reuse_port;
+      } else if (mode == "handoff") {
+        opts.listen_mode = engine::ListenMode::handoff;
+      } else {
+        std::fprintf(stderr, "--listen-mode: expected reuseport or handoff\n");
+        return std::nullopt;
+      }
     } else if (arg == "--blocking") {
       opts.blocking = true;
     } else {
@@ -129,16 +142,24 @@ int run_engine_server(const Options& opts, const sigset_t& stop_signals) {
   engine::Engine engine(config);
   engine::EchoService echo;
 
-  // Every reactor listens on the same port (SO_REUSEPORT). With port 0 the first reactor to get
-  // here picks the port and the others bind to it.
+  // Every reactor listens on the same port (SO_REUSEPORT): with port 0 the first reactor to get
+  // here picks the port and the others bind to it. In hand-off mode reactor 0 alone binds and
+  // the others only register their acceptor, after it.
   std::mutex bound_mutex;
+  std::condition_variable bound_cv;
   std::optional<SocketAddress> bound;
+  engine::ListenOptions listen_opts;
+  listen_opts.mode = opts.listen_mode;
   engine.on_each_core([&](engine::Reactor& reactor) -> Result<void, std::string> {
-    std::lock_guard lock(bound_mutex);
+    std::unique_lock lock(bound_mutex);
+    if (opts.listen_mode == engine::ListenMode::handoff && reactor.core() != 0) {
+      bound_cv.wait(lock, [&] { return bound.has_value(); });
+    }
     const SocketAddress want = bound ? *bound : opts.listen_address;
-    auto got = reactor.listen(want, echo);
+    auto got = reactor.listen(want, echo, listen_opts);
     if (!got) return fail(got.error());
     if (!bound) bound = *got;
+    bound_cv.notify_all();
     return {};
   });
   if (auto started = engine.start(); !started) {

@@ -22,8 +22,8 @@ TEST(SocketAddress, ParsesAndPrints) {
 }
 
 TEST(SocketAddress, RejectsGarbage) {
-  for (const char* bad : {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:70000", "host.example:80",
-                          "[::1]80", "unix:", "1.2.3.4:12x"}) {
+  for (const char* bad : {"", "1.2.3.4", "1.2.3.4:", "1.2.3.4:70000", "host.example:80", "[::1]80",
+                          "unix:", "1.2.3.4:12x"}) {
     EXPECT_FALSE(SocketAddress::parse(bad)) << bad;
   }
 }

@@ -106,7 +106,8 @@ class DaemonTest : public ::testing::Test {
     return run(argv);
   }
   bool wait_socket() {
-    return cp::test::eventually([&] { return fs::exists(dir_ / "state" / "cellplane.ctl"); }, 10000);
+    return cp::test::eventually([&] { return fs::exists(dir_ / "state" / "cellplane.ctl"); },
+                                10000);
   }
 
   fs::path dir_;
@@ -154,7 +155,8 @@ TEST_F(DaemonTest, OperatorSession) {
   EXPECT_EQ(ctl({"wire-trace", "on=true"}).status, 0);
   EXPECT_EQ(ctl({"status"}).status, 0);
   EXPECT_EQ(ctl({"wire-trace", "on=false"}).status, 0);
-  EXPECT_TRUE(std::regex_search(d.log(), std::regex(R"(c[0-9]+ R ->\\x00\\x00\\x00.*"cmd":"status")")))
+  EXPECT_TRUE(
+      std::regex_search(d.log(), std::regex(R"(c[0-9]+ R ->\\x00\\x00\\x00.*"cmd":"status")")))
       << d.log();
   const auto bad_level = ctl({"log-level", "level=loud"});
   EXPECT_NE(bad_level.status, 0);
@@ -184,8 +186,9 @@ TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {
   const auto status = ctl({"status"});
   EXPECT_NE(status.text.find("epoll"), std::string::npos) << status.text;
   EXPECT_EQ(ctl({"shutdown"}).status, 0);
-  EXPECT_TRUE(cp::test::eventually([&] { return d.log().find("stopped cleanly") != std::string::npos; }))
-      << d.log();
+  EXPECT_TRUE(cp::test::eventually([&] {
+    return d.log().find("stopped cleanly") != std::string::npos;
+  })) << d.log();
 }
 
 TEST_F(DaemonTest, CheckConfigNamesFileLineAndColumn) {

@@ -18,11 +18,21 @@ void* operator new(size_t n) {
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](size_t n) { return operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+void* operator new[](size_t n) {
+  return operator new(n);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, size_t) noexcept {
+  std::free(p);
+}
 
 namespace cp::engine {
 namespace {
@@ -37,7 +47,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, EchoAllocTest,
 TEST_P(EchoAllocTest, NoHeapAllocationPerMessage) {
   EchoService echo;
   SocketAddress addr;
-  test::ReactorThread server(GetParam(), {}, [&](Reactor& r) { addr = *r.listen(test::loopback(), echo); });
+  test::ReactorThread server(GetParam(), {},
+                             [&](Reactor& r) { addr = *r.listen(test::loopback(), echo); });
   ASSERT_EQ(server.error(), "");
   const int fd = test::connect_to(addr);
   ASSERT_GE(fd, 0);

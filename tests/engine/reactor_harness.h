@@ -36,8 +36,8 @@ class ReactorThread {
         ready.set_value(backend.error());
         return;
       }
-      reactor_ = std::make_unique<engine::Reactor>(config, std::move(*backend),
-                                                   SystemClock::instance());
+      reactor_ =
+          std::make_unique<engine::Reactor>(config, std::move(*backend), SystemClock::instance());
       setup(*reactor_);
       ready.set_value("");
       reactor_->run(kNanosPerSecond);
@@ -59,7 +59,9 @@ class ReactorThread {
   std::string error_;
 };
 
-inline SocketAddress loopback(uint16_t port = 0) { return SocketAddress::ipv4(0x7f000001, port); }
+inline SocketAddress loopback(uint16_t port = 0) {
+  return SocketAddress::ipv4(0x7f000001, port);
+}
 
 // A blocking TCP client socket connected to `addr`, or -1.
 inline int connect_to(const SocketAddress& addr) {

@@ -19,8 +19,8 @@ namespace {
 
 using test::connect_to;
 using test::loopback;
-using test::read_exact;
 using test::ReactorThread;
+using test::read_exact;
 using test::wait_closed;
 using test::write_all;
 

@@ -5,14 +5,19 @@
 #   cp_bench(name SOURCES ... DEPS ...)        Google Benchmark / load generator
 #   cp_fuzz(name SOURCE file DEPS ... CORPUS dir)  libFuzzer target + corpus replay under ctest
 
+# -Wmaybe-uninitialized is off: with g++ 12 it fires only inside simdjson's and libstdc++'s
+# headers (std::regex, std::function), never on our code, and buries real warnings.
 set(CP_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-    -Wcast-align -Wnull-dereference -Wimplicit-fallthrough -Wno-missing-field-initializers)
+    -Wcast-align -Wnull-dereference -Wimplicit-fallthrough -Wno-missing-field-initializers
+    -Wno-maybe-uninitialized)
 
 add_library(cp_options INTERFACE)
 target_compile_options(cp_options INTERFACE ${CP_WARNINGS})
 target_compile_definitions(cp_options INTERFACE _GNU_SOURCE)
 if(CP_SANITIZE)
-  target_compile_options(cp_options INTERFACE -fsanitize=address,undefined
+  # vptr is left out: its runtime probes memory through pipe(2), which fails while the
+  # descriptor table is full (the EMFILE tests), and then reports valid objects as invalid.
+  target_compile_options(cp_options INTERFACE -fsanitize=address,undefined -fno-sanitize=vptr
                          -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_compile_definitions(cp_options INTERFACE _GLIBCXX_ASSERTIONS CP_SANITIZE=1)
   target_link_options(cp_options INTERFACE -fsanitize=address,undefined)

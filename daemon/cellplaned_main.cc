@@ -1,13 +1,16 @@
 // cellplaned: the cellplane daemon. A thin main: command line and configuration, then the
 // engine and its services, then signals until SIGTERM/SIGINT or `cellctl shutdown`.
-#include <mimalloc.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
+#ifdef CP_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -48,6 +51,19 @@ cp::Result<cp::ctl::Config, std::string> load(const Options& opts) {
     config->log.level = *level;
   }
   return std::move(*config);
+}
+
+std::string allocator_name() {
+#ifdef CP_WITH_MIMALLOC
+  // Linking libmimalloc overrides malloc; say so only if a malloc'd block really is its.
+  void* probe = std::malloc(64);
+  const bool overridden = mi_is_in_heap_region(probe);
+  std::free(probe);
+  if (overridden) return "mimalloc " + std::to_string(mi_version());
+  return "system malloc (mimalloc linked but not overriding)";
+#else
+  return "system malloc (sanitizer build)";
+#endif
 }
 
 void raise_fd_limit() {
@@ -115,7 +131,8 @@ int run(const Options& opts) {
   std::signal(SIGPIPE, SIG_IGN);
 
   cp::engine::Engine engine(cp::daemon::engine_config(*config));
-  const std::string allocator = "mimalloc " + std::to_string(mi_version());
+  const std::string allocator = allocator_name();
+  CP_LOG_INFO("allocator: {}", allocator);
   cp::daemon::Services services(*config, engine,
                                 {kVersion, allocator, cp::SystemClock::instance().now(), getpid()});
   if (auto ok = services.install(); !ok) {

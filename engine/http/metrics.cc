@@ -77,6 +77,15 @@ void append_reactor_metrics(PrometheusWriter& out, std::span<const Reactor* cons
                  (reactor->stats().*field.member).load(std::memory_order_relaxed));
     }
   }
+  out.begin_family("cellplane_cross_core_backlog",
+                   "Messages waiting in the rings that point at the reactor.", MetricType::gauge);
+  for (const Reactor* reactor : reactors) {
+    char core[16];
+    const auto end = std::to_chars(core, core + sizeof core, reactor->core()).ptr;
+    const PrometheusLabel labels[] = {{"core", std::string_view(core, end - core)}};
+    out.sample("cellplane_cross_core_backlog", labels,
+               static_cast<uint64_t>(reactor->cross_core_backlog()));
+  }
   out.begin_family("cellplane_backend_info", "The I/O backend each reactor runs on.",
                    MetricType::gauge);
   for (const Reactor* reactor : reactors) {

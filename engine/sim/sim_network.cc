@@ -582,8 +582,9 @@ size_t SimNetwork::send_room(EndpointId id) const {
 
 size_t SimNetwork::send(EndpointId id, std::span<const std::byte> bytes) {
   const size_t n = std::min(send_room(id), bytes.size());
-  if (n == 0) return 0;
-  Endpoint& ep = *endpoint(id);
+  Endpoint* found = endpoint(id);
+  if (n == 0 || found == nullptr) return 0;
+  Endpoint& ep = *found;
   copy_into_ring(ep.tx, config_.tx_buffer_bytes, ep.snd_end, bytes.data(), n);
   ep.snd_end += n;
   transmit(ep);

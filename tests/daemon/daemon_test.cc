@@ -134,6 +134,9 @@ TEST_F(DaemonTest, OperatorSession) {
   const auto status = ctl({"--json", "status"});
   ASSERT_EQ(status.status, 0) << status.text;
   EXPECT_NE(status.text.find("\"cores\":2"), std::string::npos) << status.text;
+#ifndef CP_SANITIZE  // the sanitizer build keeps ASan's allocator
+  EXPECT_NE(status.text.find("\"allocator\":\"mimalloc"), std::string::npos) << status.text;
+#endif
   std::smatch m;
   ASSERT_TRUE(std::regex_search(status.text, m, std::regex("\"metrics\":\"([0-9.:]+)\"")))
       << status.text;
@@ -167,6 +170,7 @@ TEST_F(DaemonTest, OperatorSession) {
   const std::string metrics = http_get(*metrics_addr, "/metrics");
   EXPECT_NE(metrics.find("200"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("cellplane_loop_iterations{core=\"1\"}"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cellplane_cross_core_backlog{core=\"0\"}"), std::string::npos);
   EXPECT_NE(http_get(*metrics_addr, "/nope").find("404"), std::string::npos);
 
   EXPECT_EQ(fs::status(dir_ / "state" / "cellplane.ctl").permissions() & fs::perms::all,

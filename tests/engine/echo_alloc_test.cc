@@ -13,6 +13,9 @@ namespace {
 std::atomic<uint64_t> g_allocations{0};
 }
 
+// The replacement operator new is malloc-based, so its deletes call free on purpose.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 void* operator new(size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;
@@ -40,8 +43,9 @@ namespace {
 class EchoAllocTest : public ::testing::TestWithParam<IoBackendKind> {};
 INSTANTIATE_TEST_SUITE_P(Backends, EchoAllocTest,
                          ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
-                         [](const auto& info) {
-                           return info.param == IoBackendKind::io_uring ? "io_uring" : "epoll";
+                         [](const auto& param_info) {
+                           return param_info.param == IoBackendKind::io_uring ? "io_uring"
+                                                                              : "epoll";
                          });
 
 TEST_P(EchoAllocTest, NoHeapAllocationPerMessage) {

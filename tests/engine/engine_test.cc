@@ -27,8 +27,9 @@ EngineConfig two_cores(IoBackendKind kind) {
 class EngineTest : public ::testing::TestWithParam<IoBackendKind> {};
 INSTANTIATE_TEST_SUITE_P(Backends, EngineTest,
                          ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
-                         [](const auto& info) {
-                           return info.param == IoBackendKind::io_uring ? "io_uring" : "epoll";
+                         [](const auto& param_info) {
+                           return param_info.param == IoBackendKind::io_uring ? "io_uring"
+                                                                              : "epoll";
                          });
 
 // A message bounces between core 0 and core 1 `kRounds` times; each hop checks the order.
@@ -129,8 +130,9 @@ TEST_P(EngineTest, FullRingRefusesInsteadOfDropping) {
 class ListenModeTest : public ::testing::TestWithParam<ListenMode> {};
 INSTANTIATE_TEST_SUITE_P(Modes, ListenModeTest,
                          ::testing::Values(ListenMode::reuse_port, ListenMode::handoff),
-                         [](const auto& info) {
-                           return info.param == ListenMode::handoff ? "handoff" : "reuse_port";
+                         [](const auto& param_info) {
+                           return param_info.param == ListenMode::handoff ? "handoff"
+                                                                          : "reuse_port";
                          });
 
 TEST_P(ListenModeTest, EveryConnectionIsServed) {

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "../engine/reactor_harness.h"
+#include "tests/support/reactor_harness.h"
 
 namespace {
 

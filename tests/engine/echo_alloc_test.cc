@@ -7,7 +7,7 @@
 #include <new>
 
 #include "engine/echo/echo_service.h"
-#include "reactor_harness.h"
+#include "tests/support/reactor_harness.h"
 
 namespace {
 std::atomic<uint64_t> g_allocations{0};
@@ -43,10 +43,7 @@ namespace {
 class EchoAllocTest : public ::testing::TestWithParam<IoBackendKind> {};
 INSTANTIATE_TEST_SUITE_P(Backends, EchoAllocTest,
                          ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
-                         [](const auto& param_info) {
-                           return param_info.param == IoBackendKind::io_uring ? "io_uring"
-                                                                              : "epoll";
-                         });
+                         test::BackendName());
 
 TEST_P(EchoAllocTest, NoHeapAllocationPerMessage) {
   EchoService echo;

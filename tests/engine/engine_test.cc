@@ -10,7 +10,7 @@
 #include "engine/echo/echo_service.h"
 #include "engine/engine.h"
 #include "engine/hw_bridge.h"
-#include "reactor_harness.h"
+#include "tests/support/reactor_harness.h"
 
 namespace cp::engine {
 namespace {
@@ -27,10 +27,7 @@ EngineConfig two_cores(IoBackendKind kind) {
 class EngineTest : public ::testing::TestWithParam<IoBackendKind> {};
 INSTANTIATE_TEST_SUITE_P(Backends, EngineTest,
                          ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
-                         [](const auto& param_info) {
-                           return param_info.param == IoBackendKind::io_uring ? "io_uring"
-                                                                              : "epoll";
-                         });
+                         test::BackendName());
 
 // A message bounces between core 0 and core 1 `kRounds` times; each hop checks the order.
 struct PingPong {

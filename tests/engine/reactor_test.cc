@@ -12,7 +12,7 @@
 
 #include "base/byte_reader.h"
 #include "engine/echo/echo_service.h"
-#include "reactor_harness.h"
+#include "tests/support/reactor_harness.h"
 
 namespace cp::engine {
 namespace {
@@ -43,13 +43,9 @@ class ReactorTest : public ::testing::TestWithParam<IoBackendKind> {
   SocketAddress address_;
 };
 
-std::string backend_name(const ::testing::TestParamInfo<IoBackendKind>& info) {
-  return info.param == IoBackendKind::io_uring ? "io_uring" : "epoll";
-}
-
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
                          ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
-                         backend_name);
+                         test::BackendName());
 
 TEST_P(ReactorTest, EchoesBytes) {
   const auto addr = start_echo();

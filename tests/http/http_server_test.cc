@@ -400,9 +400,7 @@ TEST_P(HttpServerTest, UpgradeHandsTheConnectionOver) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, HttpServerTest,
                          ::testing::Values(IoBackendKind::epoll, IoBackendKind::io_uring),
-                         [](const auto& param_info) {
-                           return test::backend_label(param_info.param);
-                         });
+                         test::BackendName());
 
 }  // namespace
 }  // namespace cp::engine::http

@@ -24,41 +24,23 @@
 #include "base/clock.h"
 #include "engine/http/http_server.h"
 #include "engine/reactor.h"
+#include "tests/support/reactor_harness.h"
 
 namespace cp::test {
 
-inline std::string backend_label(engine::IoBackendKind kind) {
-  return kind == engine::IoBackendKind::io_uring ? "io_uring" : "epoll";
-}
-
-// Runs a Reactor with `server` listening on 127.0.0.1:0. The backend and the reactor are created
-// on the reactor's own thread (io_uring rings are single-issuer).
+// Runs a Reactor with `server` listening on 127.0.0.1:0.
 class ServerThread {
  public:
   ServerThread(engine::IoBackendKind kind, engine::http::HttpServer& server,
-               engine::ReactorConfig config = small_reactor_config()) {
-    std::promise<std::string> ready;
-    auto started = ready.get_future();
-    thread_ = std::thread([&, kind, config] {
-      auto backend = engine::make_backend(kind, {});
-      if (!backend) {
-        ready.set_value(backend.error());
-        return;
-      }
-      reactor_ =
-          std::make_unique<engine::Reactor>(config, std::move(*backend), SystemClock::instance());
-      auto bound = reactor_->listen(SocketAddress::ipv4(0x7f000001, 0), server);
-      if (!bound) {
-        ready.set_value(bound.error());
-        return;
-      }
-      address_ = *bound;
-      ready.set_value("");
-      reactor_->run(kNanosPerSecond);
-    });
-    error_ = started.get();
-  }
-  ~ServerThread() { stop(); }
+               engine::ReactorConfig config = small_reactor_config())
+      : thread_(kind, config, [&](engine::Reactor& r) {
+          auto bound = r.listen(loopback(), server);
+          if (bound) {
+            address_ = *bound;
+          } else {
+            listen_error_ = bound.error();
+          }
+        }) {}
   ServerThread(const ServerThread&) = delete;
   ServerThread& operator=(const ServerThread&) = delete;
 
@@ -68,20 +50,18 @@ class ServerThread {
     return config;
   }
 
-  const std::string& error() const { return error_; }
+  const std::string& error() const {
+    return thread_.error().empty() ? listen_error_ : thread_.error();
+  }
   const SocketAddress& address() const { return address_; }
   // Valid once error() is empty. Its stats() may be read from any thread.
-  const engine::Reactor& reactor() const { return *reactor_; }
-  void stop() {
-    if (reactor_) reactor_->request_stop();
-    if (thread_.joinable()) thread_.join();
-  }
+  const engine::Reactor& reactor() { return thread_.reactor(); }
+  void stop() { thread_.stop(); }
 
  private:
-  std::thread thread_;
-  std::unique_ptr<engine::Reactor> reactor_;
   SocketAddress address_;
-  std::string error_;
+  std::string listen_error_;
+  ReactorThread thread_;
 };
 
 struct HttpReply {
@@ -196,15 +176,5 @@ class HttpClient {
   int fd_ = -1;
   std::string buffered_;
 };
-
-// Polls `pred` until it holds or `timeout_ms` passes (state another thread updates).
-template <typename Pred>
-bool eventually(Pred pred, int timeout_ms = 3000) {
-  for (int waited = 0; waited < timeout_ms; waited += 5) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
 
 }  // namespace cp::test

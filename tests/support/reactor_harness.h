@@ -1,5 +1,6 @@
-// Test support: a Reactor running on its own thread with a chosen backend, plus small blocking
-// socket helpers for clients. The backend is created on the reactor's thread (io_uring
+// Test support shared by every area's tests: a Reactor running on its own thread with a chosen
+// backend, small blocking-socket client helpers, `eventually`, and the backend label used to
+// name value-parameterised tests. The backend is created on the reactor's thread (io_uring
 // SINGLE_ISSUER requires it).
 #pragma once
 
@@ -57,6 +58,17 @@ class ReactorThread {
   std::thread thread_;
   std::unique_ptr<engine::Reactor> reactor_;
   std::string error_;
+};
+
+// "io_uring" / "epoll": names the instances of tests parameterised over the backends.
+inline std::string backend_label(engine::IoBackendKind kind) {
+  return kind == engine::IoBackendKind::io_uring ? "io_uring" : "epoll";
+}
+struct BackendName {
+  template <typename ParamInfo>
+  std::string operator()(const ParamInfo& param_info) const {
+    return backend_label(param_info.param);
+  }
 };
 
 inline SocketAddress loopback(uint16_t port = 0) {

@@ -76,8 +76,9 @@ void raise_fd_limit() {
   CP_LOG_INFO("file descriptor limit {}", static_cast<uint64_t>(lim.rlim_cur));
 }
 
-// Waits for SIGTERM/SIGINT, pinging the systemd watchdog while every reactor makes progress
-// (each wakes at least once a second for its idle sweep).
+// Waits for SIGTERM/SIGINT, pinging the systemd watchdog while every reactor is healthy: its
+// loop advanced since the last check, or it is asleep waiting for work. A reactor stuck in a
+// handler is neither, the pings stop, and systemd restarts the daemon.
 void wait_for_stop(cp::engine::Engine& engine, const sigset_t& signals) {
   uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
@@ -95,8 +96,9 @@ void wait_for_stop(cp::engine::Engine& engine, const sigset_t& signals) {
     if (!watchdog) continue;
     bool alive = true;
     for (unsigned core = 0; core < engine.core_count(); ++core) {
-      const uint64_t now = engine.reactor(core).stats().loop_iterations.load();
-      alive = alive && now != last[core];
+      const cp::engine::Reactor& reactor = engine.reactor(core);
+      const uint64_t now = reactor.stats().loop_iterations.load();
+      alive = alive && (now != last[core] || reactor.asleep());
       last[core] = now;
     }
     if (alive) sd_notify(0, "WATCHDOG=1");

@@ -240,6 +240,9 @@ class Reactor {
   // From any thread.
   void request_stop();
   bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
+  // From any thread: the reactor is blocked waiting for work (healthy, even if its loop counter
+  // does not move). The daemon's watchdog treats "not asleep and not advancing" as stuck.
+  bool asleep() const { return sleeping_.load(std::memory_order_relaxed); }
 
   // Engine wiring: rings between reactors (set up before the threads start).
   struct Peer {

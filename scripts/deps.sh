@@ -8,7 +8,7 @@ packages=(
   liburing-dev libusb-1.0-0-dev libpcsclite-dev libsimdjson-dev libmimalloc-dev
   libconcurrentqueue-dev libreaderwriterqueue-dev libexpected-dev libtomlplusplus-dev
   libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev procps util-linux
 )
 
 missing=()

@@ -1,7 +1,10 @@
 // cellplaned and cellctl as an operator uses them: the real binaries, started as processes,
 // talking over the real control socket and HTTP.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,11 +46,15 @@ Output run(const std::vector<std::string>& argv) {
 
 class Daemon {
  public:
-  Daemon(const fs::path& dir, const std::vector<std::string>& extra) : log_(dir / "daemon.log") {
+  // `env`: extra NAME=value pairs for the daemon's environment.
+  Daemon(const fs::path& dir, const std::vector<std::string>& extra,
+         const std::vector<std::string>& env = {})
+      : log_(dir / "daemon.log") {
     pid_ = ::fork();
     if (pid_ == 0) {
       FILE* f = std::freopen(log_.c_str(), "w", stderr);
       (void)f;
+      for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
       std::vector<std::string> args{CELLPLANED_PATH};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
@@ -193,6 +200,45 @@ TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {
   EXPECT_TRUE(cp::test::eventually([&] {
     return d.log().find("stopped cleanly") != std::string::npos;
   })) << d.log();
+}
+
+// systemd's notify protocol, as Type=notify with WatchdogSec= uses it: READY=1 once serving,
+// then WATCHDOG=1 pings while every reactor makes progress, STOPPING=1 on SIGTERM.
+TEST_F(DaemonTest, NotifiesSystemdReadyWatchdogAndStopping) {
+  const std::string notify_path = (dir_ / "notify.sock").string();
+  const int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", notify_path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  // 400 ms watchdog: the daemon pings every 200 ms.
+  Daemon d(dir_, {"--config", config_}, {"NOTIFY_SOCKET=" + notify_path, "WATCHDOG_USEC=400000"});
+  std::string seen;
+  int watchdogs = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (watchdogs < 3 && std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{sock, POLLIN, 0};
+    if (::poll(&pfd, 1, 500) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
+    if (n <= 0) continue;
+    const std::string msg(buf, static_cast<size_t>(n));
+    seen += msg + "|";
+    if (msg.find("WATCHDOG=1") != std::string::npos) ++watchdogs;
+  }
+  EXPECT_NE(seen.find("READY=1"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("STATUS=2 reactor(s) on "), std::string::npos) << seen;
+  EXPECT_GE(watchdogs, 3) << seen << d.log();
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+  char buf[512];
+  bool stopping = false;
+  for (ssize_t n; (n = ::recv(sock, buf, sizeof buf, MSG_DONTWAIT)) > 0;) {
+    stopping = stopping ||
+               std::string(buf, static_cast<size_t>(n)).find("STOPPING=1") != std::string::npos;
+  }
+  EXPECT_TRUE(stopping);
+  ::close(sock);
 }
 
 TEST_F(DaemonTest, CheckConfigNamesFileLineAndColumn) {

@@ -16,6 +16,7 @@ namespace {
 constexpr Nanos kIdleSweepPeriod = kNanosPerSecond;
 constexpr int kFlushRoundsMax = 8;
 constexpr size_t kInboxBatch = 64;
+constexpr Nanos kAcceptErrorLogPeriod = 10 * kNanosPerSecond;
 using MessageRing = SpscRing<CrossCoreMessage>;
 
 void bump(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -60,6 +61,9 @@ struct Reactor::Listener {
   bool armed = false;
   bool closed = false;
   Timer retry_timer;
+  bool error_logged = false;
+  Nanos last_error_log = 0;  // when an accept error was last logged
+  uint64_t errors_unlogged = 0;
 };
 
 // Drains the rings other reactors (and this one) write to this reactor.
@@ -253,10 +257,19 @@ void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
       return;
     }
     bump(stats_.accept_errors);
-    const int err = -cqe.result;
-    // EMFILE/ENFILE/ENOBUFS/ENOMEM: retry after a delay instead of spinning on the error.
-    CP_LOG_WARN("accept on {} failed: {}; retrying in {} ms", l.address.to_string(),
-                std::strerror(err), config_.accept_retry_delay / kNanosPerMilli);
+    // EMFILE/ENFILE/ENOBUFS/ENOMEM: retry after a delay instead of spinning on the error, and
+    // say so at most every 10 s (with how many were not logged), not on every retry.
+    const Nanos now = clock_.now();
+    if (!l.error_logged || now - l.last_error_log >= kAcceptErrorLogPeriod) {
+      CP_LOG_WARN("accept on {} failed: {}; retrying every {} ms ({} failures not logged)",
+                  l.address.to_string(), std::strerror(-cqe.result),
+                  config_.accept_retry_delay / kNanosPerMilli, l.errors_unlogged);
+      l.error_logged = true;
+      l.last_error_log = now;
+      l.errors_unlogged = 0;
+    } else {
+      ++l.errors_unlogged;
+    }
     if (!l.armed) arm_timer(l.retry_timer, config_.accept_retry_delay);
     return;
   }
@@ -284,8 +297,12 @@ void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
 
 void Reactor::on_handoff(Reactor& r, const CrossCoreMessage& msg) {
   const auto handle = static_cast<IoHandle>(msg.args[0]);
+  if (r.stop_requested()) {
+    r.backend_->close(handle);
+    return;
+  }
   for (const HandoffTarget& t : r.handoff_acceptors_) {
-    if (t.key == msg.args[1] && !r.stop_requested()) {
+    if (t.key == msg.args[1]) {
       r.adopt(handle, *t.acceptor);
       return;
     }
@@ -318,7 +335,9 @@ void Reactor::adopt(IoHandle handle, Acceptor& acceptor) {
   }
   c->handler_ = handler;
   open_connection(*c, handle);
+  c->dispatching_ = true;
   handler->on_open(*c);
+  c->dispatching_ = false;
   maybe_finish_close(*c);
 }
 

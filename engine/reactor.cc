@@ -435,11 +435,15 @@ void Reactor::deliver(Connection& c, const std::byte* data, size_t len, uint16_t
     const size_t consumed = c.handler_->on_data(c, {data, len});
     c.dispatching_ = false;
     CP_ASSERT(consumed <= len);
-    if (consumed < len && c.state_ == Connection::State::open) {
-      if (!keep_rx(c, data + consumed, len - consumed)) {
-        backend_->recycle_buffer(buffer_id);
+    const size_t rest = len - consumed;
+    if (rest > 0 && c.state_ == Connection::State::open) {
+      if (rest > config_.rx_buffer_bytes) {
+        // Provided buffers may be larger than the receive block: keep this one as it is and
+        // feed it to the handler block by block.
+        hold(c, data + consumed, rest, buffer_id);
         return;
       }
+      keep_rx(c, data + consumed, rest);
     }
     backend_->recycle_buffer(buffer_id);
     return;
@@ -467,17 +471,13 @@ void Reactor::pop_held(Connection& c) {
   backend_->recycle_buffer(id);
 }
 
-bool Reactor::keep_rx(Connection& c, const std::byte* data, size_t len) {
+// Copies the unconsumed tail of a provided buffer into the (empty) receive block.
+void Reactor::keep_rx(Connection& c, const std::byte* data, size_t len) {
   if (!c.rx_) c.rx_ = rx_pool_.acquire();
   CP_ASSERT(c.rx_ != nullptr);  // one block per connection: the pool cannot run dry
-  if (c.rx_len_ + len > config_.rx_buffer_bytes) {
-    bump(stats_.rx_overflows);
-    begin_close(c, CloseReason::rx_overflow, 0);
-    return false;
-  }
-  std::memcpy(c.rx_ + c.rx_len_, data, len);
-  c.rx_len_ += static_cast<uint32_t>(len);
-  return true;
+  CP_ASSERT(c.rx_len_ == 0 && len <= config_.rx_buffer_bytes);
+  std::memcpy(c.rx_, data, len);
+  c.rx_len_ = static_cast<uint32_t>(len);
 }
 
 // Offers the kept bytes (rx_ first, then held provided buffers) to the handler until it pauses,

@@ -269,7 +269,7 @@ class Reactor {
   void on_recv(Connection& c, const IoCompletion& cqe);
   void on_send(Connection& c, const IoCompletion& cqe);
   void deliver(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id);
-  bool keep_rx(Connection& c, const std::byte* data, size_t len);
+  void keep_rx(Connection& c, const std::byte* data, size_t len);
   void drain_held(Connection& c);
   void hold(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id);
   void pop_held(Connection& c);

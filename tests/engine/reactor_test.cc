@@ -130,6 +130,48 @@ TEST_P(ReactorTest, HalfCloseStillGetsTheWholeAnswer) {
   ::close(fd);
 }
 
+// A handler that takes only whole 600-byte frames, with a receive block (1 KiB) smaller than
+// the backend's provided buffers (4 KiB): kept bytes are fed block by block, nothing overflows.
+class FrameCounter final : public Acceptor, public ConnectionHandler {
+ public:
+  static constexpr size_t kFrameBytes = 600;
+  ConnectionHandler* on_accept(Connection&) override { return this; }
+  size_t on_data(Connection&, std::span<const std::byte> data) override {
+    const size_t whole = data.size() / kFrameBytes * kFrameBytes;
+    for (size_t i = 0; i < whole; i += kFrameBytes) {
+      if (data[i] != std::byte{0xA5} || data[i + kFrameBytes - 1] != std::byte{0x5A}) ++corrupt;
+      ++frames;
+    }
+    return whole;
+  }
+  void on_close(Connection&, CloseReason r, int) override { reason = r; }
+  std::atomic<uint64_t> frames{0};
+  std::atomic<uint64_t> corrupt{0};
+  std::atomic<CloseReason> reason{CloseReason::local};
+};
+
+TEST_P(ReactorTest, ReceiveBlockSmallerThanProvidedBuffers) {
+  FrameCounter counter;
+  ReactorConfig config;
+  config.rx_buffer_bytes = 1024;
+  SocketAddress addr;
+  ReactorThread server(GetParam(), config,
+                       [&](Reactor& r) { addr = *r.listen(loopback(), counter); });
+  ASSERT_EQ(server.error(), "");
+  const int fd = connect_to(addr);
+  ASSERT_GE(fd, 0);
+  std::vector<std::byte> frames(200 * FrameCounter::kFrameBytes);
+  for (size_t i = 0; i < frames.size(); i += FrameCounter::kFrameBytes) {
+    frames[i] = std::byte{0xA5};
+    frames[i + FrameCounter::kFrameBytes - 1] = std::byte{0x5A};
+  }
+  ASSERT_TRUE(write_all(fd, frames.data(), frames.size()));
+  EXPECT_TRUE(test::eventually([&] { return counter.frames.load() == 200; })) << counter.frames;
+  EXPECT_EQ(counter.corrupt.load(), 0u);
+  EXPECT_EQ(server.reactor().stats().rx_overflows.load(), 0u);
+  ::close(fd);
+}
+
 TEST_P(ReactorTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
   ReactorConfig config;
   config.max_connections = 4;

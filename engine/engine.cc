@@ -116,7 +116,9 @@ void Engine::thread_main(unsigned core) {
     start_->cv.notify_all();
   };
   // The backend is created here: an io_uring with SINGLE_ISSUER belongs to its creating thread.
-  auto backend = make_backend(kind_, config_.io);
+  IoBackendOptions io = config_.io;
+  io.max_connections = config_.reactor.max_connections;
+  auto backend = make_backend(kind_, io);
   if (!backend) return fail_start("core " + std::to_string(core) + ": " + backend.error());
   ReactorConfig rc = config_.reactor;
   rc.core = core;

@@ -64,6 +64,8 @@ class EpollBackend final : public IoBackend {
   void recycle_buffer(uint16_t id) override { free_buffers_.push_back(id); }
   void start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) override;
   void shutdown(IoHandle h) override;
+  void shutdown_write(IoHandle h) override { ::shutdown(h, SHUT_WR); }
+  void cancel_connect(void* owner) override;
   void close(IoHandle h) override;
   size_t wait(std::span<IoCompletion> out, Nanos timeout) override;
   void wake() override {
@@ -108,6 +110,7 @@ class EpollBackend final : public IoBackend {
   std::byte* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
   std::vector<uint16_t> free_buffers_;
+  std::vector<int> connecting_;  // sockets with a connect in progress
   IoBackendStats stats_;
 };
 
@@ -131,8 +134,11 @@ Result<void, std::string> EpollBackend::init() {
   const size_t table =
       lim.rlim_cur == RLIM_INFINITY ? kFdTableMax : std::min<size_t>(lim.rlim_cur, kFdTableMax);
   fds_.resize(table);
-  // Sized so the pending queue can always take what one wait() produces.
-  pending_.resize(opts_.queue_depth * 4 + kAcceptsPerEvent);
+  // Sized so the pending queue can always take what one wait() produces (at most the free room,
+  // see wait()) plus what start_*() calls add outside it: per connection at most one send, one
+  // stop_recv and one connect completion.
+  pending_.resize(opts_.queue_depth * 4 + kAcceptsPerEvent + 3 * size_t{opts_.max_connections});
+  connecting_.reserve(opts_.max_connections);
   events_.resize(opts_.queue_depth);
   buffers_bytes_ = static_cast<size_t>(opts_.recv_buffer_count) * opts_.recv_buffer_bytes;
   void* mem = mmap(nullptr, buffers_bytes_, PROT_READ | PROT_WRITE,
@@ -186,7 +192,20 @@ void EpollBackend::start_connect(const SocketAddress& addr, void* owner) {
     return;
   }
   fds_[*fd].connect_owner = owner;
+  connecting_.push_back(*fd);
   update_interest(*fd);
+}
+
+void EpollBackend::cancel_connect(void* owner) {
+  for (size_t i = 0; i < connecting_.size(); ++i) {
+    const int fd = connecting_[i];
+    if (fds_[fd].connect_owner != owner) continue;
+    connecting_[i] = connecting_.back();
+    connecting_.pop_back();
+    close(fd);
+    push({IoOp::connect, false, 0, -ECANCELED, owner, nullptr});
+    return;
+  }
 }
 
 void EpollBackend::start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) {
@@ -278,6 +297,7 @@ void EpollBackend::on_writable(int fd) {
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     void* owner = s.connect_owner;
     s.connect_owner = nullptr;
+    std::erase(connecting_, fd);
     update_interest(fd);
     if (err) {
       s = FdState{};
@@ -321,6 +341,15 @@ size_t EpollBackend::wait(std::span<IoCompletion> out, Nanos timeout) {
     const uint32_t ev = events_[i].events;
     if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(fd);
     if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(fd);
+    FdState& s = fds_[fd];
+    if ((ev & (EPOLLERR | EPOLLHUP)) && s.in_epoll && !s.accept_owner && !s.recv_owner &&
+        !s.send_owner && !s.connect_owner) {
+      // epoll reports ERR/HUP even with no interest: with nobody to hand it to, stop watching
+      // the socket (the next start_*() adds it back) instead of waking up for it forever.
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+      s.in_epoll = false;
+      s.registered = 0;
+    }
   }
   size_t count = 0;
   while (pending_count_ > 0 && count < out.size()) {

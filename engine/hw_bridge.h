@@ -45,10 +45,13 @@ class HwBridge final : public Poller {
     thread_ = std::thread([this, pin_cpu] { thread_main(pin_cpu); });
   }
 
+  // Destroy on the reactor's thread (or once the reactor has stopped): the hardware thread is
+  // joined first, so it can no longer notify the reactor, then the poller is unregistered.
   ~HwBridge() override {
     stopping_.store(true, std::memory_order_release);
     signal_thread();
     thread_.join();
+    reactor_.remove_poller(*this);
     ::close(wake_fd_);
   }
 

@@ -66,6 +66,7 @@ struct IoBackendOptions {
   uint32_t queue_depth = 4096;        // io_uring SQ entries; completions array size for epoll
   uint32_t recv_buffer_count = 1024;  // provided buffers (power of two)
   uint32_t recv_buffer_bytes = 4096;  // size of each provided buffer
+  uint32_t max_connections = 16384;   // connections the owning reactor may hold (sizes queues)
 };
 
 class IoBackend {
@@ -95,6 +96,11 @@ class IoBackend {
   // Shuts both directions down: armed operations on the handle complete (recv with 0 or an
   // error, send with an error). Call close() only once none is in flight.
   virtual void shutdown(IoHandle handle) = 0;
+  // Shuts the write side only (graceful close: the peer sees EOF and may still send).
+  virtual void shutdown_write(IoHandle handle) { shutdown(handle); }
+  // Abandons an outbound connect started for `owner`: its completion follows (-ECANCELED, or
+  // the result if it had already finished). The default waits for the connect to end.
+  virtual void cancel_connect(void* /*owner*/) {}
   virtual void close(IoHandle handle) = 0;
 
   // Submits everything started since the last call, then waits up to `timeout` (0: do not

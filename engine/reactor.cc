@@ -185,6 +185,8 @@ Connection* Reactor::connect(const SocketAddress& addr, ConnectionHandler& handl
   c->handler_ = &handler;
   c->peer_ = addr;
   c->state_ = Connection::State::connecting;
+  c->connect_in_flight_ = true;
+  c->last_activity_ = clock_.now();
   backend_->start_connect(addr, c);
   return c;
 }
@@ -326,18 +328,21 @@ void Reactor::adopt(IoHandle handle, Acceptor& acceptor) {
   c->idle_timeout_ = config_.idle_timeout;
   c->handle_ = handle;
   c->state_ = Connection::State::open;
+  c->dispatching_ = true;  // the acceptor may close() or abort() it before returning
   ConnectionHandler* handler = acceptor.on_accept(*c);
-  if (!handler) {
-    backend_->close(handle);
-    c->handle_ = kInvalidHandle;
-    release_connection(*c);
-    return;
-  }
-  c->handler_ = handler;
-  open_connection(*c, handle);
-  c->dispatching_ = true;
-  handler->on_open(*c);
   c->dispatching_ = false;
+  c->handler_ = handler;
+  if (!handler && c->state_ == Connection::State::open) {
+    begin_close(*c, CloseReason::local, 0);  // refused: closed without on_close
+  }
+  if (c->state_ == Connection::State::open) {
+    open_connection(*c, handle);
+    c->dispatching_ = true;
+    handler->on_open(*c);
+    c->dispatching_ = false;
+  } else if (c->state_ == Connection::State::closing || c->state_ == Connection::State::lingering) {
+    begin_close(*c, c->close_reason_, 0);  // nothing was read or sent yet: no need to linger
+  }
   maybe_finish_close(*c);
 }
 
@@ -356,7 +361,8 @@ void Reactor::on_accept_retry(Timer&, void* listener) {
 }
 
 void Reactor::on_connect(Connection& c, const IoCompletion& cqe) {
-  if (c.state_ != Connection::State::connecting) {
+  c.connect_in_flight_ = false;
+  if (c.state_ != Connection::State::connecting) {  // abandoned (close, abort, timeout)
     if (cqe.result >= 0) backend_->close(cqe.result);
     return;
   }
@@ -388,6 +394,10 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
     return;
   }
   if (cqe.result == 0) {
+    if (c.state_ == Connection::State::lingering) {
+      begin_close(c, c.close_reason_, 0);  // the peer's EOF: the graceful close is complete
+      return;
+    }
     if (c.state_ == Connection::State::open && !c.read_closed_) {
       // The peer finished sending; it may still be reading our answer (smoltcp's
       // may_recv() false, may_send() true).
@@ -395,6 +405,7 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
       c.close_reason_ = CloseReason::peer_closed;
       if (c.held_count_ > 0 || c.paused_) {
         c.eof_pending_ = true;  // told once the handler has taken what came before the EOF
+        if (!c.paused_) queue_flush(c);
       } else {
         peer_closed(c);
       }
@@ -405,12 +416,18 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
   if (err == ECANCELED) {
     // pause_reading() or shutdown. If reading was resumed while the cancel was on its way,
     // the flush could not re-arm (the receive still looked armed): re-arm now.
-    if (c.state_ == Connection::State::open && !c.paused_) queue_flush(c);
+    if ((c.state_ == Connection::State::open && !c.paused_) ||
+        c.state_ == Connection::State::lingering) {
+      queue_flush(c);
+    }
     return;
   }
   if (err == ENOBUFS) {
     // Every provided buffer is held: re-arm once buffers come back (next flush).
-    if (c.state_ == Connection::State::open && !c.paused_) queue_flush(c);
+    if ((c.state_ == Connection::State::open && !c.paused_) ||
+        c.state_ == Connection::State::lingering) {
+      queue_flush(c);
+    }
     return;
   }
   begin_close(c, CloseReason::io_error, err);
@@ -429,27 +446,34 @@ void trace_payload(const Connection& c, char direction, std::span<const std::byt
 
 void Reactor::deliver(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id) {
   trace_payload(c, 'R', {data, len});
-  if (c.held_count_ == 0 && c.rx_len_ == 0 && !c.paused_ && !c.dispatching_) {
-    // Fast path: the handler reads straight from the provided buffer.
-    c.dispatching_ = true;
-    const size_t consumed = c.handler_->on_data(c, {data, len});
-    c.dispatching_ = false;
-    CP_ASSERT(consumed <= len);
-    const size_t rest = len - consumed;
-    if (rest > 0 && c.state_ == Connection::State::open) {
-      if (rest > config_.rx_buffer_bytes) {
-        // Provided buffers may be larger than the receive block: keep this one as it is and
-        // feed it to the handler block by block.
-        hold(c, data + consumed, rest, buffer_id);
-        return;
-      }
-      keep_rx(c, data + consumed, rest);
-    }
-    backend_->recycle_buffer(buffer_id);
+  if (c.held_count_ > 0 || c.rx_len_ > 0 || c.paused_ || c.dispatching_) {
+    hold(c, data, len, buffer_id);  // behind kept bytes, or the handler cannot take it now
+    if (!c.paused_ && !c.dispatching_) drain_held(c);
     return;
   }
-  hold(c, data, len, buffer_id);
-  if (!c.paused_ && !c.dispatching_) drain_held(c);
+  // Fast path: the handler reads straight from the provided buffer, as long as it consumes.
+  size_t offset = 0;
+  while (offset < len && c.state_ == Connection::State::open && !c.paused_) {
+    c.dispatching_ = true;
+    const size_t consumed = c.handler_->on_data(c, {data + offset, len - offset});
+    c.dispatching_ = false;
+    if (c.state_ != Connection::State::open) break;  // closed meanwhile: input is dropped
+    CP_ASSERT(consumed <= len - offset);
+    if (consumed == 0) break;  // a partial frame
+    offset += consumed;
+  }
+  const size_t rest = len - offset;
+  if (rest > 0 && c.state_ == Connection::State::open) {
+    if (rest > config_.rx_buffer_bytes || c.paused_) {
+      // Longer than the receive block (provided buffers may be larger) or the handler paused:
+      // keep the buffer itself and feed it block by block later.
+      hold(c, data + offset, rest, buffer_id);
+      if (!c.paused_) drain_held(c);
+      return;
+    }
+    keep_rx(c, data + offset, rest);
+  }
+  backend_->recycle_buffer(buffer_id);
 }
 
 void Reactor::hold(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id) {
@@ -485,9 +509,8 @@ void Reactor::keep_rx(Connection& c, const std::byte* data, size_t len) {
 void Reactor::drain_held(Connection& c) {
   if (!c.rx_) c.rx_ = rx_pool_.acquire();
   CP_ASSERT(c.rx_ != nullptr);
-  bool offered_rx = false;
-  while (c.state_ == Connection::State::open && !c.paused_ &&
-         (c.held_count_ > 0 || (c.rx_len_ > 0 && !offered_rx))) {
+  // Each turn either consumes bytes, moves held bytes into the block, or stops.
+  while (c.state_ == Connection::State::open && !c.paused_) {
     if (c.held_count_ > 0) {
       HeldBuffer& h = held_[c.held_head_];
       const size_t n = std::min<size_t>(config_.rx_buffer_bytes - c.rx_len_, h.len);
@@ -497,21 +520,23 @@ void Reactor::drain_held(Connection& c) {
       h.len -= static_cast<uint32_t>(n);
       if (h.len == 0) pop_held(c);
     }
-    offered_rx = c.held_count_ == 0;
+    if (c.rx_len_ == 0) break;
     c.dispatching_ = true;
     const size_t consumed = c.handler_->on_data(c, {c.rx_, c.rx_len_});
     c.dispatching_ = false;
+    if (c.state_ != Connection::State::open) return;  // closed meanwhile: input is dropped
     CP_ASSERT(consumed <= c.rx_len_);
-    if (consumed == 0 && c.rx_len_ == config_.rx_buffer_bytes && !c.paused_) {
-      bump(stats_.rx_overflows);
-      begin_close(c, CloseReason::rx_overflow, 0);
-      return;
-    }
     if (consumed > 0) {
       std::memmove(c.rx_, c.rx_ + consumed, c.rx_len_ - consumed);
       c.rx_len_ -= static_cast<uint32_t>(consumed);
+      continue;
     }
-    if (consumed == 0 && c.held_count_ == 0) break;  // a partial frame: wait for more bytes
+    if (c.rx_len_ == config_.rx_buffer_bytes && !c.paused_) {
+      bump(stats_.rx_overflows);  // a frame larger than the receive block
+      begin_close(c, CloseReason::rx_overflow, 0);
+      return;
+    }
+    if (c.held_count_ == 0) break;  // a partial frame: wait for more bytes
   }
   if (c.rx_len_ == 0 && c.held_count_ == 0 && c.rx_) {
     rx_pool_.release(c.rx_);
@@ -534,7 +559,7 @@ void Reactor::on_send(Connection& c, const IoCompletion& cqe) {
   }
   if (c.send_queued() > 0) queue_flush(c);
   if (c.state_ == Connection::State::closing && c.send_queued() == 0) {
-    begin_close(c, c.close_reason_, 0);
+    start_linger(c);
     return;
   }
   if (c.want_writable_ && c.state_ == Connection::State::open &&
@@ -553,14 +578,40 @@ void Reactor::begin_close(Connection& c, CloseReason reason, int error) {
   c.state_ = Connection::State::draining_ops;
   c.close_reason_ = reason;
   c.close_error_ = error;
+  if (c.connect_in_flight_) backend_->cancel_connect(&c);
   if (c.handle_ != kInvalidHandle && (c.recv_armed_ || c.send_in_flight_)) {
     backend_->shutdown(c.handle_);
   }
 }
 
+// Graceful close, once everything queued is sent: shut the write side (the peer sees EOF) and
+// keep reading, discarding, until the peer's EOF. Closing with unread input would make the
+// kernel answer with a reset and drop what the peer has not read yet.
+void Reactor::start_linger(Connection& c) {
+  if (c.read_closed_ || c.handle_ == kInvalidHandle) {
+    begin_close(c, c.close_reason_, 0);  // the peer already finished: nothing left to drain
+    return;
+  }
+  c.state_ = Connection::State::lingering;
+  c.paused_ = false;
+  c.close_deadline_ = clock_.now() + config_.linger_timeout;
+  backend_->shutdown_write(c.handle_);
+  // The flush drops kept input (never under a running handler, which may still be reading it)
+  // and re-arms the receive (a pause's cancel may still be in flight).
+  queue_flush(c);
+}
+
+void Reactor::discard_input(Connection& c) {
+  while (c.held_count_ > 0) pop_held(c);
+  if (c.rx_) rx_pool_.release(c.rx_);
+  c.rx_ = nullptr;
+  c.rx_len_ = 0;
+  c.eof_pending_ = false;
+}
+
 void Reactor::maybe_finish_close(Connection& c) {
   if (c.state_ != Connection::State::draining_ops || c.recv_armed_ || c.send_in_flight_ ||
-      c.dispatching_) {
+      c.connect_in_flight_ || c.dispatching_) {
     return;
   }
   if (c.handle_ != kInvalidHandle) backend_->close(c.handle_);
@@ -581,11 +632,26 @@ void Reactor::maybe_finish_close(Connection& c) {
 void Reactor::sweep_idle() {
   const Nanos now = clock_.now();
   for (auto& c : connections_) {
-    if (c.state_ == Connection::State::open && c.idle_timeout_ > 0 &&
-        now - c.last_activity_ >= c.idle_timeout_) {
-      begin_close(c, CloseReason::idle_timeout, 0);
-      maybe_finish_close(c);
+    switch (c.state_) {
+      case Connection::State::open:
+        if (c.idle_timeout_ > 0 && now - c.last_activity_ >= c.idle_timeout_) {
+          begin_close(c, CloseReason::idle_timeout, 0);
+        }
+        break;
+      case Connection::State::connecting:
+        if (now - c.last_activity_ >= config_.connect_timeout) {
+          begin_close(c, CloseReason::connect_failed, ETIMEDOUT);
+        }
+        break;
+      case Connection::State::closing:
+      case Connection::State::lingering:
+        // The peer neither reads what we send nor finishes: give up on a graceful close.
+        if (now >= c.close_deadline_) begin_close(c, c.close_reason_, ETIMEDOUT);
+        break;
+      default:
+        break;
     }
+    maybe_finish_close(c);
   }
 }
 
@@ -624,7 +690,11 @@ void Reactor::flush_sends() {
           c.held_count_ == 0 && !c.dispatching_) {
         peer_closed(c);
       }
-      if (c.state_ == Connection::State::open && !c.paused_ && !c.recv_armed_ && !c.read_closed_) {
+      if (c.state_ == Connection::State::lingering && !c.dispatching_) discard_input(c);
+      const bool wants_recv =
+          (c.state_ == Connection::State::open && !c.paused_ && !c.read_closed_) ||
+          c.state_ == Connection::State::lingering;
+      if (wants_recv && !c.recv_armed_) {
         c.recv_armed_ = true;
         backend_->start_recv(c.handle_, &c);
       }
@@ -665,6 +735,10 @@ void Reactor::notify() {
   }
 }
 
+void Reactor::remove_poller(Poller& poller) {
+  std::erase(pollers_, &poller);
+}
+
 bool Reactor::wake_pending() const {
   for (const Poller* p : pollers_) {
     if (p->has_work()) return true;
@@ -693,7 +767,7 @@ void Reactor::run_once(Nanos timeout) {
   bump(stats_.io_waits);
   for (size_t i = 0; i < n; ++i) dispatch(completions_[i]);
   timers_.run_expired(clock_.now());
-  for (Poller* p : pollers_) p->poll();
+  for (size_t i = 0; i < pollers_.size(); ++i) pollers_[i]->poll();  // a poll may add pollers
   flush_sends();
 }
 
@@ -784,11 +858,12 @@ void Connection::close() {
   }
   if (state_ != State::open) return;
   if (send_queued() == 0 && !send_in_flight_) {
-    reactor_->begin_close(*this, close_reason_, 0);
+    reactor_->start_linger(*this);
     if (!dispatching_) reactor_->queue_flush(*this);
     return;
   }
   state_ = State::closing;
+  close_deadline_ = reactor_->clock_.now() + reactor_->config_.linger_timeout;
 }
 
 void Connection::abort() {

@@ -48,8 +48,9 @@ class ConnectionHandler {
   virtual ~ConnectionHandler() = default;
   // The connection is established (accepted, or an outbound connect completed).
   virtual void on_open(Connection&) {}
-  // Bytes arrived. Returns how many were consumed; the rest are kept and offered again in front
-  // of what arrives next. A handler that cannot take more input calls pause_reading().
+  // Bytes arrived. Returns how many were consumed; while it consumes, the rest is offered again
+  // at once, and what it leaves is kept and offered in front of what arrives next. A handler
+  // that cannot take more input calls pause_reading().
   virtual size_t on_data(Connection& conn, std::span<const std::byte> data) = 0;
   // Room came back in the send buffer after a send() was refused.
   virtual void on_writable(Connection&) {}
@@ -101,7 +102,12 @@ struct ReactorConfig {
   Nanos idle_timeout = 0;              // default for accepted connections; 0 = none
   uint32_t service_timers_max = 4096;  // timers beyond the per-connection idle timers
   Nanos accept_retry_delay = 100 * kNanosPerMilli;  // after EMFILE/ENFILE
-  uint32_t completions_per_turn = 256;              // size of the completion array
+  Nanos connect_timeout = 10 * kNanosPerSecond;     // outbound connects give up after this
+  // A graceful close() sends what is queued, shuts the write side and reads (discarding) until
+  // the peer's EOF, so unread input never turns the close into a reset. After this long without
+  // finishing, the connection is aborted.
+  Nanos linger_timeout = 5 * kNanosPerSecond;
+  uint32_t completions_per_turn = 256;  // size of the completion array
 };
 
 // Counters written by the owning reactor (relaxed), read by any thread (ctl, metrics).
@@ -155,7 +161,9 @@ class Connection {
 
  private:
   friend class Reactor;
-  enum class State : uint8_t { free, connecting, open, closing, draining_ops };
+  // open -> closing (queued bytes going out) -> lingering (write side shut, reading to EOF)
+  // -> draining_ops (socket shut down, waiting for in-flight operations) -> free.
+  enum class State : uint8_t { free, connecting, open, closing, lingering, draining_ops };
   bool open_for_send() const { return state_ == State::open; }
 
   Reactor* reactor_ = nullptr;
@@ -165,6 +173,7 @@ class Connection {
   State state_ = State::free;
   bool paused_ = false;
   bool recv_armed_ = false;
+  bool connect_in_flight_ = false;
   bool read_closed_ = false;  // EOF seen: nothing more will be received
   bool eof_pending_ = false;  // EOF seen behind input the handler has not taken yet
   bool send_in_flight_ = false;
@@ -188,6 +197,7 @@ class Connection {
   uint32_t tx_tail_ = 0;
   Nanos idle_timeout_ = 0;
   Nanos last_activity_ = 0;
+  Nanos close_deadline_ = 0;  // closing / lingering: abort after this
   Connection* next_flush_ = nullptr;
   SocketAddress peer_;
 };
@@ -229,6 +239,8 @@ class Reactor {
 
   // Registers a poller drained every loop turn (owned by the caller, outlives the reactor).
   void add_poller(Poller& poller) { pollers_.push_back(&poller); }
+  // Unregisters a poller (on this reactor's thread, e.g. when a device goes away).
+  void remove_poller(Poller& poller);
   // From any thread: wakes the reactor if it is asleep so its pollers run.
   void notify();
 
@@ -277,6 +289,8 @@ class Reactor {
   void flush_sends();
   void queue_flush(Connection& c);
   void begin_close(Connection& c, CloseReason reason, int error);
+  void start_linger(Connection& c);
+  void discard_input(Connection& c);
   void maybe_finish_close(Connection& c);
   void sweep_idle();
   void retry_accept(Listener& l);

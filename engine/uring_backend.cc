@@ -75,6 +75,15 @@ class UringBackend final : public IoBackend {
     io_uring_sqe_set_data64(sqe, encode(owner, kTagSend));
   }
   void shutdown(IoHandle h) override { ::shutdown(h, SHUT_RDWR); }
+  void shutdown_write(IoHandle h) override { ::shutdown(h, SHUT_WR); }
+  void cancel_connect(void* owner) override {
+    for (auto& pc : connects_) {
+      if (pc.owner != owner || pc.fd < 0) continue;
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_cancel64(sqe, encode(&pc, kTagConnect), 0);
+      io_uring_sqe_set_data64(sqe, kTagInternal);
+    }
+  }
   void close(IoHandle h) override { ::close(h); }
   size_t wait(std::span<IoCompletion> out, Nanos timeout) override;
   void wake() override {
@@ -241,6 +250,8 @@ bool UringBackend::translate(const io_uring_cqe& cqe, IoCompletion& out) {
         socket_ops::tune_connected(pc->fd);
         out.result = pc->fd;
       }
+      pc->fd = -1;
+      pc->owner = nullptr;
       free_connects_.push_back(pc);
       return true;
     }

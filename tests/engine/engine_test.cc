@@ -198,6 +198,7 @@ TEST_P(EngineTest, HardwareThreadServesBlockingCallsWithoutBlockingTheReactor) {
   std::unique_ptr<HwBridge<Request, Reply, SlowDevice>> bridge;
   Timer tick;
   std::atomic<uint64_t> ticks{0};
+  std::atomic<uint32_t> accepted{0};
   test::ReactorThread rt(GetParam(), {}, [&](Reactor& r) {
     bridge = std::make_unique<HwBridge<Request, Reply, SlowDevice>>(
         r, device,
@@ -218,13 +219,15 @@ TEST_P(EngineTest, HardwareThreadServesBlockingCallsWithoutBlockingTheReactor) {
     ctx = {&r, &ticks};
     tick.set_callback(&T::fire, &ctx);
     r.arm_timer(tick, kNanosPerMilli);
-    uint32_t accepted = 0;
     for (uint32_t i = 1; i <= 10; ++i) accepted += bridge->submit({i, 20}) ? 1 : 0;
-    EXPECT_EQ(accepted, 4u);  // ring of 4: the rest is refused, not queued without bound
   });
-  ASSERT_TRUE(test::eventually([&] { return replies.load() == 4; }, 5000));
+  // A ring of 4: the rest is refused, not queued without bound (the hardware thread may have
+  // taken the first request off the ring already, making room for one more).
+  EXPECT_GE(accepted.load(), 4u);
+  EXPECT_LE(accepted.load(), 5u);
+  ASSERT_TRUE(test::eventually([&] { return replies.load() == accepted.load(); }, 5000));
   EXPECT_FALSE(wrong);
-  EXPECT_EQ(device.calls.load(), 4);
+  EXPECT_EQ(device.calls.load(), static_cast<int>(accepted.load()));
   EXPECT_GE(ticks.load(), 5u);  // ~80 ms of blocking calls, and the 1 ms timer kept firing
   rt.stop();
   bridge.reset();

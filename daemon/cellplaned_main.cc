@@ -33,11 +33,28 @@ struct Options {
   bool print_default = false;
 };
 
+// The buffer pools reserve address space for every connection a core may hold: refuse a
+// configuration the kernel would not map, with a message, not an assertion at start-up.
+cp::Result<void, std::string> check_limits(const cp::ctl::Config& config) {
+  const auto& e = config.engine;
+  const uint64_t pool_bytes = uint64_t{e.max_connections_per_core} *
+                              (uint64_t{e.rx_buffer_bytes} + uint64_t{e.tx_buffer_bytes});
+  constexpr uint64_t kPoolBytesMax = uint64_t{64} << 30;
+  if (pool_bytes > kPoolBytesMax) {
+    return cp::fail(fmt::format(
+        "[engine] max_connections_per_core x (rx_buffer_bytes + tx_buffer_bytes) = {} GiB of "
+        "buffer address space per core; at most {} GiB",
+        pool_bytes >> 30, kPoolBytesMax >> 30));
+  }
+  return {};
+}
+
 cp::Result<cp::ctl::Config, std::string> load(const Options& opts) {
   auto config = opts.config_path.empty()
                     ? cp::ctl::load_config_string(cp::ctl::kDefaultConfigToml, "<embedded default>")
                     : cp::ctl::load_config_file(opts.config_path);
   if (!config) return cp::fail(config.error().to_string());
+  if (auto ok = check_limits(*config); !ok) return cp::fail(ok.error());
   if (!opts.io_backend.empty()) {
     auto kind = cp::engine::parse_backend_kind(opts.io_backend);
     if (!kind) return cp::fail("--io-backend: " + kind.error());
@@ -180,6 +197,10 @@ int main(int argc, char** argv) {
     auto config = cp::ctl::load_config_file(opts.check_path);
     if (!config) {
       std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
+      return 1;
+    }
+    if (auto ok = check_limits(*config); !ok) {
+      std::fprintf(stderr, "%s: %s\n", opts.check_path.c_str(), ok.error().c_str());
       return 1;
     }
     std::printf("%s: configuration is valid\n", opts.check_path.c_str());

@@ -247,6 +247,12 @@ TEST_F(DaemonTest, CheckConfigNamesFileLineAndColumn) {
   const auto out = run({CELLPLANED_PATH, "--check-config", bad});
   EXPECT_EQ(out.status, 1);
   EXPECT_NE(out.text.find("bad.toml:3:"), std::string::npos) << out.text;
+  const auto huge = (dir_ / "huge.toml").string();
+  std::ofstream(huge)
+      << "[engine]\nmax_connections_per_core = 1048576\nrx_buffer_bytes = 1048576\n";
+  const auto refused = run({CELLPLANED_PATH, "--config", huge});
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.text.find("GiB of buffer address space"), std::string::npos) << refused.text;
   const auto good = run({CELLPLANED_PATH, "--check-config", config_});
   EXPECT_EQ(good.status, 0) << good.text;
   const auto help = run({CELLPLANED_PATH, "--help"});

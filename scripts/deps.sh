@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   liburing-dev libusb-1.0-0-dev libpcsclite-dev libsimdjson-dev libmimalloc-dev
   libconcurrentqueue-dev libreaderwriterqueue-dev libexpected-dev libtomlplusplus-dev
-  libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev
+  libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev procps util-linux
 )
 

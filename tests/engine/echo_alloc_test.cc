@@ -41,8 +41,7 @@ namespace cp::engine {
 namespace {
 
 class EchoAllocTest : public ::testing::TestWithParam<IoBackendKind> {};
-INSTANTIATE_TEST_SUITE_P(Backends, EchoAllocTest,
-                         ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
+INSTANTIATE_TEST_SUITE_P(Backends, EchoAllocTest, ::testing::ValuesIn(test::available_backends()),
                          test::BackendName());
 
 TEST_P(EchoAllocTest, NoHeapAllocationPerMessage) {

@@ -25,8 +25,7 @@ EngineConfig two_cores(IoBackendKind kind) {
 }
 
 class EngineTest : public ::testing::TestWithParam<IoBackendKind> {};
-INSTANTIATE_TEST_SUITE_P(Backends, EngineTest,
-                         ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
+INSTANTIATE_TEST_SUITE_P(Backends, EngineTest, ::testing::ValuesIn(test::available_backends()),
                          test::BackendName());
 
 // A message bounces between core 0 and core 1 `kRounds` times; each hop checks the order.

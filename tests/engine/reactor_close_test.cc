@@ -25,8 +25,7 @@ using test::write_all;
 
 class ReactorCloseTest : public ::testing::TestWithParam<IoBackendKind> {};
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorCloseTest,
-                         ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
-                         test::BackendName());
+                         ::testing::ValuesIn(test::available_backends()), test::BackendName());
 
 // On the first bytes: stop reading, queue a large reply, close. More requests stay unread in
 // the socket; a plain shutdown + close would make the kernel reset and drop the reply.

@@ -43,8 +43,7 @@ class ReactorTest : public ::testing::TestWithParam<IoBackendKind> {
   SocketAddress address_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
-                         ::testing::Values(IoBackendKind::io_uring, IoBackendKind::epoll),
+INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest, ::testing::ValuesIn(test::available_backends()),
                          test::BackendName());
 
 TEST_P(ReactorTest, EchoesBytes) {

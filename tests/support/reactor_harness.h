@@ -12,11 +12,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <future>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "base/log.h"
 #include "engine/reactor.h"
@@ -70,6 +72,24 @@ struct BackendName {
     return backend_label(param_info.param);
   }
 };
+
+// The backends this machine can run: epoll always, io_uring where a ring can be created
+// (containers often forbid it; then the io_uring instances are not generated, and this says so
+// once on stderr instead of failing every test).
+inline std::vector<engine::IoBackendKind> available_backends() {
+  static const std::vector<engine::IoBackendKind> kinds = [] {
+    std::vector<engine::IoBackendKind> out;
+    if (auto uring = engine::make_uring_backend({}); uring) {
+      out.push_back(engine::IoBackendKind::io_uring);
+    } else {
+      std::fprintf(stderr, "note: io_uring unavailable (%s): its test instances are skipped\n",
+                   uring.error().c_str());
+    }
+    out.push_back(engine::IoBackendKind::epoll);
+    return out;
+  }();
+  return kinds;
+}
 
 inline SocketAddress loopback(uint16_t port = 0) {
   return SocketAddress::ipv4(0x7f000001, port);

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -57,60 +59,37 @@ struct Options {
   bool idle = false;
 };
 
-void usage() {
-  std::fprintf(stderr,
-               "usage: cp_echo_load --connect ADDR [--connections N] [--threads T]\n"
-               "                    [--message-bytes B] [--duration-s S] [--warmup-s S]\n"
-               "                    [--server-pid PID] [--idle]\n");
-}
-
-std::optional<Options> parse_options(int argc, char** argv) {
+// Command line (CLI11). Returns the options, or the exit code when there is nothing to run
+// (--help, or a bad argument, which CLI11 explains).
+std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
+  CLI::App app{"cp_echo_load: ping-pong echo load generator (round trips/s, latency)"};
   Options opts;
-  bool have_server = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string_view { return i + 1 < argc ? argv[++i] : ""; };
-    bool ok = true;
-    if (arg == "--connect") {
-      auto addr = SocketAddress::parse(value());
-      ok = addr.has_value() && addr->family() != AF_UNIX;
-      if (ok) opts.server = *addr;
-      have_server = ok;
-    } else if (arg == "--connections") {
-      auto n = parse_number<uint32_t>(value());
-      ok = n && *n > 0;
-      if (ok) opts.connections = *n;
-    } else if (arg == "--threads") {
-      auto n = parse_number<uint32_t>(value());
-      ok = n && *n > 0;
-      if (ok) opts.threads = *n;
-    } else if (arg == "--message-bytes") {
-      auto n = parse_number<uint32_t>(value());
-      ok = n && *n > 0 && *n <= (1u << 20);
-      if (ok) opts.message_bytes = *n;
-    } else if (arg == "--duration-s") {
-      auto s = parse_number<double>(value());
-      ok = s && *s > 0;
-      if (ok) opts.duration_s = *s;
-    } else if (arg == "--warmup-s") {
-      auto s = parse_number<double>(value());
-      ok = s && *s >= 0;
-      if (ok) opts.warmup_s = *s;
-    } else if (arg == "--server-pid") {
-      auto pid = parse_number<int>(value());
-      ok = pid && *pid > 0;
-      if (ok) opts.server_pid = *pid;
-    } else if (arg == "--idle") {
-      opts.idle = true;
-    } else {
-      ok = false;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "bad or unknown argument: %s\n", argv[i]);
-      return std::nullopt;
-    }
+  std::string server;
+  app.add_option("--connect", server, "server address, e.g. 127.0.0.1:7000")->required();
+  app.add_option("--connections", opts.connections, "connections")->check(CLI::Range(1u, 1u << 24));
+  app.add_option("--threads", opts.threads, "load threads (one epoll loop each)")
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--message-bytes", opts.message_bytes, "payload per ping")
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--duration-s", opts.duration_s, "measured seconds")->check(CLI::PositiveNumber);
+  app.add_option("--warmup-s", opts.warmup_s, "warm-up seconds")->check(CLI::NonNegativeNumber);
+  app.add_option("--server-pid", opts.server_pid, "report this process's CPU use too")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--idle", opts.idle, "hold the connections idle (memory check) instead");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e);
+    return std::nullopt;
   }
-  if (!have_server) return std::nullopt;
+  auto addr = SocketAddress::parse(server);
+  if (!addr || addr->family() == AF_UNIX) {
+    std::fprintf(stderr, "--connect: %s\n",
+                 addr ? "a TCP address is needed" : addr.error().c_str());
+    exit_code = 2;
+    return std::nullopt;
+  }
+  opts.server = *addr;
   opts.threads = std::min(opts.threads, opts.connections);
   return opts;
 }
@@ -497,11 +476,9 @@ int run_idle(const Options& opts) {
 
 int main(int argc, char** argv) {
   using namespace cp::bench;
-  const auto opts = parse_options(argc, argv);
-  if (!opts) {
-    usage();
-    return 2;
-  }
+  int exit_code = 0;
+  const auto opts = parse_options(argc, argv, exit_code);
+  if (!opts) return exit_code;
   const uint64_t fd_limit = raise_nofile_limit();
   if (fd_limit < opts->connections + 16ull) {
     std::fprintf(stderr, "cp_echo_load: %u connections need more descriptors (limit %llu)\n",

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -48,65 +50,44 @@ struct Options {
   engine::ListenMode listen_mode = engine::ListenMode::reuse_port;
 };
 
-void usage() {
-  std::fprintf(stderr,
-               "usage: cp_echo_server --listen ADDR [--cores N] [--backend io_uring|epoll]\n"
-               "                      [--pin|--no-pin] [--max-connections N_PER_CORE]\n"
-               "                      [--listen-mode reuseport|handoff]\n"
-               "       cp_echo_server --listen ADDR --blocking\n");
-}
-
-std::optional<Options> parse_options(int argc, char** argv) {
+// Command line (CLI11). Returns the options, or the exit code when there is nothing to run
+// (--help, or a bad argument, which CLI11 explains).
+std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
+  CLI::App app{"cp_echo_server: the engine's echo service (or a blocking baseline) for benchmarks"};
   Options opts;
-  bool have_listen = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> std::string_view { return i + 1 < argc ? argv[++i] : ""; };
-    if (arg == "--listen") {
-      auto addr = SocketAddress::parse(value());
-      if (!addr) {
-        std::fprintf(stderr, "--listen: %s\n", addr.error().c_str());
-        return std::nullopt;
-      }
-      opts.listen_address = *addr;
-      have_listen = true;
-    } else if (arg == "--cores") {
-      auto n = parse_number<unsigned>(value());
-      if (!n || *n == 0) return std::nullopt;
-      opts.cores = *n;
-    } else if (arg == "--backend") {
-      auto kind = engine::parse_backend_kind(value());
-      if (!kind) {
-        std::fprintf(stderr, "--backend: %s\n", kind.error().c_str());
-        return std::nullopt;
-      }
-      opts.backend = *kind;
-    } else if (arg == "--pin") {
-      opts.pin_threads = true;
-    } else if (arg == "--no-pin") {
-      opts.pin_threads = false;
-    } else if (arg == "--max-connections") {
-      auto n = parse_number<uint32_t>(value());
-      if (!n || *n == 0) return std::nullopt;
-      opts.max_connections_per_core = *n;
-    } else if (arg == "--listen-mode") {
-      const std::string_view mode = value();
-      if (mode == "reuseport") {
-        opts.listen_mode = engine::ListenMode::reuse_port;
-      } else if (mode == "handoff") {
-        opts.listen_mode = engine::ListenMode::handoff;
-      } else {
-        std::fprintf(stderr, "--listen-mode: expected reuseport or handoff\n");
-        return std::nullopt;
-      }
-    } else if (arg == "--blocking") {
-      opts.blocking = true;
-    } else {
-      std::fprintf(stderr, "unknown argument: %s\n", argv[i]);
-      return std::nullopt;
-    }
+  std::string listen, backend = "auto", mode = "reuseport";
+  app.add_option("--listen", listen, "address, e.g. 127.0.0.1:0 (prints the bound one)")
+      ->required();
+  app.add_option("--cores", opts.cores, "reactor threads")->check(CLI::Range(1u, 1024u));
+  app.add_option("--backend", backend, "auto, io_uring or epoll");
+  app.add_flag("--pin,!--no-pin", opts.pin_threads, "pin reactor threads to CPUs (default on)");
+  app.add_option("--max-connections", opts.max_connections_per_core, "per reactor")
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--listen-mode", mode, "reuseport or handoff")
+      ->check(CLI::IsMember({"reuseport", "handoff"}));
+  app.add_flag("--blocking", opts.blocking, "thread-per-connection blocking baseline instead");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e);
+    return std::nullopt;
   }
-  if (!have_listen) return std::nullopt;
+  exit_code = 2;
+  auto addr = SocketAddress::parse(listen);
+  if (!addr) {
+    std::fprintf(stderr, "--listen: %s\n", addr.error().c_str());
+    return std::nullopt;
+  }
+  opts.listen_address = *addr;
+  auto kind = engine::parse_backend_kind(backend);
+  if (!kind) {
+    std::fprintf(stderr, "--backend: %s\n", kind.error().c_str());
+    return std::nullopt;
+  }
+  opts.backend = *kind;
+  opts.listen_mode =
+      mode == "handoff" ? engine::ListenMode::handoff : engine::ListenMode::reuse_port;
+  exit_code = 0;
   return opts;
 }
 
@@ -337,11 +318,9 @@ int run_blocking_server(const Options& opts, const sigset_t& stop_signals, uint6
 
 int main(int argc, char** argv) {
   using namespace cp::bench;
-  const auto opts = parse_options(argc, argv);
-  if (!opts) {
-    usage();
-    return 2;
-  }
+  int exit_code = 0;
+  const auto opts = parse_options(argc, argv, exit_code);
+  if (!opts) return exit_code;
   const uint64_t fd_limit = raise_nofile_limit();
   cp::set_log_level(cp::LogLevel::warn);
   const sigset_t stop_signals = block_stop_signals();  // before any thread exists

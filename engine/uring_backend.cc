@@ -198,12 +198,12 @@ void UringBackend::arm_wake() {
 void UringBackend::start_connect(const SocketAddress& addr, void* owner) {
   auto fd = socket_ops::open_stream(addr);
   if (!fd || free_connects_.empty()) {
-    // Report the failure through a completion, never inline: a no-op carries it.
+    // Report the failure through a completion, never inline: a no-op tagged with the owner
+    // itself (not a PendingConnect) completes, and translate() turns it into -EMFILE.
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_nop(sqe);
-    io_uring_sqe_set_data64(sqe, encode(owner, kTagConnect) | 0);
+    io_uring_sqe_set_data64(sqe, encode(owner, kTagConnect));
     if (fd) ::close(*fd);
-    // A NOP completes with res 0; mark the error through a pending slot with fd -1.
     return;
   }
   PendingConnect* pc = free_connects_.back();

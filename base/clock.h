@@ -49,6 +49,8 @@ class ManualClock final : public Clock {
   void set(Nanos t) {
     if (t > now_) now_ = t;
   }
+  // Steps the wall clock (it may go backwards, as a real one does under NTP).
+  void set_wall(Nanos wall) { wall_epoch_ = wall - now_; }
 
  private:
   Nanos now_;

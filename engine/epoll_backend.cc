@@ -17,10 +17,13 @@
 
 #include "base/assert.h"
 #include "engine/io_backend.h"
+#include "engine/file_ops.h"
 #include "engine/socket_ops.h"
 
 namespace cp::engine {
 namespace {
+
+constexpr size_t kFileCommitsMax = 64;
 
 constexpr int kAcceptsPerEvent = 64;
 constexpr size_t kFdTableMax = size_t{1} << 20;
@@ -63,6 +66,11 @@ class EpollBackend final : public IoBackend {
   }
   void recycle_buffer(uint16_t id) override { free_buffers_.push_back(id); }
   void start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) override;
+  // No asynchronous file I/O under epoll: the commit blocks this reactor for one write +
+  // fdatasync (the io_uring backend is the production path).
+  void start_file_commit(int fd, std::span<const FileWrite> writes, void* owner) override {
+    push({IoOp::file_commit, false, 0, file_ops::commit_sync(fd, writes), owner, nullptr});
+  }
   void shutdown(IoHandle h) override;
   void shutdown_write(IoHandle h) override { ::shutdown(h, SHUT_WR); }
   void cancel_connect(void* owner) override;
@@ -136,8 +144,9 @@ Result<void, std::string> EpollBackend::init() {
   fds_.resize(table);
   // Sized so the pending queue can always take what one wait() produces (at most the free room,
   // see wait()) plus what start_*() calls add outside it: per connection at most one send, one
-  // stop_recv and one connect completion.
-  pending_.resize(opts_.queue_depth * 4 + kAcceptsPerEvent + 3 * size_t{opts_.max_connections});
+  // stop_recv and one connect completion; and the file commits in flight (a few per reactor).
+  pending_.resize(opts_.queue_depth * 4 + kAcceptsPerEvent + 3 * size_t{opts_.max_connections} +
+                  kFileCommitsMax);
   connecting_.reserve(opts_.max_connections);
   events_.resize(opts_.queue_depth);
   buffers_bytes_ = static_cast<size_t>(opts_.recv_buffer_count) * opts_.recv_buffer_bytes;

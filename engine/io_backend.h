@@ -32,6 +32,14 @@ enum class IoOp : uint8_t {
   connect,  // result: new connected handle, or -errno.
   recv,     // result: bytes (> 0), 0 = peer closed, or -errno. more: still armed.
   send,     // result: bytes sent (may be short), or -errno.
+  file_commit,  // result: 0 once every write landed and fdatasync returned, or -errno.
+};
+
+// One write of a file commit: caller-owned bytes that stay put until the completion. With an
+// O_DIRECT file the offset, length and address must be aligned to the device's block size.
+struct FileWrite {
+  uint64_t offset = 0;
+  std::span<const std::byte> bytes;
 };
 
 struct IoCompletion {
@@ -102,6 +110,12 @@ class IoBackend {
   // the result if it had already finished). The default waits for the connect to end.
   virtual void cancel_connect(void* /*owner*/) {}
   virtual void close(IoHandle handle) = 0;
+
+  // Group commit to a regular file: every write, then one fdatasync that runs only after all
+  // writes succeeded (io_uring: linked writes + IORING_FSYNC_DATASYNC). One IoOp::file_commit
+  // completion for the whole operation; a short write is -EIO. The epoll and simulator backends
+  // do it synchronously inside the call (the completion still arrives through wait()).
+  virtual void start_file_commit(int fd, std::span<const FileWrite> writes, void* owner) = 0;
 
   // Submits everything started since the last call, then waits up to `timeout` (0: do not
   // block; < 0: until something happens or wake()) and fills `out`. Returns the count.

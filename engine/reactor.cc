@@ -234,6 +234,11 @@ void Reactor::dispatch(const IoCompletion& cqe) {
     on_accept(*static_cast<Listener*>(cqe.owner), cqe);
     return;
   }
+  if (cqe.op == IoOp::file_commit) {
+    --file_commits_in_flight_;
+    static_cast<FileCommitHandler*>(cqe.owner)->on_file_commit(cqe.result);
+    return;
+  }
   Connection& c = *static_cast<Connection*>(cqe.owner);
   switch (cqe.op) {
     case IoOp::connect:
@@ -246,6 +251,7 @@ void Reactor::dispatch(const IoCompletion& cqe) {
       on_send(c, cqe);
       break;
     case IoOp::accept:
+    case IoOp::file_commit:
       break;
   }
   maybe_finish_close(c);
@@ -794,6 +800,15 @@ void Reactor::run(Nanos drain_timeout) {
   }
   for (int i = 0; i < 100 && open_count_ > 0; ++i) run_once(10 * kNanosPerMilli);
   if (open_count_ > 0) CP_LOG_WARN("{} connections still busy at exit", open_count_);
+  // A file commit cannot be abandoned (the kernel still reads its buffers, and its submitters
+  // wait for the answer), so the loop runs until every one has completed.
+  for (Nanos waited = 0; file_commits_in_flight_ > 0 || wake_pending();
+       waited += 10 * kNanosPerMilli) {
+    if (waited > 0 && waited % (5 * kNanosPerSecond) == 0)
+      CP_LOG_WARN("waiting for {} file commits to complete", file_commits_in_flight_);
+    if (waited > 30 * kNanosPerSecond && file_commits_in_flight_ == 0) break;
+    run_once(10 * kNanosPerMilli);
+  }
 }
 
 // ---- Connection -------------------------------------------------------------------------------

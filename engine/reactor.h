@@ -81,6 +81,14 @@ class Poller {
   virtual bool has_work() const = 0;
 };
 
+// The owner of a file commit started through Reactor::start_file_commit: hears its result once.
+class FileCommitHandler {
+ public:
+  virtual ~FileCommitHandler() = default;
+  // 0 once every write landed and fdatasync returned, else -errno.
+  virtual void on_file_commit(int32_t result) = 0;
+};
+
 // A fixed-size message between reactors: a function run on the target reactor with its
 // arguments. Trivially copyable, so it travels by value through SpscRing without allocation.
 struct CrossCoreMessage {
@@ -237,6 +245,15 @@ class Reactor {
   // backpressure, the caller keeps the message and tries again later.
   bool send_to(unsigned core, const CrossCoreMessage& msg);
 
+  // Group commit to a regular file on this reactor's backend (io_uring: linked writes +
+  // IORING_FSYNC_DATASYNC). The bytes of `writes` stay put until `handler` hears the result; the
+  // reactor does not finish run() while a commit is in flight.
+  void start_file_commit(int fd, std::span<const FileWrite> writes, FileCommitHandler& handler) {
+    ++file_commits_in_flight_;
+    backend_->start_file_commit(fd, writes, &handler);
+  }
+  uint32_t file_commits_in_flight() const { return file_commits_in_flight_; }
+
   // Registers a poller drained every loop turn (owned by the caller, outlives the reactor).
   void add_poller(Poller& poller) { pollers_.push_back(&poller); }
   // Unregisters a poller (on this reactor's thread, e.g. when a device goes away).
@@ -328,6 +345,7 @@ class Reactor {
   std::vector<Poller*> pollers_;
   std::vector<Peer> peers_;
   std::unique_ptr<CrossCoreInbox> inbox_;
+  uint32_t file_commits_in_flight_ = 0;
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
 };

@@ -20,10 +20,20 @@
 namespace cp::engine {
 namespace {
 
-enum Tag : uint64_t { kTagInternal = 0, kTagAccept, kTagConnect, kTagRecv, kTagSend, kTagWake };
+enum Tag : uint64_t {
+  kTagInternal = 0,
+  kTagAccept,
+  kTagConnect,
+  kTagRecv,
+  kTagSend,
+  kTagWake,
+  kTagFileWrite,
+  kTagFileSync,
+};
 constexpr uint64_t kTagMask = 7;
 constexpr uint16_t kBufferGroup = 1;
 constexpr size_t kPendingConnectsMax = 256;
+constexpr size_t kFileCommitsMax = 64;
 
 uint64_t encode(void* owner, Tag tag) {
   const auto p = reinterpret_cast<uintptr_t>(owner);
@@ -85,6 +95,7 @@ class UringBackend final : public IoBackend {
     }
   }
   void close(IoHandle h) override { ::close(h); }
+  void start_file_commit(int fd, std::span<const FileWrite> writes, void* owner) override;
   size_t wait(std::span<IoCompletion> out, Nanos timeout) override;
   void wake() override {
     const uint64_t one = 1;
@@ -98,6 +109,14 @@ class UringBackend final : public IoBackend {
     alignas(8) void* owner = nullptr;
     int fd = -1;
     SocketAddress addr;
+  };
+
+  // One group commit in flight: its writes and fdatasync each complete here; the owner hears
+  // once, when all have.
+  struct FileCommit {
+    alignas(8) void* owner = nullptr;
+    uint32_t remaining = 0;
+    int32_t error = 0;
   };
 
   std::byte* buffer(uint16_t id) const {
@@ -120,6 +139,8 @@ class UringBackend final : public IoBackend {
   uint64_t wake_value_ = 0;
   std::vector<PendingConnect> connects_;
   std::vector<PendingConnect*> free_connects_;
+  std::vector<FileCommit> file_commits_;
+  std::vector<FileCommit*> free_file_commits_;
   IoBackendStats stats_;
 };
 
@@ -174,6 +195,8 @@ Result<void, std::string> UringBackend::init() {
   if (wake_fd_ < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
   connects_.resize(kPendingConnectsMax);
   for (auto& pc : connects_) free_connects_.push_back(&pc);
+  file_commits_.resize(kFileCommitsMax);
+  for (auto& fc : file_commits_) free_file_commits_.push_back(&fc);
   arm_wake();
   return {};
 }
@@ -214,6 +237,33 @@ void UringBackend::start_connect(const SocketAddress& addr, void* owner) {
   io_uring_sqe* sqe = get_sqe();
   io_uring_prep_connect(sqe, pc->fd, pc->addr.sa(), pc->addr.length);
   io_uring_sqe_set_data64(sqe, encode(pc, kTagConnect));
+}
+
+void UringBackend::start_file_commit(int fd, std::span<const FileWrite> writes, void* owner) {
+  CP_ASSERT(!free_file_commits_.empty());  // more commits in flight than any service keeps
+  CP_ASSERT(writes.size() + 1 <= opts_.queue_depth);
+  // A chain must go to the kernel in one submission: a submit between its entries would end the
+  // link early and let the fdatasync run before the writes.
+  if (io_uring_sq_space_left(&ring_) < writes.size() + 1) {
+    io_uring_submit(&ring_);
+    ++stats_.submit_calls;
+  }
+  FileCommit* fc = free_file_commits_.back();
+  free_file_commits_.pop_back();
+  fc->owner = owner;
+  fc->remaining = static_cast<uint32_t>(writes.size() + 1);
+  fc->error = 0;
+  for (const FileWrite& w : writes) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    CP_ASSERT(sqe != nullptr);
+    io_uring_prep_write(sqe, fd, w.bytes.data(), static_cast<unsigned>(w.bytes.size()), w.offset);
+    sqe->flags |= IOSQE_IO_LINK;  // a failed or short write cancels the rest of the chain
+    io_uring_sqe_set_data64(sqe, encode(fc, kTagFileWrite));
+  }
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  CP_ASSERT(sqe != nullptr);
+  io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(sqe, encode(fc, kTagFileSync));
 }
 
 bool UringBackend::translate(const io_uring_cqe& cqe, IoCompletion& out) {
@@ -270,6 +320,19 @@ bool UringBackend::translate(const io_uring_cqe& cqe, IoCompletion& out) {
       out.op = IoOp::send;
       out.owner = ptr;
       return true;
+    case kTagFileWrite:
+    case kTagFileSync: {
+      auto* fc = static_cast<FileCommit*>(ptr);
+      // The first real error wins; -ECANCELED only means an earlier link failed or was short.
+      if (cqe.res < 0 && (fc->error == 0 || fc->error == -ECANCELED)) fc->error = cqe.res;
+      if (--fc->remaining > 0) return false;
+      out.op = IoOp::file_commit;
+      out.owner = fc->owner;
+      out.result = fc->error == -ECANCELED ? -EIO : fc->error;
+      fc->owner = nullptr;
+      free_file_commits_.push_back(fc);
+      return true;
+    }
   }
   return false;
 }

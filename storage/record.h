@@ -89,6 +89,20 @@ static_assert(offsetof(SmRecord, dst_written) == 79);
 static_assert(offsetof(SmRecord, dst_routed) == 92);
 static_assert(offsetof(SmRecord, user_data) == 116);
 
+// A message is addressed across shards by its message id: the shard (the reactor core that owns
+// it, 8 bits) and the record's index in that shard (56 bits, counted from the shard's creation,
+// so it survives an offline split). Record `index` of a shard sits at slot index - base-index of
+// its pms.bin (docs/STORAGE.md).
+inline constexpr unsigned kShardsMax = 256;
+inline constexpr uint64_t kIndexMask = (uint64_t{1} << 56) - 1;
+constexpr uint64_t make_message_id(unsigned shard, uint64_t index) {
+  return (uint64_t{shard} << 56) | (index & kIndexMask);
+}
+constexpr unsigned message_shard(uint64_t message_id) {
+  return static_cast<unsigned>(message_id >> 56);
+}
+constexpr uint64_t message_index(uint64_t message_id) { return message_id & kIndexMask; }
+
 // CRC32C (Castagnoli), hardware accelerated by ISA-L.
 uint32_t crc32c(std::span<const std::byte> bytes);
 

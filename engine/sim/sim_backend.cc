@@ -4,6 +4,7 @@
 #include <cerrno>
 
 #include "base/assert.h"
+#include "engine/file_ops.h"
 
 namespace cp::sim {
 
@@ -135,6 +136,11 @@ void SimBackend::recycle_buffer(uint16_t buffer_id) {
   CP_ASSERT(buffer_id < buffer_in_use_.size() && buffer_in_use_[buffer_id]);
   buffer_in_use_[buffer_id] = 0;
   free_buffers_.push_back(buffer_id);
+}
+
+void SimBackend::start_file_commit(int fd, std::span<const engine::FileWrite> writes,
+                                   void* owner) {
+  push_ready(IoOp::file_commit, engine::file_ops::commit_sync(fd, writes), owner);
 }
 
 void SimBackend::start_send(IoHandle handle, void* owner, std::span<const std::byte> bytes) {

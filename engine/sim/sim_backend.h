@@ -47,6 +47,8 @@ class SimBackend final : public engine::IoBackend {
   void stop_recv(engine::IoHandle handle, void* owner) override;
   void recycle_buffer(uint16_t buffer_id) override;
   void start_send(engine::IoHandle handle, void* owner, std::span<const std::byte> bytes) override;
+  // Real files, written synchronously (storage tests use their own simulated disk).
+  void start_file_commit(int fd, std::span<const engine::FileWrite> writes, void* owner) override;
   void shutdown(engine::IoHandle handle) override;
   void close(engine::IoHandle handle) override;
 

@@ -1,0 +1,15 @@
+// Blocking file I/O shared by the backends that have no asynchronous file path (epoll, the
+// simulator) and by the storage layer's synchronous paths (recovery, tools).
+#pragma once
+
+#include <span>
+
+#include "engine/io_backend.h"
+
+namespace cp::engine::file_ops {
+
+// pwrite() every write in full (retrying EINTR and short writes), then fdatasync(). Returns 0 or
+// -errno (-EIO when a write makes no progress).
+int commit_sync(int fd, std::span<const FileWrite> writes);
+
+}  // namespace cp::engine::file_ops

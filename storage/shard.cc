@@ -1,0 +1,566 @@
+#include "storage/shard.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+
+#include "base/assert.h"
+#include "base/log.h"
+
+namespace cp::storage {
+namespace {
+
+constexpr size_t kScanChunkBytes = 1 << 20;
+constexpr size_t kZeroChunkBytes = 4 << 20;
+constexpr size_t kImagesPerChunk = 64;
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+// A process-wide run of zeros for preallocation and repairs (never written to).
+std::span<const std::byte> zeros(size_t bytes) {
+  static const AlignedBuffer buffer = make_aligned(kZeroChunkBytes);
+  CP_ASSERT(bytes <= kZeroChunkBytes);
+  return {buffer.get(), bytes};
+}
+
+bool is_blank(const SmRecord& r) { return check(r) == RecordCheck::blank; }
+
+std::string errno_text(const std::string& what, const std::string& path) {
+  return path + ": " + what + ": " + std::strerror(errno);
+}
+
+}  // namespace
+
+std::string_view to_string(StoreError error) {
+  switch (error) {
+    case StoreError::full:
+      return "store batch full, retry";
+    case StoreError::failed:
+      return "store failed (a commit could not be made durable); restart required";
+    case StoreError::not_active:
+      return "no such active message";
+    case StoreError::bad_record:
+      return "invalid record update";
+  }
+  return "?";
+}
+
+Result<uint64_t, std::string> read_number_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return uint64_t{0};
+    return fail(errno_text("open", path));
+  }
+  char buf[64];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  if (n < 0) return fail(errno_text("read", path));
+  std::string_view text(buf, static_cast<size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+    return fail(path + ": not a number (expected one decimal line)");
+  return value;
+}
+
+Result<void, std::string> write_number_file(const std::string& path, uint64_t value) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return fail(errno_text("open", tmp));
+  const std::string text = std::to_string(value) + "\n";
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                  ::fsync(fd) == 0;
+  const std::string err = ok ? "" : errno_text("write", tmp);
+  ::close(fd);
+  if (!ok) return fail(err);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno_text("rename", tmp));
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+Shard::Shard(const ShardOptions& options, std::unique_ptr<ShardIo> io, Clock& clock)
+    : options_(options), io_(std::move(io)), clock_(clock) {}
+
+Shard::~Shard() {
+  CP_ASSERT(!in_flight_);
+  if (!failed_ && dirty_.empty()) {
+    // Everything in memory is durable: the mark may catch up with it.
+    mark_candidate_mb_ = oldest_possibly_active_slot() / kRecordsPerMiB;
+    last_mark_write_ = 0;
+    options_.historical_mark_interval = 0;
+    maybe_write_historical_mark();
+  }
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Result<std::unique_ptr<Shard>, std::string> Shard::open_dir(const ShardOptions& options,
+                                                            Clock& clock,
+                                                            engine::Reactor* reactor,
+                                                            RecoveryReport* report) {
+  std::error_code ec;
+  if (options.create) std::filesystem::create_directories(options.dir, ec);
+  if (ec) return fail(options.dir + ": cannot create: " + ec.message());
+  auto io = open_shard_file(options.dir + "/pms.bin", options.create, reactor);
+  if (!io) return fail(io.error());
+  return open(options, std::move(*io), clock, report);
+}
+
+Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& options,
+                                                        std::unique_ptr<ShardIo> io,
+                                                        Clock& clock, RecoveryReport* report) {
+  CP_ASSERT(options.shard < kShardsMax);
+  CP_ASSERT(options.batch_blocks_max >= 2);
+  std::error_code ec;
+  if (options.create) std::filesystem::create_directories(options.dir, ec);
+  if (ec) return fail(options.dir + ": cannot create: " + ec.message());
+  std::unique_ptr<Shard> s(new Shard(options, std::move(io), clock));
+  const std::string lock_path = options.dir + "/lock";
+  s->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+  if (s->lock_fd_ < 0) return fail(errno_text("open", lock_path));
+  if (::flock(s->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      return fail(options.dir + ": in use by another process (a running cellplaned?)");
+    return fail(errno_text("flock", lock_path));
+  }
+  auto base = read_number_file(options.dir + "/base-index");
+  if (!base) return fail(base.error());
+  auto mark = read_number_file(options.dir + "/historical-mb");
+  if (!mark) return fail(mark.error());
+  s->base_index_ = *base;
+  s->historical_mb_ = *mark;
+
+  const Nanos started = clock.now();
+  RecoveryReport local;
+  RecoveryReport& rep = report ? *report : local;
+  rep = RecoveryReport{};
+  rep.historical_mb = *mark;
+  rep.base_index = *base;
+  if (auto ok = s->recover(rep); !ok) return fail(ok.error());
+  if (auto ok = s->preallocate_sync(); !ok) return fail(ok.error());
+  s->staging_ = make_aligned(size_t{options.batch_blocks_max} * kBlockBytes);
+  s->writes_.reserve(options.batch_blocks_max + 1);
+  s->mark_candidate_mb_ = s->historical_mb_;
+  rep.file_bytes = s->file_bytes_;
+  rep.took = clock.now() - started;
+  s->stats_.file_bytes.store(s->file_bytes_, std::memory_order_relaxed);
+  s->stats_.log_records.store(s->next_index(), std::memory_order_relaxed);
+  s->stats_.historical_mb.store(s->historical_mb_, std::memory_order_relaxed);
+  s->stats_.active_records.store(s->active_count_, std::memory_order_relaxed);
+  s->stats_.cached_blocks.store(s->blocks_.size(), std::memory_order_relaxed);
+  return s;
+}
+
+// Recovery. Slots before historical-mb MiB are historical and skipped. From there every record
+// is verified; the log ends at the first that is not valid. A valid record at the wrong place
+// (another shard's file, a wrong base-index) stops the start-up: that is a configuration error,
+// and treating it as a torn tail would destroy good data. After the end, the residue a torn last
+// commit can leave lies within one batch; it is zeroed. Valid records further on mean the bad
+// record is damage in the middle of the log: refused, never truncated.
+Result<void, std::string> Shard::recover(RecoveryReport& rep) {
+  auto size = io_->size();
+  if (!size) return fail(size.error());
+  file_bytes_ = *size;
+  const uint64_t file_slots = file_bytes_ / kRecordBytes;
+  const uint64_t start = historical_mb_ * kRecordsPerMiB;
+  if (start > file_slots)
+    return fail(fmt::format("{}/historical-mb says {} MiB are historical, but pms.bin holds only "
+                            "{} bytes",
+                            options_.dir, historical_mb_, file_bytes_));
+  const std::string& path = io_->path();
+  AlignedBuffer chunk = make_aligned(kScanChunkBytes);
+  constexpr uint64_t kChunkSlots = kScanChunkBytes / kRecordBytes;
+  const uint64_t window_slots = uint64_t{options_.batch_blocks_max + 1} * kRecordsPerBlock;
+
+  // Calls fn(slot, record) over [from, to) until it returns false; returns the stopping slot.
+  auto scan = [&](uint64_t from, uint64_t to, auto&& fn) -> Result<uint64_t, std::string> {
+    uint64_t slot = from;
+    while (slot < to) {
+      const uint64_t chunk_first = slot / kRecordsPerBlock * kRecordsPerBlock;
+      const uint64_t chunk_end = std::min<uint64_t>(chunk_first + kChunkSlots,
+                                                    align_up(to, kRecordsPerBlock));
+      const size_t bytes = static_cast<size_t>((chunk_end - chunk_first) * kRecordBytes);
+      if (auto ok = io_->read(chunk_first * kRecordBytes, {chunk.get(), bytes}); !ok)
+        return fail(ok.error());
+      const auto* records = reinterpret_cast<const SmRecord*>(chunk.get());
+      for (; slot < std::min(chunk_end, to); ++slot) {
+        if (!fn(slot, records[slot - chunk_first], records + (slot / kRecordsPerBlock * kRecordsPerBlock - chunk_first)))
+          return slot;
+      }
+    }
+    return slot;
+  };
+
+  std::string misplaced;
+  auto misplaced_text = [&](uint64_t slot, const SmRecord& r) {
+    return fmt::format("{}: the record at slot {} is message {}:{}, not {}:{} — pms.bin is not "
+                       "this shard's or base-index is wrong; refusing to start (docs/STORAGE.md, "
+                       "recovery)",
+                       path, slot, message_shard(r.message_id), message_index(r.message_id),
+                       options_.shard, base_index_ + slot);
+  };
+  uint64_t scanned = 0;
+  auto end = scan(start, file_slots, [&](uint64_t slot, const SmRecord& r, const SmRecord* block) {
+    ++scanned;
+    if (check(r) != RecordCheck::valid) return false;
+    if (r.message_id != make_message_id(options_.shard, base_index_ + slot)) {
+      misplaced = misplaced_text(slot, r);
+      return false;
+    }
+    last_entry_ns_ = std::max(last_entry_ns_, r.time_entry_ns);
+    if (r.state == static_cast<uint8_t>(RecordState::active)) {
+      const uint64_t block_no = slot / kRecordsPerBlock;
+      auto it = blocks_.find(block_no);
+      if (it == blocks_.end()) {
+        Block& b = block_for(block_no);
+        std::memcpy(b.data, block, kBlockBytes);
+        it = blocks_.find(block_no);
+      }
+      ++it->second.active;
+      ++active_count_;
+    }
+    return true;
+  });
+  if (!end) return fail(end.error());
+  if (!misplaced.empty()) return fail(misplaced);
+  tail_slot_ = *end;
+  rep.scanned_records = scanned;
+  rep.log_records = tail_slot_;
+  rep.active_records = active_count_;
+
+  // The entry time of the last record, when the scan started at it or after it.
+  if (tail_slot_ > 0 && tail_slot_ <= start) {
+    const uint64_t last = tail_slot_ - 1;
+    auto ok = scan(last, last + 1, [&](uint64_t, const SmRecord& r, const SmRecord*) {
+      last_entry_ns_ = r.time_entry_ns;
+      return true;
+    });
+    if (!ok) return fail(ok.error());
+  }
+
+  // The torn residue: non-blank slots within one batch after the end.
+  const uint64_t window_end = std::min(file_slots, tail_slot_ + window_slots);
+  std::vector<uint64_t> repair_blocks;
+  auto residue = scan(tail_slot_, window_end, [&](uint64_t slot, const SmRecord& r,
+                                                  const SmRecord*) {
+    if (is_blank(r)) return true;
+    if (check(r) == RecordCheck::valid &&
+        r.message_id != make_message_id(options_.shard, base_index_ + slot)) {
+      misplaced = misplaced_text(slot, r);
+      return false;
+    }
+    ++rep.torn_slots;
+    const uint64_t block_no = slot / kRecordsPerBlock;
+    if (repair_blocks.empty() || repair_blocks.back() != block_no) repair_blocks.push_back(block_no);
+    return true;
+  });
+  if (!residue) return fail(residue.error());
+  if (!misplaced.empty()) return fail(misplaced);
+  // Beyond it, a valid record means the end we found is damage in the middle of the log.
+  const uint64_t beyond_end = std::min(file_slots, window_end + window_slots);
+  uint64_t found = beyond_end;
+  auto beyond = scan(window_end, beyond_end, [&](uint64_t slot, const SmRecord& r,
+                                                 const SmRecord*) {
+    if (check(r) != RecordCheck::valid) return true;
+    found = slot;
+    return false;
+  });
+  if (!beyond) return fail(beyond.error());
+  if (found < beyond_end)
+    return fail(fmt::format("{}: the record at slot {} is damaged but valid records follow (slot "
+                            "{}): damage in the middle of the log, not a torn tail; refusing to "
+                            "truncate acknowledged messages (docs/STORAGE.md, recovery)",
+                            path, tail_slot_, found));
+
+  // The tail block: kept in memory (appends continue in it), good records only.
+  const uint64_t tail_block = tail_slot_ / kRecordsPerBlock;
+  if (tail_slot_ % kRecordsPerBlock != 0) {
+    const uint64_t first = tail_block * kRecordsPerBlock;
+    auto ok = scan(first, first + 1, [&](uint64_t, const SmRecord&, const SmRecord* block) {
+      Block& b = block_for(tail_block);
+      if (b.active == 0) std::memcpy(b.data, block, kBlockBytes);
+      std::memset(b.data + (tail_slot_ - first) * kRecordBytes, 0,
+                  (first + kRecordsPerBlock - tail_slot_) * kRecordBytes);
+      return true;
+    });
+    if (!ok) return fail(ok.error());
+  }
+  if (!repair_blocks.empty()) {
+    std::vector<FileWrite> repairs;
+    for (uint64_t block_no : repair_blocks) {
+      const auto it = blocks_.find(block_no);
+      repairs.push_back({block_no * kBlockBytes, it != blocks_.end()
+                                                     ? std::span<const std::byte>(it->second.data,
+                                                                                  kBlockBytes)
+                                                     : zeros(kBlockBytes)});
+    }
+    if (auto ok = io_->write_durable(repairs); !ok) return fail(ok.error());
+    CP_LOG_NOTICE("{}: zeroed {} slots of a torn last commit after record {}", path,
+                  rep.torn_slots, base_index_ + tail_slot_);
+  }
+  return {};
+}
+
+Result<void, std::string> Shard::preallocate_sync() {
+  uint64_t at = std::max(align_up(file_bytes_, kBlockBytes),
+                         align_up(tail_slot_ * kRecordBytes, kBlockBytes));
+  const uint64_t want = align_up(tail_slot_ * kRecordBytes, kBlockBytes) + options_.prealloc_bytes;
+  while (at < want) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(want - at, kZeroChunkBytes));
+    const FileWrite w{at, zeros(n)};
+    if (auto ok = io_->write_durable({&w, 1}); !ok) return fail(ok.error());
+    at += n;
+  }
+  file_bytes_ = std::max(file_bytes_, at);
+  return {};
+}
+
+Shard::Block& Shard::block_for(uint64_t block_no) {
+  auto [it, inserted] = blocks_.try_emplace(block_no);
+  if (inserted) {
+    if (free_images_.empty()) {
+      image_chunks_.push_back(make_aligned(kImagesPerChunk * kBlockBytes));
+      for (size_t i = kImagesPerChunk; i-- > 0;)
+        free_images_.push_back(image_chunks_.back().get() + i * kBlockBytes);
+    }
+    it->second.data = free_images_.back();
+    free_images_.pop_back();
+    std::memset(it->second.data, 0, kBlockBytes);
+  }
+  return it->second;
+}
+
+SmRecord* Shard::slot_ptr(uint64_t slot) {
+  const auto it = blocks_.find(slot / kRecordsPerBlock);
+  if (it == blocks_.end()) return nullptr;
+  return reinterpret_cast<SmRecord*>(it->second.data) + slot % kRecordsPerBlock;
+}
+
+void Shard::mark_dirty(uint64_t block_no, Block& b) {
+  if (b.dirty) return;
+  b.dirty = true;
+  dirty_.push_back(block_no);
+}
+
+// Drops a block image that holds no active record, is written, and is not the tail.
+void Shard::release_block(uint64_t block_no) {
+  const auto it = blocks_.find(block_no);
+  if (it == blocks_.end() || it->second.active > 0 || it->second.dirty) return;
+  if (tail_slot_ % kRecordsPerBlock != 0 && block_no == tail_slot_ / kRecordsPerBlock) return;
+  free_images_.push_back(it->second.data);
+  blocks_.erase(it);
+}
+
+uint64_t Shard::oldest_possibly_active_slot() const {
+  for (const auto& [block_no, b] : blocks_) {
+    if (b.active > 0) return block_no * kRecordsPerBlock;
+  }
+  return tail_slot_;
+}
+
+Result<uint64_t, StoreError> Shard::append(SmRecord& record, AckFn ack, void* ctx) {
+  if (failed_) return fail(StoreError::failed);
+  const uint64_t slot = tail_slot_;
+  const uint64_t block_no = slot / kRecordsPerBlock;
+  const bool historical = record.state == static_cast<uint8_t>(RecordState::historical);
+  if (historical && record.disposition == static_cast<uint8_t>(Disposition::none))
+    return fail(StoreError::bad_record);
+  const auto it = blocks_.find(block_no);
+  const bool needs_slot = it == blocks_.end() || !it->second.dirty;
+  if (needs_slot && dirty_.size() >= options_.batch_blocks_max) {
+    stats_.full_refusals.fetch_add(1, std::memory_order_relaxed);
+    return fail(StoreError::full);
+  }
+  Block& b = block_for(block_no);
+  const int64_t now = clock_.wall_now();
+  last_entry_ns_ = std::max<int64_t>(last_entry_ns_, now);
+  const uint64_t index = base_index_ + slot;
+  record.message_id = make_message_id(options_.shard, index);
+  record.time_entry_ns = last_entry_ns_;
+  if (historical && record.time_discharge_ns == 0) record.time_discharge_ns = now;
+  seal(record);
+  std::memcpy(b.data + (slot % kRecordsPerBlock) * kRecordBytes, &record, kRecordBytes);
+  if (!historical) {
+    ++b.active;
+    ++active_count_;
+  }
+  mark_dirty(block_no, b);
+  ++tail_slot_;
+  if (ack) waiting_.push_back({ack, ctx, index});
+  stats_.appends.fetch_add(1, std::memory_order_relaxed);
+  return index;
+}
+
+Result<void, StoreError> Shard::update(uint64_t index, const SmRecord& next, AckFn ack,
+                                       void* ctx) {
+  if (failed_) return fail(StoreError::failed);
+  if (index < base_index_ || index >= next_index()) return fail(StoreError::not_active);
+  const uint64_t slot = index - base_index_;
+  const uint64_t block_no = slot / kRecordsPerBlock;
+  const auto it = blocks_.find(block_no);
+  if (it == blocks_.end()) return fail(StoreError::not_active);
+  Block& b = it->second;
+  auto* current = reinterpret_cast<SmRecord*>(b.data) + slot % kRecordsPerBlock;
+  if (current->magic_version == 0 || current->state != static_cast<uint8_t>(RecordState::active))
+    return fail(StoreError::not_active);
+  if (next.message_id != current->message_id || next.time_entry_ns != current->time_entry_ns)
+    return fail(StoreError::bad_record);
+  const bool discharge = next.state == static_cast<uint8_t>(RecordState::historical);
+  if (discharge && next.disposition == static_cast<uint8_t>(Disposition::none))
+    return fail(StoreError::bad_record);
+  if (!b.dirty && dirty_.size() >= options_.batch_blocks_max) {
+    stats_.full_refusals.fetch_add(1, std::memory_order_relaxed);
+    return fail(StoreError::full);
+  }
+  *current = next;
+  if (discharge && current->time_discharge_ns == 0) current->time_discharge_ns = clock_.wall_now();
+  seal(*current);
+  if (discharge) {
+    --b.active;
+    --active_count_;
+  }
+  mark_dirty(block_no, b);
+  if (ack) waiting_.push_back({ack, ctx, index});
+  stats_.updates.fetch_add(1, std::memory_order_relaxed);
+  return {};
+}
+
+const SmRecord* Shard::find_active(uint64_t index) const {
+  if (index < base_index_ || index >= next_index()) return nullptr;
+  const uint64_t slot = index - base_index_;
+  const auto it = blocks_.find(slot / kRecordsPerBlock);
+  if (it == blocks_.end()) return nullptr;
+  const auto* r = reinterpret_cast<const SmRecord*>(it->second.data) + slot % kRecordsPerBlock;
+  if (r->magic_version == 0 || r->state != static_cast<uint8_t>(RecordState::active))
+    return nullptr;
+  return r;
+}
+
+bool Shard::commit() {
+  if (in_flight_ || failed_ || acking_ || dirty_.empty()) return false;
+  std::sort(dirty_.begin(), dirty_.end());
+  writes_.clear();
+  std::byte* out = staging_.get();
+  for (uint64_t block_no : dirty_) {
+    Block& b = blocks_.find(block_no)->second;
+    std::memcpy(out, b.data, kBlockBytes);
+    b.dirty = false;
+    const uint64_t offset = block_no * kBlockBytes;
+    FileWrite& last = writes_.empty() ? writes_.emplace_back(FileWrite{offset, {out, 0}})
+                                      : writes_.back();
+    if (last.offset + last.bytes.size() == offset) {
+      last.bytes = {last.bytes.data(), last.bytes.size() + kBlockBytes};
+    } else {
+      writes_.push_back({offset, {out, kBlockBytes}});
+    }
+    out += kBlockBytes;
+  }
+  stats_.blocks_written.fetch_add(dirty_.size(), std::memory_order_relaxed);
+  for (uint64_t block_no : dirty_) release_block(block_no);
+  dirty_.clear();
+  // Keep the zero-filled extent ahead of the tail: one chunk per commit, after every block
+  // this commit writes.
+  const uint64_t tail_end = align_up(tail_slot_ * kRecordBytes, kBlockBytes);
+  extend_to_ = 0;
+  if (file_bytes_ < tail_end + options_.prealloc_bytes / 2) {
+    const uint64_t at = std::max(file_bytes_, tail_end);
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroChunkBytes,
+                                                            tail_end + options_.prealloc_bytes - at));
+    if (n > 0) {
+      writes_.push_back({at, zeros(n)});
+      extend_to_ = at + n;
+    }
+  }
+  // Once this commit is durable, the disk holds exactly what memory holds now.
+  mark_candidate_mb_ = oldest_possibly_active_slot() / kRecordsPerMiB;
+  CP_ASSERT(in_flight_waiters_.empty());
+  in_flight_waiters_.swap(waiting_);
+  in_flight_ = true;
+  commit_started_ = clock_.now();
+  stats_.cached_blocks.store(blocks_.size(), std::memory_order_relaxed);
+  io_->start_commit(writes_, *this);
+  return true;
+}
+
+void Shard::on_commit_done(int32_t result) {
+  CP_ASSERT(in_flight_);
+  in_flight_ = false;
+  stats_.commit_latency.record(clock_.now() - commit_started_);
+  stats_.commits.fetch_add(1, std::memory_order_relaxed);
+  acking_ = true;
+  if (result < 0) {
+    failed_ = true;
+    stats_.commit_errors.fetch_add(1, std::memory_order_relaxed);
+    CP_LOG_ERROR("{}: commit failed: {}; shard {} accepts nothing more until restarted "
+                 "(recovery will keep exactly what is durable)",
+                 io_->path(), std::strerror(-result), options_.shard);
+    for (const Waiter& w : in_flight_waiters_) w.fn(w.ctx, w.index, result);
+    for (const Waiter& w : waiting_) w.fn(w.ctx, w.index, result);
+    waiting_.clear();
+  } else {
+    file_bytes_ = std::max(file_bytes_, extend_to_);
+    for (const Waiter& w : in_flight_waiters_) w.fn(w.ctx, w.index, 0);
+    maybe_write_historical_mark();
+  }
+  in_flight_waiters_.clear();
+  acking_ = false;
+  const Nanos now = clock_.now();
+  const uint64_t commits = stats_.commits.load(std::memory_order_relaxed);
+  const uint64_t records = stats_.appends.load(std::memory_order_relaxed) +
+                           stats_.updates.load(std::memory_order_relaxed);
+  if (rate_window_start_ == 0) {
+    rate_window_start_ = now;
+    rate_commits_ = commits;
+    rate_records_ = records;
+  } else if (now - rate_window_start_ >= kNanosPerSecond) {
+    const double secs = static_cast<double>(now - rate_window_start_) / 1e9;
+    stats_.commits_per_second.store(
+        static_cast<uint64_t>(static_cast<double>(commits - rate_commits_) / secs),
+        std::memory_order_relaxed);
+    stats_.records_per_second.store(
+        static_cast<uint64_t>(static_cast<double>(records - rate_records_) / secs),
+        std::memory_order_relaxed);
+    stats_.rate_updated_ns.store(now, std::memory_order_relaxed);
+    rate_window_start_ = now;
+    rate_commits_ = commits;
+    rate_records_ = records;
+  }
+  stats_.file_bytes.store(file_bytes_, std::memory_order_relaxed);
+  stats_.log_records.store(next_index(), std::memory_order_relaxed);
+  stats_.active_records.store(active_count_, std::memory_order_relaxed);
+}
+
+void Shard::maybe_write_historical_mark() {
+  if (mark_candidate_mb_ <= historical_mb_) return;
+  const Nanos now = clock_.now();
+  if (last_mark_write_ != 0 && now - last_mark_write_ < options_.historical_mark_interval) return;
+  last_mark_write_ = now;
+  if (auto ok = write_number_file(options_.dir + "/historical-mb", mark_candidate_mb_); !ok) {
+    CP_LOG_WARN("{} (start-up will scan more than it needs to)", ok.error());
+    return;
+  }
+  historical_mb_ = mark_candidate_mb_;
+  stats_.historical_mb.store(historical_mb_, std::memory_order_relaxed);
+}
+
+Result<void, std::string> Shard::flush_sync() {
+  while (!dirty_.empty() || in_flight_) {
+    if (failed_) return fail(io_->path() + ": a commit failed");
+    if (!commit() && in_flight_) return fail(io_->path() + ": flush_sync on an asynchronous shard");
+  }
+  if (failed_) return fail(io_->path() + ": a commit failed");
+  return {};
+}
+
+}  // namespace cp::storage

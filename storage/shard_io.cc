@@ -1,0 +1,118 @@
+#include "storage/shard_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "base/assert.h"
+#include "engine/file_ops.h"
+#include "engine/reactor.h"
+
+namespace cp::storage {
+namespace {
+
+std::string errno_text(const std::string& what, const std::string& path, int err) {
+  return path + ": " + what + ": " + std::strerror(err);
+}
+
+class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
+ public:
+  FileShardIo(std::string path, int fd, engine::Reactor* reactor)
+      : path_(std::move(path)), fd_(fd), reactor_(reactor) {}
+  ~FileShardIo() override {
+    CP_ASSERT(listener_ == nullptr);  // never destroyed with a commit in flight
+    ::close(fd_);
+  }
+
+  const std::string& path() const override { return path_; }
+
+  Result<uint64_t, std::string> size() override {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return fail(errno_text("fstat", path_, errno));
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Result<void, std::string> read(uint64_t offset, std::span<std::byte> out) override {
+    assert_aligned(FileWrite{offset, out});
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+                                static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fail(errno_text("read", path_, errno));
+      if (n == 0) break;  // end of file
+      done += static_cast<size_t>(n);
+    }
+    std::memset(out.data() + done, 0, out.size() - done);
+    return {};
+  }
+
+  Result<void, std::string> write_durable(std::span<const FileWrite> writes) override {
+    for (const FileWrite& w : writes) assert_aligned(w);
+    const int rc = engine::file_ops::commit_sync(fd_, writes);
+    if (rc < 0) return fail(errno_text("write", path_, -rc));
+    return {};
+  }
+
+  void start_commit(std::span<const FileWrite> writes, CommitListener& listener) override {
+    CP_ASSERT(listener_ == nullptr);
+    for (const FileWrite& w : writes) assert_aligned(w);
+    if (reactor_ == nullptr) {
+      listener.on_commit_done(engine::file_ops::commit_sync(fd_, writes));
+      return;
+    }
+    listener_ = &listener;
+    reactor_->start_file_commit(fd_, writes, *this);
+  }
+
+  void on_file_commit(int32_t result) override {
+    CommitListener* l = listener_;
+    listener_ = nullptr;
+    l->on_commit_done(result);
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  engine::Reactor* reactor_;
+  CommitListener* listener_ = nullptr;
+};
+
+}  // namespace
+
+void assert_aligned(const FileWrite& write) {
+  CP_ASSERT(write.offset % kBlockBytes == 0);
+  CP_ASSERT(write.bytes.size() % kBlockBytes == 0);
+  CP_ASSERT(reinterpret_cast<uintptr_t>(write.bytes.data()) % kBlockBytes == 0);
+}
+
+Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path,
+                                                               bool create,
+                                                               engine::Reactor* reactor) {
+  int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
+  if (create) flags |= O_CREAT;
+  const int fd = ::open(path.c_str(), flags, 0640);
+  if (fd < 0) {
+    if (errno == EINVAL)
+      return fail(path + ": this file system does not support O_DIRECT (tmpfs?); put the store "
+                         "on a disk file system");
+    return fail(errno_text("open", path, errno));
+  }
+  return std::unique_ptr<ShardIo>(new FileShardIo(path, fd, reactor));
+}
+
+void AlignedFree::operator()(std::byte* p) const { std::free(p); }
+
+AlignedBuffer make_aligned(size_t bytes) {
+  CP_ASSERT(bytes % kBlockBytes == 0 && bytes > 0);
+  auto* p = static_cast<std::byte*>(std::aligned_alloc(kBlockBytes, bytes));
+  CP_ASSERT(p != nullptr);
+  std::memset(p, 0, bytes);
+  return AlignedBuffer(p);
+}
+
+}  // namespace cp::storage

@@ -1,0 +1,75 @@
+// How a shard's pms.bin reaches the disk. The shard logic (storage/shard.h) is written against
+// this interface only, so the same code runs on
+//   - a real file opened O_DIRECT, committing through its reactor's io_uring (the daemon) or
+//     synchronously (tools, benchmarks, tests without a reactor), and
+//   - SimDisk (storage/sim_disk.h), a simulated disk that drops unsynced writes and tears
+//     in-flight ones at sector boundaries, for the crash-consistency tests.
+//
+// Every write is a whole number of 4 KiB blocks at a 4 KiB-aligned offset from a 4 KiB-aligned
+// buffer: asserted here, because this kernel accepts misaligned O_DIRECT writes silently.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+#include "engine/io_backend.h"
+
+namespace cp::engine {
+class Reactor;
+}
+
+namespace cp::storage {
+
+inline constexpr size_t kBlockBytes = 4096;
+inline constexpr size_t kRecordsPerBlock = 16;
+inline constexpr size_t kRecordsPerMiB = 4096;
+inline constexpr size_t kBlocksPerMiB = 256;
+inline constexpr size_t kSectorBytes = 512;  // what a device writes atomically (assumed)
+
+using engine::FileWrite;
+
+// Asserts the O_DIRECT alignment of a write.
+void assert_aligned(const FileWrite& write);
+
+class CommitListener {
+ public:
+  virtual ~CommitListener() = default;
+  // 0 when every write of the commit is durable, else -errno.
+  virtual void on_commit_done(int32_t result) = 0;
+};
+
+class ShardIo {
+ public:
+  virtual ~ShardIo() = default;
+  virtual const std::string& path() const = 0;
+  // Current size of the file in bytes.
+  virtual Result<uint64_t, std::string> size() = 0;
+  // Reads [offset, offset + out.size()) (aligned); bytes past the end of the file read as zero.
+  virtual Result<void, std::string> read(uint64_t offset, std::span<std::byte> out) = 0;
+  // Writes and makes durable before returning (recovery's repairs, preallocation at open).
+  virtual Result<void, std::string> write_durable(std::span<const FileWrite> writes) = 0;
+  // Starts a group commit: the writes, then one fdatasync. `listener` hears the result once,
+  // possibly before start_commit returns (synchronous implementations). At most one commit is
+  // in flight per shard; the bytes stay put until the result.
+  virtual void start_commit(std::span<const FileWrite> writes, CommitListener& listener) = 0;
+};
+
+// Opens (creating when `create`) `path` with O_RDWR | O_DIRECT | O_CLOEXEC. With a reactor,
+// commits go through its backend (io_uring: linked writes + IORING_FSYNC_DATASYNC) and the
+// result arrives in a later loop turn; without, start_commit writes and fdatasyncs inline.
+Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path,
+                                                               bool create,
+                                                               engine::Reactor* reactor);
+
+// A buffer of `bytes` (a multiple of 4 KiB) aligned to 4 KiB, zero-filled.
+struct AlignedFree {
+  void operator()(std::byte* p) const;
+};
+using AlignedBuffer = std::unique_ptr<std::byte[], AlignedFree>;
+AlignedBuffer make_aligned(size_t bytes);
+
+}  // namespace cp::storage

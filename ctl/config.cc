@@ -89,6 +89,18 @@ void visit_metrics(ConfigVisitor& v, MetricsConfig& s) {
   v.text("listen", s.listen, check_tcp_address);
 }
 
+std::string check_batch_kib(uint32_t v) {
+  return v % 4 == 0 ? "" : "must be a multiple of 4 (whole 4 KiB blocks)";
+}
+
+void visit_store(ConfigVisitor& v, StoreConfig& s) {
+  v.boolean("enabled", s.enabled);
+  v.text("dir", s.dir, check_path);
+  v.u32("prealloc_mib", s.prealloc_mib, 1, 65536);
+  v.u32("batch_kib", s.batch_kib, 8, 65536, check_batch_kib);
+  v.u32("historical_mark_interval_ms", s.historical_mark_interval_ms, 0, 3'600'000);
+}
+
 void visit_log(ConfigVisitor& v, LogConfig& s) {
   v.enumeration("level", s.level, kLogLevelNames);
   v.boolean("wire_trace", s.wire_trace);
@@ -452,6 +464,7 @@ void visit_config(ConfigVisitor& v, Config& config) {
   v.section("engine", config.engine, visit_engine);
   v.section("control", config.control, visit_control);
   v.section("metrics", config.metrics, visit_metrics);
+  v.section("store", config.store, visit_store);
   v.section("log", config.log, visit_log);
 }
 
@@ -459,6 +472,12 @@ std::string Config::control_socket_path() const {
   const std::filesystem::path socket(control.socket);
   if (socket.is_absolute()) return socket.lexically_normal().string();
   return (std::filesystem::path(state_dir) / socket).lexically_normal().string();
+}
+
+std::string Config::store_path() const {
+  const std::filesystem::path dir(store.dir);
+  if (dir.is_absolute()) return dir.lexically_normal().string();
+  return (std::filesystem::path(state_dir) / dir).lexically_normal().string();
 }
 
 std::string ConfigError::to_string() const {

@@ -49,6 +49,16 @@ struct MetricsConfig {
   bool operator==(const MetricsConfig&) const = default;
 };
 
+// The persistent message store (docs/STORAGE.md): one shard per reactor core under `dir`.
+struct StoreConfig {
+  bool enabled = true;
+  std::string dir = "pms";               // relative paths are under state_dir
+  uint32_t prealloc_mib = 64;            // zero-filled ahead of each shard's tail
+  uint32_t batch_kib = 4096;             // the most one group commit writes per shard
+  uint32_t historical_mark_interval_ms = 1000;
+  bool operator==(const StoreConfig&) const = default;
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::info;
   bool wire_trace = false;
@@ -60,11 +70,14 @@ struct Config {
   EngineConfig engine;
   ControlConfig control;
   MetricsConfig metrics;
+  StoreConfig store;
   LogConfig log;
 
   // The control socket path: control.socket if absolute, else state_dir/control.socket,
   // lexically normalised ("./state" + "cellplane.ctl" -> "state/cellplane.ctl").
   std::string control_socket_path() const;
+  // The store root: store.dir if absolute, else state_dir/store.dir, normalised.
+  std::string store_path() const;
   bool operator==(const Config&) const = default;
 };
 
@@ -120,6 +133,18 @@ socket_mode = "0600"
 # Prometheus text exposition over HTTP.
 enabled = true
 listen = "127.0.0.1:9464"
+
+[store]
+# The persistent message store: one shard per reactor core, O_DIRECT, group commit.
+enabled = true
+# Its directory; a relative path is under state_dir.
+dir = "pms"
+# MiB kept zero-filled ahead of each shard's tail (pure overwrites commit faster). Range 1..65536.
+prealloc_mib = 64
+# The most one group commit of a shard writes, KiB; a multiple of 4 in 8..65536.
+batch_kib = 4096
+# historical-mb is rewritten at most this often, ms. Range 0..3600000.
+historical_mark_interval_ms = 1000
 
 [log]
 # trace, debug, info, notice, warn or error.

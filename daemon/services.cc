@@ -25,7 +25,82 @@ engine::EngineConfig engine_config(const ctl::Config& config) {
 Services::Services(const ctl::Config& config, engine::Engine& engine, DaemonInfo info)
     : config_(config), engine_(engine), info_(std::move(info)) {}
 
+namespace {
+
+// The store's shards as Prometheus families, labelled by shard.
+void append_store_metrics(proto::http::PrometheusWriter& out, const storage::Store& store) {
+  using proto::http::MetricType;
+  using storage::ShardStats;
+  struct Field {
+    const char* name;
+    const char* help;
+    MetricType type;
+    const std::atomic<uint64_t> ShardStats::*member;
+  };
+  static constexpr Field kFields[] = {
+      {"cellplane_store_file_bytes", "Size of the shard's pms.bin, preallocation included.",
+       MetricType::gauge, &ShardStats::file_bytes},
+      {"cellplane_store_records", "Records ever appended to the shard.", MetricType::gauge,
+       &ShardStats::log_records},
+      {"cellplane_store_historical_mb", "The shard's historical-mb mark.", MetricType::gauge,
+       &ShardStats::historical_mb},
+      {"cellplane_store_active", "Active messages in the shard.", MetricType::gauge,
+       &ShardStats::active_records},
+      {"cellplane_store_commits_total", "Group commits made durable.", MetricType::counter,
+       &ShardStats::commits},
+      {"cellplane_store_commit_errors_total", "Group commits that failed.", MetricType::counter,
+       &ShardStats::commit_errors},
+      {"cellplane_store_full_refusals_total", "Appends/updates refused: batch at capacity.",
+       MetricType::counter, &ShardStats::full_refusals},
+  };
+  const auto shards = store.shards();
+  for (const Field& f : kFields) {
+    out.begin_family(f.name, f.help, f.type);
+    for (const storage::ShardView& v : shards) {
+      const std::string id = std::to_string(v.id);
+      const proto::http::PrometheusLabel labels[] = {{"shard", id}};
+      out.sample(f.name, labels, (v.stats->*f.member).load(std::memory_order_relaxed));
+    }
+  }
+  for (const double q : {0.5, 0.99}) {
+    const char* name = q == 0.5 ? "cellplane_store_commit_p50_seconds"
+                                : "cellplane_store_commit_p99_seconds";
+    out.begin_family(name, "Group commit latency quantile since start.", MetricType::gauge);
+    for (const storage::ShardView& v : shards) {
+      const std::string id = std::to_string(v.id);
+      const proto::http::PrometheusLabel labels[] = {{"shard", id}};
+      out.sample_double(name, labels,
+                        static_cast<double>(v.stats->commit_latency.quantile(q)) / 1e9);
+    }
+  }
+}
+
+storage::StoreOptions store_options(const ctl::Config& config, unsigned cores) {
+  storage::StoreOptions out;
+  out.dir = config.store_path();
+  out.cores = cores;
+  out.shard.prealloc_bytes = uint64_t{config.store.prealloc_mib} << 20;
+  out.shard.batch_blocks_max = config.store.batch_kib / 4;
+  out.shard.historical_mark_interval =
+      static_cast<Nanos>(config.store.historical_mark_interval_ms) * kNanosPerMilli;
+  return out;
+}
+
+}  // namespace
+
 Result<void, std::string> Services::install() {
+  if (config_.store.enabled) {
+    if (engine_.core_count() > storage::kShardsMax)
+      return fail(fmt::format("[store] supports at most {} cores (one shard each)",
+                              storage::kShardsMax));
+    store_ = std::make_unique<storage::Store>(store_options(config_, engine_.core_count()));
+    // Every core opens and recovers its shards on its own thread, before it serves anything.
+    engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {
+      if (auto ok = store_->open_on_core(r, SystemClock::instance()); !ok)
+        return fail("store: " + ok.error());
+      return {};
+    });
+  }
   register_commands();
   ctl::ControlServiceOptions opts;
   opts.socket_path = config_.control_socket_path();
@@ -38,6 +113,7 @@ Result<void, std::string> Services::install() {
     engine::http::add_metrics_route(*metrics_, [this](engine::http::PrometheusWriter& out) {
       const auto reactors = engine_.reactors();
       engine::http::append_reactor_metrics(out, reactors);
+      if (store_) append_store_metrics(out, *store_);
     });
   }
   engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {
@@ -99,6 +175,40 @@ void Services::register_commands() {
               .field("cross_core_full", v(s.cross_core_full))
               .field("cross_core_backlog", static_cast<uint64_t>(r.cross_core_backlog()))
               .field("loop_iterations", v(s.loop_iterations))
+              .end_object();
+        }
+        out.end_array();
+        return {};
+      });
+  add("store",
+      "message store, per shard: size, historical mark, active messages, commit rate and "
+      "latency",
+      [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
+        if (!store_) return fail("the message store is disabled ([store] enabled = false)");
+        const Nanos now = SystemClock::instance().now();
+        out.begin_array();
+        for (const storage::ShardView& v : store_->shards()) {
+          const storage::ShardStats& s = *v.stats;
+          auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+          // Rates describe the last full second of activity; stale after two quiet seconds.
+          const bool fresh = now - get(s.rate_updated_ns) < 2 * kNanosPerSecond;
+          out.begin_object()
+              .field("shard", v.id)
+              .field("core", v.core)
+              .field("dir", v.dir)
+              .field("file_bytes", get(s.file_bytes))
+              .field("records", get(s.log_records))
+              .field("historical_mb", get(s.historical_mb))
+              .field("active", get(s.active_records))
+              .field("commits", get(s.commits))
+              .field("commits_per_s", fresh ? get(s.commits_per_second) : uint64_t{0})
+              .field("records_per_s", fresh ? get(s.records_per_second) : uint64_t{0})
+              .field("commit_p50_us", static_cast<uint64_t>(s.commit_latency.quantile(0.5) / 1000))
+              .field("commit_p99_us", static_cast<uint64_t>(s.commit_latency.quantile(0.99) / 1000))
+              .field("commit_errors", get(s.commit_errors))
+              .field("full_refusals", get(s.full_refusals))
+              .field("cached_blocks", get(s.cached_blocks))
+              .field("recovery_ms", static_cast<double>(v.recovery.took) / 1e6)
               .end_object();
         }
         out.end_array();

@@ -11,6 +11,7 @@
 #include "ctl/control_server.h"
 #include "engine/engine.h"
 #include "engine/http/http_server.h"
+#include "storage/store.h"
 
 namespace cp::daemon {
 
@@ -35,6 +36,8 @@ class Services {
   ctl::CommandRegistry& registry() { return registry_; }
   // The address /metrics is served on ("" when disabled); known once engine.start() returned.
   const std::string& metrics_address() const { return metrics_address_; }
+  // The message store (null when [store] enabled = false).
+  storage::Store* store() { return store_.get(); }
 
  private:
   void register_commands();
@@ -45,6 +48,7 @@ class Services {
   ctl::CommandRegistry registry_;
   std::unique_ptr<ctl::ControlService> control_;
   std::unique_ptr<engine::http::HttpServer> metrics_;
+  std::unique_ptr<storage::Store> store_;
   std::atomic<bool> shutdown_requested_{false};
   std::string metrics_address_;
 };

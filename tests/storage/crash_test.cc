@@ -1,0 +1,289 @@
+// Crash consistency of the message store on the simulated disk (storage/sim_disk.h), checked
+// against a model of what was acknowledged:
+//   - a commit torn at every sector boundary (every prefix of its sectors landed), and at random
+//     subsets of sectors (a device reorders), must recover every acknowledged record intact and
+//     believe nothing half-written;
+//   - a long random run of appends, updates, discharges, commits, crashes and restarts.
+// Seeds are printed on failure; CP_STORE_SEED replays one.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "storage/shard.h"
+#include "storage/sim_disk.h"
+#include "tests/storage/store_test_util.h"
+
+namespace cp::storage {
+namespace {
+
+using test::make_record;
+using test::TempDir;
+
+// Payload bytes of a record (identity and seal excluded): what a version is compared by.
+std::vector<std::byte> payload(const SmRecord& r) {
+  const auto* p = reinterpret_cast<const std::byte*>(&r);
+  std::vector<std::byte> out(p + offsetof(SmRecord, time_expiry_ns), p + sizeof r);
+  return out;
+}
+
+// What the submitters were told, and what they may yet find.
+struct Model {
+  std::map<uint64_t, SmRecord> acked;                  // last acknowledged version
+  std::map<uint64_t, std::vector<SmRecord>> pending;  // versions submitted, not yet acked
+  uint64_t next_index = 0;                             // after the last acked/pending append
+
+  uint64_t failed_acks = 0;
+
+  static void on_ack(void* ctx, uint64_t index, int32_t result) {
+    auto* m = static_cast<Model*>(ctx);
+    if (result != 0) {  // never durable for sure: the versions stay possible, not promised
+      ++m->failed_acks;
+      return;
+    }
+    auto& versions = m->pending[index];
+    ASSERT_FALSE(versions.empty()) << "ack for nothing pending at " << index;
+    m->acked[index] = versions.front();
+    versions.erase(versions.begin());
+    if (versions.empty()) m->pending.erase(index);
+  }
+};
+
+std::vector<SmRecord> slots_of(const std::vector<std::byte>& image) {
+  std::vector<SmRecord> out(image.size() / kRecordBytes);
+  if (!out.empty()) std::memcpy(out.data(), image.data(), out.size() * kRecordBytes);
+  return out;
+}
+
+// Checks a recovered shard against the model and makes the model match what is now durable.
+void verify_and_adopt(Shard& shard, const SimDisk& disk, Model& m, const std::string& where) {
+  SCOPED_TRACE(where);
+  const auto slots = slots_of(disk.durable());
+  const uint64_t n = shard.next_index();
+  // Every acknowledged record is there, as acknowledged or as a later submitted version.
+  for (const auto& [index, want] : m.acked) {
+    ASSERT_LT(index, n) << "acknowledged record " << index << " lost";
+    const SmRecord& got = slots[index];
+    ASSERT_EQ(check(got), RecordCheck::valid) << index;
+    bool ok = payload(got) == payload(want);
+    if (auto it = m.pending.find(index); !ok && it != m.pending.end())
+      for (const SmRecord& v : it->second) ok = ok || payload(got) == payload(v);
+    ASSERT_TRUE(ok) << "acknowledged record " << index << " changed to something never submitted";
+  }
+  // Everything else in the log was submitted exactly so (nothing half-written believed).
+  for (uint64_t index = 0; index < n; ++index) {
+    const SmRecord& got = slots[index];
+    ASSERT_EQ(check(got), RecordCheck::valid) << index;
+    ASSERT_EQ(got.message_id, make_message_id(shard.id(), index));
+    if (m.acked.count(index)) continue;
+    const auto it = m.pending.find(index);
+    ASSERT_NE(it, m.pending.end()) << "record " << index << " was never submitted";
+    bool ok = false;
+    for (const SmRecord& v : it->second) ok = ok || payload(got) == payload(v);
+    ASSERT_TRUE(ok) << "record " << index << " is not a submitted version";
+  }
+  // Slots after the end are blank: a later append can never resurrect residue.
+  for (uint64_t i = n; i < slots.size(); ++i) ASSERT_EQ(check(slots[i]), RecordCheck::blank) << i;
+  // The in-memory active set is exactly the active records of the log.
+  uint64_t active = 0;
+  for (uint64_t index = 0; index < n; ++index)
+    if (slots[index].state == static_cast<uint8_t>(RecordState::active)) {
+      ++active;
+      const SmRecord* r = shard.find_active(index);
+      ASSERT_NE(r, nullptr) << index;
+      ASSERT_EQ(payload(*r), payload(slots[index]));
+    }
+  ASSERT_EQ(shard.active_count(), active);
+  // Adopt: what survived is now the acknowledged truth.
+  m.acked.clear();
+  m.pending.clear();
+  for (uint64_t index = 0; index < n; ++index) m.acked[index] = slots[index];
+  m.next_index = n;
+}
+
+ShardOptions options_for(const TempDir& tmp) {
+  ShardOptions o;
+  o.dir = tmp.sub("shard-0");
+  o.prealloc_bytes = 64 << 10;
+  o.batch_blocks_max = 8;
+  o.historical_mark_interval = 0;
+  return o;
+}
+
+struct Harness {
+  TempDir tmp;
+  ManualClock clock;
+  SimDisk disk;
+  ShardOptions opts = options_for(tmp);
+  std::unique_ptr<Shard> shard;
+  Model model;
+
+  ~Harness() {
+    if (!disk.commit_in_flight()) return;
+    disk.crash_image([](size_t) { return false; });
+    if (shard) shard->crashed();
+  }
+  void open() {
+    auto s = Shard::open(opts, disk.open(false), clock);
+    ASSERT_TRUE(s) << s.error();
+    shard = std::move(*s);
+  }
+  bool append(uint64_t seed, bool active) {
+    SmRecord r = make_record(seed, active);
+    auto index = shard->append(r, &Model::on_ack, &model);
+    if (!index) return false;
+    model.pending[*index].push_back(r);
+    model.next_index = *index + 1;
+    return true;
+  }
+  bool update(uint64_t index, bool discharge, uint64_t salt) {
+    const SmRecord* cur = shard->find_active(index);
+    if (!cur) return false;
+    SmRecord next = *cur;
+    next.extra_info = static_cast<uint32_t>(salt);
+    set_imsi(next, std::to_string(310150000000000 + salt % 1000000));
+    if (discharge) {
+      next.state = static_cast<uint8_t>(RecordState::historical);
+      next.disposition = static_cast<uint8_t>(Disposition::delivered);
+      next.time_discharge_ns = 1234;
+    }
+    if (!shard->update(index, next, &Model::on_ack, &model)) return false;
+    model.pending[index].push_back(next);
+    return true;
+  }
+  void flush() {
+    while (shard->commit()) disk.complete_commit();
+  }
+  // Power loss with the in-flight commit's sectors landed per `landed`; then restart.
+  void crash_and_restart(const std::function<bool(size_t)>& landed, const std::string& where) {
+    auto image = disk.crash_image(landed);
+    shard->crashed();
+    shard.reset();
+    disk.restore(std::move(image));
+    open();
+    verify_and_adopt(*shard, disk, model, where);
+  }
+};
+
+// Builds a state with acknowledged records, active ones in older blocks, and a commit in flight
+// that appends across several blocks and updates/discharges records in older blocks.
+void build_in_flight(Harness& h) {
+  h.open();
+  for (uint64_t i = 0; i < 53; ++i) ASSERT_TRUE(h.append(i, i % 4 != 0));
+  h.flush();
+  for (uint64_t i = 53; i < 90; ++i) ASSERT_TRUE(h.append(i, i % 2 == 0));
+  ASSERT_TRUE(h.update(1, false, 7));   // IMSI filled in
+  ASSERT_TRUE(h.update(2, true, 8));    // discharged
+  ASSERT_TRUE(h.update(33, true, 9));
+  ASSERT_TRUE(h.update(50, false, 10));  // in the block the tail shares
+  ASSERT_TRUE(h.shard->commit());
+  ASSERT_TRUE(h.disk.commit_in_flight());
+}
+
+TEST(StoreCrash, TornAtEverySectorBoundary) {
+  size_t sectors = 0;
+  {
+    Harness probe;
+    build_in_flight(probe);
+    sectors = probe.disk.in_flight_sectors();
+    probe.shard->crashed();
+  }
+  ASSERT_GT(sectors, 8u);
+  // Every prefix (the write stopped at that sector) and every suffix (landed backwards).
+  for (size_t k = 0; k <= sectors; ++k) {
+    for (bool from_end : {false, true}) {
+      Harness h;
+      build_in_flight(h);
+      h.crash_and_restart(
+          [&](size_t s) { return from_end ? s >= sectors - k : s < k; },
+          "sectors " + std::string(from_end ? "last " : "first ") + std::to_string(k) + " of " +
+              std::to_string(sectors));
+      if (HasFatalFailure()) return;
+      // The shard goes on: append, commit, restart, all still there.
+      ASSERT_TRUE(h.append(1000 + k, true));
+      h.flush();
+      h.shard.reset();
+      h.open();
+      verify_and_adopt(*h.shard, h.disk, h.model, "after the restart");
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+uint64_t base_seed() {
+  const char* env = std::getenv("CP_STORE_SEED");
+  return env ? std::strtoull(env, nullptr, 10) : 20261123;
+}
+
+TEST(StoreCrash, TornInRandomSectorSubsets) {
+  for (uint64_t round = 0; round < 200; ++round) {
+    const uint64_t seed = base_seed() + round;
+    SCOPED_TRACE("CP_STORE_SEED=" + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    Harness h;
+    build_in_flight(h);
+    h.crash_and_restart([&](size_t) { return rng() % 2 == 0; }, "random subset");
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(StoreCrash, FailedCommitThenCrashKeepsTheAcknowledged) {
+  Harness h;
+  build_in_flight(h);
+  ASSERT_TRUE(h.append(5000, true));  // waits behind the failing commit
+  h.disk.complete_commit(-EIO);
+  EXPECT_TRUE(h.shard->failed());
+  EXPECT_EQ(h.model.failed_acks, 37u + 4u + 1u);
+  h.shard.reset();
+  h.open();
+  verify_and_adopt(*h.shard, h.disk, h.model, "after the failed commit");
+  EXPECT_EQ(h.shard->next_index(), 53u);
+}
+
+// The random-operation test: a long run of appends, updates, discharges, commits (completed or
+// not), crashes at random moments with random sectors landed, and clean restarts.
+TEST(StoreModel, RandomOperationsAgainstTheModel) {
+  const uint64_t seed = base_seed();
+  SCOPED_TRACE("CP_STORE_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  Harness h;
+  h.open();
+  uint64_t crashes = 0, restarts = 0, appends = 0, updates = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const unsigned op = rng() % 100;
+    if (op < 45) {
+      appends += h.append(rng(), rng() % 5 != 0);
+    } else if (op < 65 && h.model.next_index > 0) {
+      const uint64_t index = rng() % h.model.next_index;
+      updates += h.update(index, rng() % 2 == 0, rng());
+    } else if (op < 85) {
+      h.shard->commit();
+    } else if (op < 97) {
+      if (h.disk.commit_in_flight()) h.disk.complete_commit();
+    } else if (op < 99) {
+      const uint64_t bits = rng();
+      h.crash_and_restart([&](size_t s) { return (bits >> (s % 64)) & 1; },
+                          "crash at step " + std::to_string(step));
+      ++crashes;
+    } else {
+      h.flush();
+      while (h.disk.commit_in_flight()) h.disk.complete_commit();
+      h.flush();
+      h.shard.reset();
+      h.open();
+      verify_and_adopt(*h.shard, h.disk, h.model, "restart at step " + std::to_string(step));
+      ++restarts;
+    }
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(crashes, 50u);
+  EXPECT_GT(restarts, 20u);
+  EXPECT_GT(appends, 5000u);
+  EXPECT_GT(updates, 1000u);
+}
+
+}  // namespace
+}  // namespace cp::storage

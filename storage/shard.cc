@@ -134,6 +134,9 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& opti
       return fail(options.dir + ": in use by another process (a running cellplaned?)");
     return fail(errno_text("flock", lock_path));
   }
+  if (std::filesystem::exists(options.dir + "/split-pending"))
+    return fail(options.dir + ": an offline split was interrupted; finish it with `pms-tool split "
+                              "--resume --shard-dir " + options.dir + "` before starting");
   auto base = read_number_file(options.dir + "/base-index");
   if (!base) return fail(base.error());
   auto mark = read_number_file(options.dir + "/historical-mb");

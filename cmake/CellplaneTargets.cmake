@@ -9,7 +9,7 @@
 # headers (std::regex, std::function), never on our code, and buries real warnings.
 set(CP_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
     -Wcast-align -Wnull-dereference -Wimplicit-fallthrough -Wno-missing-field-initializers
-    -Wno-maybe-uninitialized)
+    $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
 
 add_library(cp_options INTERFACE)
 target_compile_options(cp_options INTERFACE ${CP_WARNINGS})

@@ -16,7 +16,7 @@
 namespace cp::storage {
 namespace {
 
-constexpr size_t kScanChunkBytes = 1 << 20;
+constexpr size_t kScanChunkBytes = 4 << 20;
 constexpr size_t kZeroChunkBytes = 4 << 20;
 constexpr size_t kImagesPerChunk = 64;
 
@@ -175,7 +175,9 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   auto size = io_->size();
   if (!size) return fail(size.error());
   file_bytes_ = *size;
-  const uint64_t file_slots = file_bytes_ / kRecordBytes;
+  // A partial last record (a file cut by hand) counts: it reads zero-padded, so it is never
+  // valid, and as residue it is zeroed like any other.
+  const uint64_t file_slots = (file_bytes_ + kRecordBytes - 1) / kRecordBytes;
   const uint64_t start = historical_mb_ * kRecordsPerMiB;
   if (start > file_slots)
     return fail(fmt::format("{}/historical-mb says {} MiB are historical, but pms.bin holds only "
@@ -270,21 +272,29 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   });
   if (!residue) return fail(residue.error());
   if (!misplaced.empty()) return fail(misplaced);
-  // Beyond it, a valid record means the end we found is damage in the middle of the log.
-  const uint64_t beyond_end = std::min(file_slots, window_end + window_slots);
-  uint64_t found = beyond_end;
-  auto beyond = scan(window_end, beyond_end, [&](uint64_t slot, const SmRecord& r,
+  // Beyond it the writer leaves only zeros (preallocation), to the end of the file. A valid
+  // record there means the end we found is damage in the middle of the log; anything else
+  // non-blank is not ours. Either way: refuse rather than truncate.
+  uint64_t found = file_slots;
+  bool found_valid = false;
+  auto beyond = scan(window_end, file_slots, [&](uint64_t slot, const SmRecord& r,
                                                  const SmRecord*) {
-    if (check(r) != RecordCheck::valid) return true;
+    if (is_blank(r)) return true;
     found = slot;
+    found_valid = check(r) == RecordCheck::valid;
     return false;
   });
   if (!beyond) return fail(beyond.error());
-  if (found < beyond_end)
+  if (found < file_slots && found_valid)
     return fail(fmt::format("{}: the record at slot {} is damaged but valid records follow (slot "
                             "{}): damage in the middle of the log, not a torn tail; refusing to "
                             "truncate acknowledged messages (docs/STORAGE.md, recovery)",
                             path, tail_slot_, found));
+  if (found < file_slots)
+    return fail(fmt::format("{}: unexpected data at slot {}, after the end of the log (slot {}) "
+                            "and beyond the reach of a torn commit; refusing to start (check the "
+                            "file with `pms-tool verify`)",
+                            path, found, tail_slot_));
 
   // The tail block: kept in memory (appends continue in it), good records only.
   const uint64_t tail_block = tail_slot_ / kRecordsPerBlock;

@@ -208,7 +208,7 @@ void Services::register_commands() {
               .field("commit_errors", get(s.commit_errors))
               .field("full_refusals", get(s.full_refusals))
               .field("cached_blocks", get(s.cached_blocks))
-              .field("recovery_ms", static_cast<double>(v.recovery.took) / 1e6)
+              .field("recovery_ms", static_cast<double>(v.recovery.took / 1000) / 1000)
               .end_object();
         }
         out.end_array();

@@ -151,12 +151,12 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& opti
   rep.historical_mb = *mark;
   rep.base_index = *base;
   if (auto ok = s->recover(rep); !ok) return fail(ok.error());
+  rep.took = clock.now() - started;  // recovery proper; the preallocation below is not in it
   if (auto ok = s->preallocate_sync(); !ok) return fail(ok.error());
   s->staging_ = make_aligned(size_t{options.batch_blocks_max} * kBlockBytes);
   s->writes_.reserve(options.batch_blocks_max + 1);
   s->mark_candidate_mb_ = s->historical_mb_;
   rep.file_bytes = s->file_bytes_;
-  rep.took = clock.now() - started;
   s->stats_.file_bytes.store(s->file_bytes_, std::memory_order_relaxed);
   s->stats_.log_records.store(s->next_index(), std::memory_order_relaxed);
   s->stats_.historical_mb.store(s->historical_mb_, std::memory_order_relaxed);
@@ -329,11 +329,14 @@ Result<void, std::string> Shard::preallocate_sync() {
   uint64_t at = std::max(align_up(file_bytes_, kBlockBytes),
                          align_up(tail_slot_ * kRecordBytes, kBlockBytes));
   const uint64_t want = align_up(tail_slot_ * kRecordBytes, kBlockBytes) + options_.prealloc_bytes;
+  std::vector<FileWrite> writes;  // all from the one zero buffer; one fdatasync behind them
   while (at < want) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(want - at, kZeroChunkBytes));
-    const FileWrite w{at, zeros(n)};
-    if (auto ok = io_->write_durable({&w, 1}); !ok) return fail(ok.error());
+    writes.push_back({at, zeros(n)});
     at += n;
+  }
+  if (!writes.empty()) {
+    if (auto ok = io_->write_durable(writes); !ok) return fail(ok.error());
   }
   file_bytes_ = std::max(file_bytes_, at);
   return {};

@@ -66,7 +66,7 @@ struct RecoveryReport {
   uint64_t active_records = 0;
   uint64_t torn_slots = 0;      // non-blank slots found after the end and zeroed
   uint64_t file_bytes = 0;
-  Nanos took = 0;
+  Nanos took = 0;              // the recovery proper (reading, verifying, repairing), not the preallocation
 };
 
 // Counters written by the owning thread, read by any (cellctl store, metrics).

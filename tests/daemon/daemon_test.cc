@@ -155,6 +155,18 @@ TEST_F(DaemonTest, OperatorSession) {
   EXPECT_NE(stats.text.find("LOOP ITERATIONS"), std::string::npos) << stats.text;
   EXPECT_NE(stats.text.find("total"), std::string::npos) << stats.text;
 
+  // The message store: one shard per core, recovered at start, shown per shard.
+  const auto store = ctl({"--json", "store"});
+  ASSERT_EQ(store.status, 0) << store.text;
+  EXPECT_NE(store.text.find("\"shard\":0"), std::string::npos) << store.text;
+  EXPECT_NE(store.text.find("\"shard\":1"), std::string::npos) << store.text;
+  EXPECT_NE(store.text.find("\"historical_mb\":0"), std::string::npos) << store.text;
+  EXPECT_TRUE(fs::exists(dir_ / "state" / "pms" / "shard-1" / "pms.bin"));
+  EXPECT_NE(d.log().find("store shard 1"), std::string::npos) << d.log();
+  const auto store_table = ctl({"store"});
+  ASSERT_EQ(store_table.status, 0) << store_table.text;
+  EXPECT_NE(store_table.text.find("HISTORICAL_MB"), std::string::npos) << store_table.text;
+
   const auto config = ctl({"config", "show"});
   ASSERT_EQ(config.status, 0);
   EXPECT_NE(config.text.find("[engine]"), std::string::npos);
@@ -178,6 +190,7 @@ TEST_F(DaemonTest, OperatorSession) {
   EXPECT_NE(metrics.find("200"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("cellplane_loop_iterations{core=\"1\"}"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("cellplane_cross_core_backlog{core=\"0\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("cellplane_store_records{shard=\"1\"} 0"), std::string::npos) << metrics;
   EXPECT_NE(http_get(*metrics_addr, "/nope").find("404"), std::string::npos);
 
   EXPECT_EQ(fs::status(dir_ / "state" / "cellplane.ctl").permissions() & fs::perms::all,

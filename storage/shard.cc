@@ -31,6 +31,15 @@ std::span<const std::byte> zeros(size_t bytes) {
 
 bool is_blank(const SmRecord& r) { return check(r) == RecordCheck::blank; }
 
+// A state the store understands: active without a disposition, or historical with one.
+bool well_formed(const SmRecord& r) {
+  if (r.state == static_cast<uint8_t>(RecordState::active))
+    return r.disposition == static_cast<uint8_t>(Disposition::none);
+  return r.state == static_cast<uint8_t>(RecordState::historical) &&
+         r.disposition != static_cast<uint8_t>(Disposition::none) &&
+         r.disposition <= static_cast<uint8_t>(Disposition::stored_only);
+}
+
 std::string errno_text(const std::string& what, const std::string& path) {
   return path + ": " + what + ": " + std::strerror(errno);
 }
@@ -389,15 +398,16 @@ Result<uint64_t, StoreError> Shard::append(SmRecord& record, AckFn ack, void* ct
   if (failed_) return fail(StoreError::failed);
   const uint64_t slot = tail_slot_;
   const uint64_t block_no = slot / kRecordsPerBlock;
+  if (!well_formed(record)) return fail(StoreError::bad_record);
   const bool historical = record.state == static_cast<uint8_t>(RecordState::historical);
-  if (historical && record.disposition == static_cast<uint8_t>(Disposition::none))
-    return fail(StoreError::bad_record);
   const auto it = blocks_.find(block_no);
   const bool needs_slot = it == blocks_.end() || !it->second.dirty;
   if (needs_slot && dirty_.size() >= options_.batch_blocks_max) {
     stats_.full_refusals.fetch_add(1, std::memory_order_relaxed);
     return fail(StoreError::full);
   }
+  // Starting a new block: the previous one leaves memory unless it still has active records.
+  if (slot % kRecordsPerBlock == 0 && slot > 0) release_block(block_no - 1);
   Block& b = block_for(block_no);
   const int64_t now = clock_.wall_now();
   last_entry_ns_ = std::max<int64_t>(last_entry_ns_, now);
@@ -432,9 +442,8 @@ Result<void, StoreError> Shard::update(uint64_t index, const SmRecord& next, Ack
     return fail(StoreError::not_active);
   if (next.message_id != current->message_id || next.time_entry_ns != current->time_entry_ns)
     return fail(StoreError::bad_record);
+  if (!well_formed(next)) return fail(StoreError::bad_record);
   const bool discharge = next.state == static_cast<uint8_t>(RecordState::historical);
-  if (discharge && next.disposition == static_cast<uint8_t>(Disposition::none))
-    return fail(StoreError::bad_record);
   if (!b.dirty && dirty_.size() >= options_.batch_blocks_max) {
     stats_.full_refusals.fetch_add(1, std::memory_order_relaxed);
     return fail(StoreError::full);

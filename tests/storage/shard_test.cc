@@ -435,6 +435,28 @@ TEST(Shard, BadAuxiliaryFilesGiveClearErrors) {
   EXPECT_NE(s.error().find("5000 MiB"), std::string::npos) << s.error();
 }
 
+TEST(Shard, MemoryHoldsOnlyBlocksWithActiveRecords) {
+  TempDir tmp;
+  ManualClock clock;
+  SimDisk disk;
+  auto s = std::move(*Shard::open(small_options(tmp.sub("s")), disk.open(true), clock));
+  for (uint64_t i = 0; i < 20000; ++i) {
+    SmRecord r = make_record(i, i == 5);  // one active message, the rest stored historical
+    ASSERT_TRUE(s->append(r, nullptr, nullptr));
+    if (i % 100 == 99) {
+      ASSERT_TRUE(s->flush_sync());
+    }
+  }
+  ASSERT_TRUE(s->flush_sync());
+  EXPECT_LE(s->stats().cached_blocks.load(), 2u) << "the block of record 5 and the tail only";
+  SmRecord bad = make_record(1);
+  bad.state = 7;
+  EXPECT_EQ(s->append(bad, nullptr, nullptr).error(), StoreError::bad_record);
+  SmRecord next = *s->find_active(5);
+  next.disposition = static_cast<uint8_t>(Disposition::delivered);  // active with a disposition
+  EXPECT_EQ(s->update(5, next, nullptr, nullptr).error(), StoreError::bad_record);
+}
+
 TEST(Shard, OneOwnerAtATime) {
   TempDir tmp;
   ManualClock clock;

@@ -52,9 +52,9 @@ struct MetricsConfig {
 // The persistent message store (docs/STORAGE.md): one shard per reactor core under `dir`.
 struct StoreConfig {
   bool enabled = true;
-  std::string dir = "pms";               // relative paths are under state_dir
-  uint32_t prealloc_mib = 64;            // zero-filled ahead of each shard's tail
-  uint32_t batch_kib = 4096;             // the most one group commit writes per shard
+  std::string dir = "pms";     // relative paths are under state_dir
+  uint32_t prealloc_mib = 64;  // zero-filled ahead of each shard's tail
+  uint32_t batch_kib = 4096;   // the most one group commit writes per shard
   uint32_t historical_mark_interval_ms = 1000;
   bool operator==(const StoreConfig&) const = default;
 };

@@ -63,8 +63,8 @@ void append_store_metrics(proto::http::PrometheusWriter& out, const storage::Sto
     }
   }
   for (const double q : {0.5, 0.99}) {
-    const char* name = q == 0.5 ? "cellplane_store_commit_p50_seconds"
-                                : "cellplane_store_commit_p99_seconds";
+    const char* name =
+        q == 0.5 ? "cellplane_store_commit_p50_seconds" : "cellplane_store_commit_p99_seconds";
     out.begin_family(name, "Group commit latency quantile since start.", MetricType::gauge);
     for (const storage::ShardView& v : shards) {
       const std::string id = std::to_string(v.id);
@@ -91,8 +91,8 @@ storage::StoreOptions store_options(const ctl::Config& config, unsigned cores) {
 Result<void, std::string> Services::install() {
   if (config_.store.enabled) {
     if (engine_.core_count() > storage::kShardsMax)
-      return fail(fmt::format("[store] supports at most {} cores (one shard each)",
-                              storage::kShardsMax));
+      return fail(
+          fmt::format("[store] supports at most {} cores (one shard each)", storage::kShardsMax));
     store_ = std::make_unique<storage::Store>(store_options(config_, engine_.core_count()));
     // Every core opens and recovers its shards on its own thread, before it serves anything.
     engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {

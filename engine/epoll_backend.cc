@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "base/assert.h"
-#include "engine/io_backend.h"
 #include "engine/file_ops.h"
+#include "engine/io_backend.h"
 #include "engine/socket_ops.h"
 
 namespace cp::engine {

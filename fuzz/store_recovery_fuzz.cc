@@ -83,7 +83,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   const std::string& dir = work_dir();
-  if (!write_number_file(dir + "/historical-mb", mark) || !write_number_file(dir + "/base-index", base))
+  if (!write_number_file(dir + "/historical-mb", mark) ||
+      !write_number_file(dir + "/base-index", base))
     fail("cannot write the number files");
   SimDisk disk;
   disk.restore(image);

@@ -94,4 +94,46 @@ std::string imsi(const SmRecord& record) {
   return unpack_bcd(record.dest_imsi, 15);
 }
 
+std::string_view sme_class_name(uint8_t c) {
+  switch (static_cast<SmeClass>(c)) {
+    case SmeClass::local:
+      return "local";
+    case SmeClass::gsm:
+      return "gsm";
+    case SmeClass::upstream:
+      return "upstream";
+    case SmeClass::downstream:
+      return "downstream";
+  }
+  return "unknown";
+}
+
+std::string_view state_name(uint8_t s) {
+  switch (static_cast<RecordState>(s)) {
+    case RecordState::active:
+      return "active";
+    case RecordState::historical:
+      return "historical";
+  }
+  return "unknown";
+}
+
+std::string_view disposition_name(uint8_t d) {
+  switch (static_cast<Disposition>(d)) {
+    case Disposition::none:
+      return "none";
+    case Disposition::delivered:
+      return "delivered";
+    case Disposition::failed_permanently:
+      return "failed";
+    case Disposition::expired:
+      return "expired";
+    case Disposition::cancelled:
+      return "cancelled";
+    case Disposition::stored_only:
+      return "stored-only";
+  }
+  return "unknown";
+}
+
 }  // namespace cp::storage

@@ -101,7 +101,15 @@ constexpr uint64_t make_message_id(unsigned shard, uint64_t index) {
 constexpr unsigned message_shard(uint64_t message_id) {
   return static_cast<unsigned>(message_id >> 56);
 }
-constexpr uint64_t message_index(uint64_t message_id) { return message_id & kIndexMask; }
+constexpr uint64_t message_index(uint64_t message_id) {
+  return message_id & kIndexMask;
+}
+
+// Names as smsc-dump, pms-tool and the logs print them ("unknown" for values this layout
+// version does not define: a record read from disk may hold anything that passed its checksum).
+std::string_view sme_class_name(uint8_t sme_class);      // local, gsm, upstream, downstream
+std::string_view state_name(uint8_t state);              // active, historical
+std::string_view disposition_name(uint8_t disposition);  // none, delivered, failed, expired, ...
 
 // CRC32C (Castagnoli), hardware accelerated by ISA-L.
 uint32_t crc32c(std::span<const std::byte> bytes);

@@ -18,9 +18,12 @@ namespace {
 
 constexpr size_t kScanChunkBytes = 4 << 20;
 constexpr size_t kZeroChunkBytes = 4 << 20;
+constexpr size_t kExtendChunkBytes = 1 << 20;
 constexpr size_t kImagesPerChunk = 64;
 
-uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
 
 // A process-wide run of zeros for preallocation and repairs (never written to).
 std::span<const std::byte> zeros(size_t bytes) {
@@ -29,7 +32,9 @@ std::span<const std::byte> zeros(size_t bytes) {
   return {buffer.get(), bytes};
 }
 
-bool is_blank(const SmRecord& r) { return check(r) == RecordCheck::blank; }
+bool is_blank(const SmRecord& r) {
+  return check(r) == RecordCheck::blank;
+}
 
 // A state the store understands: active without a disposition, or historical with one.
 bool well_formed(const SmRecord& r) {
@@ -71,10 +76,14 @@ Result<uint64_t, std::string> read_number_file(const std::string& path) {
   ::close(fd);
   if (n < 0) return fail(errno_text("read", path));
   std::string_view text(buf, static_cast<size_t>(n));
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  while (!text.empty() &&
+         (text.back() == '\n' || text.back() == '\r' || text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   uint64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+  if (ec == std::errc::result_out_of_range) return fail(path + ": number out of range");
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      static_cast<size_t>(n) == sizeof buf)
     return fail(path + ": not a number (expected one decimal line)");
   return value;
 }
@@ -103,7 +112,7 @@ Shard::Shard(const ShardOptions& options, std::unique_ptr<ShardIo> io, Clock& cl
     : options_(options), io_(std::move(io)), clock_(clock) {}
 
 Shard::~Shard() {
-  CP_ASSERT(!in_flight_);
+  CP_ASSERT(!in_flight_ && !extend_in_flight_);
   if (!failed_ && dirty_.empty()) {
     // Everything in memory is durable: the mark may catch up with it.
     mark_candidate_mb_ = oldest_possibly_active_slot() / kRecordsPerMiB;
@@ -115,8 +124,7 @@ Shard::~Shard() {
 }
 
 Result<std::unique_ptr<Shard>, std::string> Shard::open_dir(const ShardOptions& options,
-                                                            Clock& clock,
-                                                            engine::Reactor* reactor,
+                                                            Clock& clock, engine::Reactor* reactor,
                                                             RecoveryReport* report) {
   std::error_code ec;
   if (options.create) std::filesystem::create_directories(options.dir, ec);
@@ -127,8 +135,8 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open_dir(const ShardOptions& 
 }
 
 Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& options,
-                                                        std::unique_ptr<ShardIo> io,
-                                                        Clock& clock, RecoveryReport* report) {
+                                                        std::unique_ptr<ShardIo> io, Clock& clock,
+                                                        RecoveryReport* report) {
   CP_ASSERT(options.shard < kShardsMax);
   CP_ASSERT(options.batch_blocks_max >= 2);
   std::error_code ec;
@@ -144,8 +152,10 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& opti
     return fail(errno_text("flock", lock_path));
   }
   if (std::filesystem::exists(options.dir + "/split-pending"))
-    return fail(options.dir + ": an offline split was interrupted; finish it with `pms-tool split "
-                              "--resume --shard-dir " + options.dir + "` before starting");
+    return fail(options.dir +
+                ": an offline split was interrupted; finish it with `pms-tool split "
+                "--resume --shard-dir " +
+                options.dir + "` before starting");
   auto base = read_number_file(options.dir + "/base-index");
   if (!base) return fail(base.error());
   auto mark = read_number_file(options.dir + "/historical-mb");
@@ -159,7 +169,9 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& opti
   rep = RecoveryReport{};
   rep.historical_mb = *mark;
   rep.base_index = *base;
-  if (auto ok = s->recover(rep); !ok) return fail(ok.error());
+  auto recovered = s->recover(rep);
+  s->io_->release_cache();
+  if (!recovered) return fail(recovered.error());
   rep.took = clock.now() - started;  // recovery proper; the preallocation below is not in it
   if (auto ok = s->preallocate_sync(); !ok) return fail(ok.error());
   s->staging_ = make_aligned(size_t{options.batch_blocks_max} * kBlockBytes);
@@ -189,10 +201,14 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   const uint64_t file_slots = (file_bytes_ + kRecordBytes - 1) / kRecordBytes;
   const uint64_t start = historical_mb_ * kRecordsPerMiB;
   if (start > file_slots)
-    return fail(fmt::format("{}/historical-mb says {} MiB are historical, but pms.bin holds only "
-                            "{} bytes",
-                            options_.dir, historical_mb_, file_bytes_));
+    return fail(
+        fmt::format("{}/historical-mb says {} MiB are historical, but pms.bin holds only "
+                    "{} bytes",
+                    options_.dir, historical_mb_, file_bytes_));
   const std::string& path = io_->path();
+  // Everything from the mark to the end of the file is read once, in order: ask for all of it
+  // now so the reads overlap instead of waiting for each other.
+  io_->prefetch(start * kRecordBytes, file_bytes_ - start * kRecordBytes);
   AlignedBuffer chunk = make_aligned(kScanChunkBytes);
   constexpr uint64_t kChunkSlots = kScanChunkBytes / kRecordBytes;
   const uint64_t window_slots = uint64_t{options_.batch_blocks_max + 1} * kRecordsPerBlock;
@@ -202,14 +218,15 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
     uint64_t slot = from;
     while (slot < to) {
       const uint64_t chunk_first = slot / kRecordsPerBlock * kRecordsPerBlock;
-      const uint64_t chunk_end = std::min<uint64_t>(chunk_first + kChunkSlots,
-                                                    align_up(to, kRecordsPerBlock));
+      const uint64_t chunk_end =
+          std::min<uint64_t>(chunk_first + kChunkSlots, align_up(to, kRecordsPerBlock));
       const size_t bytes = static_cast<size_t>((chunk_end - chunk_first) * kRecordBytes);
       if (auto ok = io_->read(chunk_first * kRecordBytes, {chunk.get(), bytes}); !ok)
         return fail(ok.error());
       const auto* records = reinterpret_cast<const SmRecord*>(chunk.get());
       for (; slot < std::min(chunk_end, to); ++slot) {
-        if (!fn(slot, records[slot - chunk_first], records + (slot / kRecordsPerBlock * kRecordsPerBlock - chunk_first)))
+        if (!fn(slot, records[slot - chunk_first],
+                records + (slot / kRecordsPerBlock * kRecordsPerBlock - chunk_first)))
           return slot;
       }
     }
@@ -218,11 +235,12 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
 
   std::string misplaced;
   auto misplaced_text = [&](uint64_t slot, const SmRecord& r) {
-    return fmt::format("{}: the record at slot {} is message {}:{}, not {}:{} — pms.bin is not "
-                       "this shard's or base-index is wrong; refusing to start (docs/STORAGE.md, "
-                       "recovery)",
-                       path, slot, message_shard(r.message_id), message_index(r.message_id),
-                       options_.shard, base_index_ + slot);
+    return fmt::format(
+        "{}: the record at slot {} is message {}:{}, not {}:{} — pms.bin is not "
+        "this shard's or base-index is wrong; refusing to start (docs/STORAGE.md, "
+        "recovery)",
+        path, slot, message_shard(r.message_id), message_index(r.message_id), options_.shard,
+        base_index_ + slot);
   };
   uint64_t scanned = 0;
   auto end = scan(start, file_slots, [&](uint64_t slot, const SmRecord& r, const SmRecord* block) {
@@ -266,19 +284,20 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   // The torn residue: non-blank slots within one batch after the end.
   const uint64_t window_end = std::min(file_slots, tail_slot_ + window_slots);
   std::vector<uint64_t> repair_blocks;
-  auto residue = scan(tail_slot_, window_end, [&](uint64_t slot, const SmRecord& r,
-                                                  const SmRecord*) {
-    if (is_blank(r)) return true;
-    if (check(r) == RecordCheck::valid &&
-        r.message_id != make_message_id(options_.shard, base_index_ + slot)) {
-      misplaced = misplaced_text(slot, r);
-      return false;
-    }
-    ++rep.torn_slots;
-    const uint64_t block_no = slot / kRecordsPerBlock;
-    if (repair_blocks.empty() || repair_blocks.back() != block_no) repair_blocks.push_back(block_no);
-    return true;
-  });
+  auto residue =
+      scan(tail_slot_, window_end, [&](uint64_t slot, const SmRecord& r, const SmRecord*) {
+        if (is_blank(r)) return true;
+        if (check(r) == RecordCheck::valid &&
+            r.message_id != make_message_id(options_.shard, base_index_ + slot)) {
+          misplaced = misplaced_text(slot, r);
+          return false;
+        }
+        ++rep.torn_slots;
+        const uint64_t block_no = slot / kRecordsPerBlock;
+        if (repair_blocks.empty() || repair_blocks.back() != block_no)
+          repair_blocks.push_back(block_no);
+        return true;
+      });
   if (!residue) return fail(residue.error());
   if (!misplaced.empty()) return fail(misplaced);
   // Beyond it the writer leaves only zeros (preallocation), to the end of the file. A valid
@@ -286,24 +305,26 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   // non-blank is not ours. Either way: refuse rather than truncate.
   uint64_t found = file_slots;
   bool found_valid = false;
-  auto beyond = scan(window_end, file_slots, [&](uint64_t slot, const SmRecord& r,
-                                                 const SmRecord*) {
-    if (is_blank(r)) return true;
-    found = slot;
-    found_valid = check(r) == RecordCheck::valid;
-    return false;
-  });
+  auto beyond =
+      scan(window_end, file_slots, [&](uint64_t slot, const SmRecord& r, const SmRecord*) {
+        if (is_blank(r)) return true;
+        found = slot;
+        found_valid = check(r) == RecordCheck::valid;
+        return false;
+      });
   if (!beyond) return fail(beyond.error());
   if (found < file_slots && found_valid)
-    return fail(fmt::format("{}: the record at slot {} is damaged but valid records follow (slot "
-                            "{}): damage in the middle of the log, not a torn tail; refusing to "
-                            "truncate acknowledged messages (docs/STORAGE.md, recovery)",
-                            path, tail_slot_, found));
+    return fail(
+        fmt::format("{}: the record at slot {} is damaged but valid records follow (slot "
+                    "{}): damage in the middle of the log, not a torn tail; refusing to "
+                    "truncate acknowledged messages (docs/STORAGE.md, recovery)",
+                    path, tail_slot_, found));
   if (found < file_slots)
-    return fail(fmt::format("{}: unexpected data at slot {}, after the end of the log (slot {}) "
-                            "and beyond the reach of a torn commit; refusing to start (check the "
-                            "file with `pms-tool verify`)",
-                            path, found, tail_slot_));
+    return fail(
+        fmt::format("{}: unexpected data at slot {}, after the end of the log (slot {}) "
+                    "and beyond the reach of a torn commit; refusing to start (check the "
+                    "file with `pms-tool verify`)",
+                    path, found, tail_slot_));
 
   // The tail block: kept in memory (appends continue in it), good records only.
   const uint64_t tail_block = tail_slot_ / kRecordsPerBlock;
@@ -322,14 +343,14 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
     std::vector<FileWrite> repairs;
     for (uint64_t block_no : repair_blocks) {
       const auto it = blocks_.find(block_no);
-      repairs.push_back({block_no * kBlockBytes, it != blocks_.end()
-                                                     ? std::span<const std::byte>(it->second.data,
-                                                                                  kBlockBytes)
-                                                     : zeros(kBlockBytes)});
+      repairs.push_back(
+          {block_no * kBlockBytes, it != blocks_.end()
+                                       ? std::span<const std::byte>(it->second.data, kBlockBytes)
+                                       : zeros(kBlockBytes)});
     }
     if (auto ok = io_->write_durable(repairs); !ok) return fail(ok.error());
-    CP_LOG_NOTICE("{}: zeroed {} slots of a torn last commit after record {}", path,
-                  rep.torn_slots, base_index_ + tail_slot_);
+    CP_LOG_NOTICE("{}: zeroed {} slots of a torn last commit after record {}", path, rep.torn_slots,
+                  base_index_ + tail_slot_);
   }
   return {};
 }
@@ -387,6 +408,12 @@ void Shard::release_block(uint64_t block_no) {
   blocks_.erase(it);
 }
 
+uint64_t Shard::max_dirty_block() const {
+  uint64_t top = 0;
+  for (uint64_t b : dirty_) top = std::max(top, b);
+  return top;
+}
+
 uint64_t Shard::oldest_possibly_active_slot() const {
   for (const auto& [block_no, b] : blocks_) {
     if (b.active > 0) return block_no * kRecordsPerBlock;
@@ -428,8 +455,7 @@ Result<uint64_t, StoreError> Shard::append(SmRecord& record, AckFn ack, void* ct
   return index;
 }
 
-Result<void, StoreError> Shard::update(uint64_t index, const SmRecord& next, AckFn ack,
-                                       void* ctx) {
+Result<void, StoreError> Shard::update(uint64_t index, const SmRecord& next, AckFn ack, void* ctx) {
   if (failed_) return fail(StoreError::failed);
   if (index < base_index_ || index >= next_index()) return fail(StoreError::not_active);
   const uint64_t slot = index - base_index_;
@@ -475,6 +501,8 @@ const SmRecord* Shard::find_active(uint64_t index) const {
 bool Shard::commit() {
   if (in_flight_ || failed_ || acking_ || dirty_.empty()) return false;
   std::sort(dirty_.begin(), dirty_.end());
+  // Never write where a zero fill is still in flight: the zeros could land after the records.
+  if (extend_in_flight_ && (dirty_.back() + 1) * kBlockBytes > extend_from_) return false;
   writes_.clear();
   std::byte* out = staging_.get();
   for (uint64_t block_no : dirty_) {
@@ -482,8 +510,8 @@ bool Shard::commit() {
     std::memcpy(out, b.data, kBlockBytes);
     b.dirty = false;
     const uint64_t offset = block_no * kBlockBytes;
-    FileWrite& last = writes_.empty() ? writes_.emplace_back(FileWrite{offset, {out, 0}})
-                                      : writes_.back();
+    FileWrite& last =
+        writes_.empty() ? writes_.emplace_back(FileWrite{offset, {out, 0}}) : writes_.back();
     if (last.offset + last.bytes.size() == offset) {
       last.bytes = {last.bytes.data(), last.bytes.size() + kBlockBytes};
     } else {
@@ -494,28 +522,45 @@ bool Shard::commit() {
   stats_.blocks_written.fetch_add(dirty_.size(), std::memory_order_relaxed);
   for (uint64_t block_no : dirty_) release_block(block_no);
   dirty_.clear();
-  // Keep the zero-filled extent ahead of the tail: one chunk per commit, after every block
-  // this commit writes.
-  const uint64_t tail_end = align_up(tail_slot_ * kRecordBytes, kBlockBytes);
-  extend_to_ = 0;
-  if (file_bytes_ < tail_end + options_.prealloc_bytes / 2) {
-    const uint64_t at = std::max(file_bytes_, tail_end);
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(kZeroChunkBytes,
-                                                            tail_end + options_.prealloc_bytes - at));
-    if (n > 0) {
-      writes_.push_back({at, zeros(n)});
-      extend_to_ = at + n;
-    }
-  }
   // Once this commit is durable, the disk holds exactly what memory holds now.
   mark_candidate_mb_ = oldest_possibly_active_slot() / kRecordsPerMiB;
   CP_ASSERT(in_flight_waiters_.empty());
   in_flight_waiters_.swap(waiting_);
   in_flight_ = true;
   commit_started_ = clock_.now();
+  commit_end_ = writes_.back().offset + writes_.back().bytes.size();
   stats_.cached_blocks.store(blocks_.size(), std::memory_order_relaxed);
   io_->start_commit(writes_, *this);
+  maybe_extend();
   return true;
+}
+
+// Keeps the zero-filled extent prealloc_bytes ahead of the tail, 1 MiB at a time, as its own
+// write + fdatasync beside the commits: a zero fill inside an acknowledged commit would add its
+// milliseconds to that commit's latency.
+void Shard::maybe_extend() {
+  if (extend_in_flight_ || failed_) return;
+  const uint64_t tail_end = align_up(tail_slot_ * kRecordBytes, kBlockBytes);
+  if (file_bytes_ >= tail_end + options_.prealloc_bytes / 2) return;
+  extend_from_ = std::max({file_bytes_, tail_end, in_flight_ ? commit_end_ : 0});
+  const size_t n = static_cast<size_t>(
+      std::min<uint64_t>(kExtendChunkBytes, tail_end + options_.prealloc_bytes - extend_from_));
+  if (n == 0) return;
+  extend_to_ = extend_from_ + n;
+  extend_in_flight_ = true;
+  io_->start_extend({extend_from_, zeros(n)}, *this);
+}
+
+void Shard::on_extend_done(int32_t result) {
+  extend_in_flight_ = false;
+  if (result < 0) {
+    // Not fatal: appends beyond the zero fill are extending writes, slower but as durable.
+    CP_LOG_WARN("{}: extending the preallocation failed: {}", io_->path(), std::strerror(-result));
+    return;
+  }
+  file_bytes_ = std::max(file_bytes_, extend_to_);
+  stats_.file_bytes.store(file_bytes_, std::memory_order_relaxed);
+  maybe_extend();  // still behind: the next chunk
 }
 
 void Shard::on_commit_done(int32_t result) {
@@ -527,14 +572,15 @@ void Shard::on_commit_done(int32_t result) {
   if (result < 0) {
     failed_ = true;
     stats_.commit_errors.fetch_add(1, std::memory_order_relaxed);
-    CP_LOG_ERROR("{}: commit failed: {}; shard {} accepts nothing more until restarted "
-                 "(recovery will keep exactly what is durable)",
-                 io_->path(), std::strerror(-result), options_.shard);
+    CP_LOG_ERROR(
+        "{}: commit failed: {}; shard {} accepts nothing more until restarted "
+        "(recovery will keep exactly what is durable)",
+        io_->path(), std::strerror(-result), options_.shard);
     for (const Waiter& w : in_flight_waiters_) w.fn(w.ctx, w.index, result);
     for (const Waiter& w : waiting_) w.fn(w.ctx, w.index, result);
     waiting_.clear();
   } else {
-    file_bytes_ = std::max(file_bytes_, extend_to_);
+    file_bytes_ = std::max(file_bytes_, commit_end_);  // a commit past the zero fill extends
     for (const Waiter& w : in_flight_waiters_) w.fn(w.ctx, w.index, 0);
     maybe_write_historical_mark();
   }

@@ -37,9 +37,9 @@
 namespace cp::storage {
 
 struct ShardOptions {
-  unsigned shard = 0;   // the owning core; part of every message id
-  std::string dir;      // the shard directory: pms.bin, historical-mb, base-index, lock
-  bool create = true;   // create the directory and pms.bin when missing
+  unsigned shard = 0;  // the owning core; part of every message id
+  std::string dir;     // the shard directory: pms.bin, historical-mb, base-index, lock
+  bool create = true;  // create the directory and pms.bin when missing
   // Kept zero-filled ahead of the tail (pure overwrites commit ~2x faster than extending ones).
   uint64_t prealloc_bytes = 64ull << 20;
   // The most dirty blocks one commit carries (4 MiB): the batch capacity behind backpressure,
@@ -59,14 +59,14 @@ std::string_view to_string(StoreError error);
 
 // What open() found and did.
 struct RecoveryReport {
-  uint64_t historical_mb = 0;   // the mark read from historical-mb (MiB skipped)
-  uint64_t base_index = 0;      // index of slot 0 (raised by offline splits)
-  uint64_t scanned_records = 0; // records read and verified
-  uint64_t log_records = 0;     // records in the log (slots before the end)
+  uint64_t historical_mb = 0;    // the mark read from historical-mb (MiB skipped)
+  uint64_t base_index = 0;       // index of slot 0 (raised by offline splits)
+  uint64_t scanned_records = 0;  // records read and verified
+  uint64_t log_records = 0;      // records in the log (slots before the end)
   uint64_t active_records = 0;
-  uint64_t torn_slots = 0;      // non-blank slots found after the end and zeroed
+  uint64_t torn_slots = 0;  // non-blank slots found after the end and zeroed
   uint64_t file_bytes = 0;
-  Nanos took = 0;              // the recovery proper (reading, verifying, repairing), not the preallocation
+  Nanos took = 0;  // the recovery proper (reading, verifying, repairing), not the preallocation
 };
 
 // Counters written by the owning thread, read by any (cellctl store, metrics).
@@ -89,7 +89,7 @@ struct ShardStats {
   std::atomic<int64_t> rate_updated_ns{0};
 };
 
-class Shard final : public CommitListener {
+class Shard final : public CommitListener, public ExtendListener {
  public:
   // Called once per append/update when the record is durable (result 0) or will never be
   // (-errno). `index` is the record's index in this shard.
@@ -98,8 +98,7 @@ class Shard final : public CommitListener {
   // Opens the shard directory, takes its lock (one process, one owner), recovers (see above)
   // and preallocates. `io` is the shard's pms.bin; open_dir() below builds it.
   static Result<std::unique_ptr<Shard>, std::string> open(const ShardOptions& options,
-                                                          std::unique_ptr<ShardIo> io,
-                                                          Clock& clock,
+                                                          std::unique_ptr<ShardIo> io, Clock& clock,
                                                           RecoveryReport* report = nullptr);
   // open() on `options.dir`/pms.bin (O_DIRECT), committing through `reactor` when given.
   static Result<std::unique_ptr<Shard>, std::string> open_dir(const ShardOptions& options,
@@ -131,11 +130,17 @@ class Shard final : public CommitListener {
   bool commit();
   bool has_dirty() const { return !dirty_.empty(); }
   bool commit_in_flight() const { return in_flight_; }
+  // commit() would start one now (the store's poller keeps the reactor awake while true).
+  bool can_commit() const {
+    return !in_flight_ && !failed_ && !dirty_.empty() &&
+           !(extend_in_flight_ && (max_dirty_block() + 1) * kBlockBytes > extend_from_);
+  }
   bool failed() const { return failed_; }
   // Simulation only: the process "died" with a commit in flight (SimDisk::crash_image); the
   // shard forgets it and accepts nothing more, so it can be destroyed.
   void crashed() {
     in_flight_ = false;
+    extend_in_flight_ = false;
     failed_ = true;
   }
   // Commits until nothing is dirty (synchronous ShardIo) — for tools and orderly shutdown.
@@ -166,8 +171,11 @@ class Shard final : public CommitListener {
   void mark_dirty(uint64_t block_no, Block& b);
   void release_block(uint64_t block_no);
   uint64_t oldest_possibly_active_slot() const;
+  uint64_t max_dirty_block() const;
   void maybe_write_historical_mark();
   void on_commit_done(int32_t result) override;
+  void maybe_extend();
+  void on_extend_done(int32_t result) override;
 
   ShardOptions options_;
   std::unique_ptr<ShardIo> io_;
@@ -175,7 +183,7 @@ class Shard final : public CommitListener {
   int lock_fd_ = -1;
   uint64_t base_index_ = 0;
   uint64_t historical_mb_ = 0;
-  uint64_t tail_slot_ = 0;  // next slot to append to
+  uint64_t tail_slot_ = 0;   // next slot to append to
   uint64_t file_bytes_ = 0;  // zero-filled extent of pms.bin
   int64_t last_entry_ns_ = 0;
   uint64_t active_count_ = 0;
@@ -183,7 +191,7 @@ class Shard final : public CommitListener {
   std::vector<std::byte*> free_images_;
   std::vector<AlignedBuffer> image_chunks_;
   std::vector<uint64_t> dirty_;  // block numbers, unordered
-  std::vector<Waiter> waiting_;    // acks for the next commit
+  std::vector<Waiter> waiting_;  // acks for the next commit
   std::vector<Waiter> in_flight_waiters_;
   std::vector<FileWrite> writes_;
   AlignedBuffer staging_;
@@ -191,8 +199,11 @@ class Shard final : public CommitListener {
   bool failed_ = false;
   bool acking_ = false;  // running acks: commit() waits (no nested commits from a callback)
   Nanos commit_started_ = 0;
-  uint64_t extend_to_ = 0;           // file size once the in-flight commit's zero fill lands
-  uint64_t mark_candidate_mb_ = 0;   // historical-mb the in-flight commit makes true
+  bool extend_in_flight_ = false;
+  uint64_t extend_from_ = 0;  // the zero fill in flight covers [extend_from_, extend_to_)
+  uint64_t extend_to_ = 0;
+  uint64_t commit_end_ = 0;         // end of the highest block the commit in flight writes
+  uint64_t mark_candidate_mb_ = 0;  // historical-mb the in-flight commit makes true
   Nanos last_mark_write_ = 0;
   Nanos rate_window_start_ = 0;
   uint64_t rate_commits_ = 0;

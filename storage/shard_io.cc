@@ -21,11 +21,15 @@ std::string errno_text(const std::string& what, const std::string& path, int err
 
 class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
  public:
-  FileShardIo(std::string path, int fd, engine::Reactor* reactor)
-      : path_(std::move(path)), fd_(fd), reactor_(reactor) {}
+  FileShardIo(std::string path, int fd, int read_fd, engine::Reactor* reactor)
+      : path_(std::move(path)), fd_(fd), read_fd_(read_fd), reactor_(reactor) {
+    extender_.io = this;
+  }
   ~FileShardIo() override {
-    CP_ASSERT(listener_ == nullptr);  // never destroyed with a commit in flight
+    // Never destroyed with a commit or an extension in flight.
+    CP_ASSERT(listener_ == nullptr && extender_.listener == nullptr);
     ::close(fd_);
+    ::close(read_fd_);
   }
 
   const std::string& path() const override { return path_; }
@@ -36,11 +40,14 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  // Recovery reads through a second, buffered descriptor so the kernel's readahead (and a
+  // prefetch of the whole tail) keeps many reads in flight; O_DIRECT writes invalidate the
+  // cached pages they cover, so these reads always see what was written.
   Result<void, std::string> read(uint64_t offset, std::span<std::byte> out) override {
     assert_aligned(FileWrite{offset, out});
     size_t done = 0;
     while (done < out.size()) {
-      const ssize_t n = ::pread(fd_, out.data() + done, out.size() - done,
+      const ssize_t n = ::pread(read_fd_, out.data() + done, out.size() - done,
                                 static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return fail(errno_text("read", path_, errno));
@@ -75,11 +82,42 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
     l->on_commit_done(result);
   }
 
+  void start_extend(const FileWrite& zeros, ExtendListener& listener) override {
+    CP_ASSERT(extender_.listener == nullptr);
+    assert_aligned(zeros);
+    if (reactor_ == nullptr) {
+      listener.on_extend_done(engine::file_ops::commit_sync(fd_, {&zeros, 1}));
+      return;
+    }
+    extender_.write = zeros;
+    extender_.listener = &listener;
+    reactor_->start_file_commit(fd_, {&extender_.write, 1}, extender_);
+  }
+
+  void prefetch(uint64_t offset, uint64_t bytes) override {
+    ::posix_fadvise(read_fd_, static_cast<off_t>(offset), static_cast<off_t>(bytes),
+                    POSIX_FADV_WILLNEED);
+  }
+  void release_cache() override { ::posix_fadvise(read_fd_, 0, 0, POSIX_FADV_DONTNEED); }
+
  private:
+  struct Extender final : engine::FileCommitHandler {
+    FileShardIo* io = nullptr;
+    FileWrite write;
+    ExtendListener* listener = nullptr;
+    void on_file_commit(int32_t result) override {
+      ExtendListener* l = listener;
+      listener = nullptr;
+      l->on_extend_done(result);
+    }
+  };
+
   std::string path_;
   int fd_;
+  int read_fd_;
   engine::Reactor* reactor_;
   CommitListener* listener_ = nullptr;
+  Extender extender_;
 };
 
 }  // namespace
@@ -90,22 +128,30 @@ void assert_aligned(const FileWrite& write) {
   CP_ASSERT(reinterpret_cast<uintptr_t>(write.bytes.data()) % kBlockBytes == 0);
 }
 
-Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path,
-                                                               bool create,
-                                                               engine::Reactor* reactor) {
+Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path, bool create,
+                                                              engine::Reactor* reactor) {
   int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
   if (create) flags |= O_CREAT;
   const int fd = ::open(path.c_str(), flags, 0640);
   if (fd < 0) {
     if (errno == EINVAL)
-      return fail(path + ": this file system does not support O_DIRECT (tmpfs?); put the store "
-                         "on a disk file system");
+      return fail(path +
+                  ": this file system does not support O_DIRECT (tmpfs?); put the store "
+                  "on a disk file system");
     return fail(errno_text("open", path, errno));
   }
-  return std::unique_ptr<ShardIo>(new FileShardIo(path, fd, reactor));
+  const int read_fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_fd < 0) {
+    const int err = errno;
+    ::close(fd);
+    return fail(path + ": open: " + std::strerror(err));
+  }
+  return std::unique_ptr<ShardIo>(new FileShardIo(path, fd, read_fd, reactor));
 }
 
-void AlignedFree::operator()(std::byte* p) const { std::free(p); }
+void AlignedFree::operator()(std::byte* p) const {
+  std::free(p);
+}
 
 AlignedBuffer make_aligned(size_t bytes) {
   CP_ASSERT(bytes % kBlockBytes == 0 && bytes > 0);

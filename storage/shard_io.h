@@ -42,6 +42,13 @@ class CommitListener {
   virtual void on_commit_done(int32_t result) = 0;
 };
 
+class ExtendListener {
+ public:
+  virtual ~ExtendListener() = default;
+  // 0 when the zero fill is durable, else -errno.
+  virtual void on_extend_done(int32_t result) = 0;
+};
+
 class ShardIo {
  public:
   virtual ~ShardIo() = default;
@@ -56,14 +63,19 @@ class ShardIo {
   // possibly before start_commit returns (synchronous implementations). At most one commit is
   // in flight per shard; the bytes stay put until the result.
   virtual void start_commit(std::span<const FileWrite> writes, CommitListener& listener) = 0;
+  // Starts extending the zero-filled preallocation: one write of zeros + fdatasync, independent
+  // of the commit in flight (never in an acknowledged commit's chain). At most one at a time.
+  virtual void start_extend(const FileWrite& zeros, ExtendListener& listener) = 0;
+  // Recovery hints: the range is about to be read sequentially / is no longer needed.
+  virtual void prefetch(uint64_t /*offset*/, uint64_t /*bytes*/) {}
+  virtual void release_cache() {}
 };
 
 // Opens (creating when `create`) `path` with O_RDWR | O_DIRECT | O_CLOEXEC. With a reactor,
 // commits go through its backend (io_uring: linked writes + IORING_FSYNC_DATASYNC) and the
 // result arrives in a later loop turn; without, start_commit writes and fdatasyncs inline.
-Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path,
-                                                               bool create,
-                                                               engine::Reactor* reactor);
+Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path, bool create,
+                                                              engine::Reactor* reactor);
 
 // A buffer of `bytes` (a multiple of 4 KiB) aligned to 4 KiB, zero-filled.
 struct AlignedFree {

@@ -91,7 +91,8 @@ Result<std::vector<uint32_t>, std::string> copy_range(int src, const std::string
   std::vector<uint32_t> crcs;
   for (uint64_t off = 0; off < bytes; off += kChunkBytes) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(kChunkBytes, bytes - off));
-    if (auto ok = read_all(src, from + off, {buf.data(), n}, src_path); !ok) return fail(ok.error());
+    if (auto ok = read_all(src, from + off, {buf.data(), n}, src_path); !ok)
+      return fail(ok.error());
     const auto* records = reinterpret_cast<const SmRecord*>(buf.data());
     for (size_t i = 0; i < n / kRecordBytes; ++i) {
       if (auto ok = check_record(first_slot + off / kRecordBytes + i, records[i]); !ok)
@@ -113,8 +114,8 @@ Result<void, std::string> verify_copy(const std::string& path, uint64_t bytes,
   struct stat st {};
   if (::fstat(fd.fd, &st) != 0) return fail(sys_error("fstat", path));
   if (static_cast<uint64_t>(st.st_size) != bytes)
-    return fail(fmt::format("{}: verification failed: {} bytes, expected {}", path, st.st_size,
-                            bytes));
+    return fail(
+        fmt::format("{}: verification failed: {} bytes, expected {}", path, st.st_size, bytes));
   // The pages just written are cached; drop them so the check reads what reached the disk.
   ::posix_fadvise(fd.fd, 0, 0, POSIX_FADV_DONTNEED);
   std::vector<std::byte> buf(kChunkBytes);
@@ -154,8 +155,9 @@ Result<SplitReport, std::string> split_shard(const SplitOptions& o) {
   auto lock = lock_shard(dir);
   if (!lock) return fail(lock.error());
   if (fs::exists(dir + "/" + kSplitPendingFile))
-    return fail(dir + ": an earlier split was interrupted; finish it with `pms-tool split "
-                      "--resume`");
+    return fail(dir +
+                ": an earlier split was interrupted; finish it with `pms-tool split "
+                "--resume`");
   auto base = read_number_file(dir + "/base-index");
   if (!base) return fail(base.error());
   auto mark = read_number_file(dir + "/historical-mb");
@@ -163,8 +165,8 @@ Result<SplitReport, std::string> split_shard(const SplitOptions& o) {
   const uint64_t mib = o.mib ? o.mib : *mark;
   if (mib == 0) return fail(dir + ": nothing to split: historical-mb is 0");
   if (mib > *mark)
-    return fail(fmt::format("{}: only {} MiB are marked historical; refusing to move {}", dir,
-                            *mark, mib));
+    return fail(
+        fmt::format("{}: only {} MiB are marked historical; refusing to move {}", dir, *mark, mib));
 
   const std::string src_path = dir + "/pms.bin";
   Fd src(::open(src_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -177,8 +179,7 @@ Result<SplitReport, std::string> split_shard(const SplitOptions& o) {
   ::posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
   SmRecord first;
-  if (auto ok = read_all(src.fd, 0, {reinterpret_cast<std::byte*>(&first), sizeof first},
-                         src_path);
+  if (auto ok = read_all(src.fd, 0, {reinterpret_cast<std::byte*>(&first), sizeof first}, src_path);
       !ok)
     return fail(ok.error());
   if (check(first) != RecordCheck::valid)
@@ -190,8 +191,9 @@ Result<SplitReport, std::string> split_shard(const SplitOptions& o) {
   const std::string shard_name = "shard-" + std::to_string(rep.shard);
   rep.archive_shard_dir = o.archive_dir + "/" + shard_name;
   if (fs::exists(rep.archive_shard_dir))
-    return fail(rep.archive_shard_dir + ": exists already (an archive of this shard, or an "
-                                        "interrupted split: check and remove it, then re-run)");
+    return fail(rep.archive_shard_dir +
+                ": exists already (an archive of this shard, or an "
+                "interrupted split: check and remove it, then re-run)");
   std::error_code ec;
   fs::create_directories(o.archive_dir, ec);
   if (ec) return fail(o.archive_dir + ": cannot create: " + ec.message());
@@ -210,18 +212,21 @@ Result<SplitReport, std::string> split_shard(const SplitOptions& o) {
     done_bytes += n;
     if (o.progress) o.progress(done_bytes, size);
   };
-  auto expect = [&](uint64_t slot, const SmRecord& r, bool historical) -> Result<void, std::string> {
+  auto expect = [&](uint64_t slot, const SmRecord& r,
+                    bool historical) -> Result<void, std::string> {
     if (check(r) != RecordCheck::valid)
-      return fail(fmt::format("{}: record at slot {} is damaged; nothing was changed (run "
-                              "`pms-tool verify`)",
-                              src_path, slot));
+      return fail(
+          fmt::format("{}: record at slot {} is damaged; nothing was changed (run "
+                      "`pms-tool verify`)",
+                      src_path, slot));
     if (r.message_id != make_message_id(rep.shard, *base + slot))
-      return fail(fmt::format("{}: record at slot {} is message {}, expected {}:{}", src_path,
-                              slot, r.message_id, rep.shard, *base + slot));
+      return fail(fmt::format("{}: record at slot {} is message {}, expected {}:{}", src_path, slot,
+                              r.message_id, rep.shard, *base + slot));
     if (historical && r.state != static_cast<uint8_t>(RecordState::historical))
-      return fail(fmt::format("{}: record {} in the first {} MiB is still active; historical-mb "
-                              "is wrong — nothing was changed",
-                              src_path, *base + slot, mib));
+      return fail(
+          fmt::format("{}: record {} in the first {} MiB is still active; historical-mb "
+                      "is wrong — nothing was changed",
+                      src_path, *base + slot, mib));
     return {};
   };
 

@@ -16,7 +16,7 @@ struct Store::Slot final : engine::Poller {
   std::atomic<bool> open{false};
 
   bool poll() override { return shard->commit(); }
-  bool has_work() const override { return shard->has_dirty() && !shard->commit_in_flight(); }
+  bool has_work() const override { return shard->can_commit(); }
 };
 
 Store::Store(StoreOptions options) : options_(std::move(options)) {
@@ -50,11 +50,12 @@ Result<void, std::string> Store::open_on_core(engine::Reactor& reactor, Clock& c
     auto shard = Shard::open_dir(so, clock, &reactor, &slot.recovery);
     if (!shard) return fail(shard.error());
     const RecoveryReport& r = slot.recovery;
-    CP_LOG_INFO("store shard {} ({}): {} records, {} active, historical-mb {}, scanned {} in "
-                "{:.1f} ms{}",
-                id, so.dir, r.log_records, r.active_records, r.historical_mb, r.scanned_records,
-                static_cast<double>(r.took) / 1e6,
-                r.torn_slots ? fmt::format(", zeroed {} torn slots", r.torn_slots) : "");
+    CP_LOG_INFO(
+        "store shard {} ({}): {} records, {} active, historical-mb {}, scanned {} in "
+        "{:.1f} ms{}",
+        id, so.dir, r.log_records, r.active_records, r.historical_mb, r.scanned_records,
+        static_cast<double>(r.took) / 1e6,
+        r.torn_slots ? fmt::format(", zeroed {} torn slots", r.torn_slots) : "");
     slot.shard = std::move(*shard);
     slot.core = core;
     reactor.add_poller(slot);
@@ -63,7 +64,9 @@ Result<void, std::string> Store::open_on_core(engine::Reactor& reactor, Clock& c
   return {};
 }
 
-Shard* Store::primary(unsigned core) const { return shard(core); }
+Shard* Store::primary(unsigned core) const {
+  return shard(core);
+}
 
 Shard* Store::shard(unsigned id) const {
   if (id >= slots_.size() || !slots_[id]->open.load(std::memory_order_acquire)) return nullptr;

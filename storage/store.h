@@ -23,9 +23,9 @@
 namespace cp::storage {
 
 struct StoreOptions {
-  std::string dir;       // the store root: shard-0/, shard-1/, ...
-  unsigned cores = 1;    // reactor cores; shard N belongs to core N % cores
-  ShardOptions shard;    // template: prealloc, batch size, mark interval (shard/dir are set here)
+  std::string dir;     // the store root: shard-0/, shard-1/, ...
+  unsigned cores = 1;  // reactor cores; shard N belongs to core N % cores
+  ShardOptions shard;  // template: prealloc, batch size, mark interval (shard/dir are set here)
 };
 
 // What a control command shows of a shard (any thread).

@@ -85,9 +85,10 @@ Result<VerifyReport, std::string> verify_shard(
       if (!in_log) {
         if (c != RecordCheck::blank) ++rep.non_blank_after_end;
         if (c == RecordCheck::valid && valid_after_end++ == 0)
-          problem(fmt::format("slot {} is valid but follows the end of the log at slot {}: "
-                              "damage in the middle of the log (recovery will refuse to start)",
-                              slot, first_bad));
+          problem(
+              fmt::format("slot {} is valid but follows the end of the log at slot {}: "
+                          "damage in the middle of the log (recovery will refuse to start)",
+                          slot, first_bad));
         continue;
       }
       if (c != RecordCheck::valid) {
@@ -112,9 +113,10 @@ Result<VerifyReport, std::string> verify_shard(
       if (r.state == static_cast<uint8_t>(RecordState::active)) {
         ++rep.active;
         if (slot < mark_slots)
-          problem(fmt::format("record {} is active but lies within historical-mb ({} MiB): "
-                              "start-up would skip it",
-                              rep.base_index + slot, rep.historical_mb));
+          problem(
+              fmt::format("record {} is active but lies within historical-mb ({} MiB): "
+                          "start-up would skip it",
+                          rep.base_index + slot, rep.historical_mb));
       } else {
         ++rep.historical;
       }
@@ -151,9 +153,9 @@ std::string to_json(const VerifyReport& r) {
       "{{\"dir\":\"{}\",\"shard\":{},\"records\":{},\"active\":{},\"historical\":{},"
       "\"base_index\":{},\"historical_mb\":{},\"file_bytes\":{},\"first_entry_ns\":{},"
       "\"last_entry_ns\":{},\"non_blank_after_end\":{},\"split_pending\":{},\"problems\":[{}]}}\n",
-      json_escape(r.dir), r.shard, r.records, r.active, r.historical, r.base_index,
-      r.historical_mb, r.file_bytes, r.first_entry_ns, r.last_entry_ns, r.non_blank_after_end,
-      r.split_pending, problems);
+      json_escape(r.dir), r.shard, r.records, r.active, r.historical, r.base_index, r.historical_mb,
+      r.file_bytes, r.first_entry_ns, r.last_entry_ns, r.non_blank_after_end, r.split_pending,
+      problems);
 }
 
 }  // namespace cp::storage

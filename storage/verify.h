@@ -29,7 +29,8 @@ struct VerifyReport {
 };
 
 Result<VerifyReport, std::string> verify_shard(
-    const std::string& shard_dir, const std::function<void(uint64_t done, uint64_t total)>& progress);
+    const std::string& shard_dir,
+    const std::function<void(uint64_t done, uint64_t total)>& progress);
 std::string to_text(const VerifyReport& report);
 std::string to_json(const VerifyReport& report);
 

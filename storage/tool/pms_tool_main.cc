@@ -11,8 +11,8 @@
 #include <string>
 
 #include "base/log.h"
-#include "storage/verify.h"
 #include "storage/split.h"
+#include "storage/verify.h"
 
 namespace {
 
@@ -53,8 +53,9 @@ class Progress {
 
 int main(int argc, char** argv) {
   cp::set_thread_log_tag("pms-tool");
-  CLI::App app{"pms-tool: offline maintenance of cellplane message-store shards.\n"
-               "Run it only while cellplaned is stopped (it takes the shard's lock)."};
+  CLI::App app{
+      "pms-tool: offline maintenance of cellplane message-store shards.\n"
+      "Run it only while cellplaned is stopped (it takes the shard's lock)."};
   app.require_subcommand(1);
 
   std::string shard_dir, archive;
@@ -72,8 +73,9 @@ int main(int argc, char** argv) {
 
   bool json = false;
   auto* verify = app.add_subcommand(
-      "verify", "check every record of a shard (read only): checksums, ids, the historical "
-                "mark, the tail");
+      "verify",
+      "check every record of a shard (read only): checksums, ids, the historical "
+      "mark, the tail");
   verify->add_option("--shard-dir", shard_dir, "the shard, e.g. state/pms/shard-0")->required();
   verify->add_flag("--json", json, "one JSON object instead of text");
 
@@ -106,8 +108,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("moved %llu records to %s; %llu kept; base-index %llu, historical-mb 0\n",
-                static_cast<unsigned long long>(rep->records_moved),
-                rep->archive_shard_dir.c_str(), static_cast<unsigned long long>(rep->records_kept),
+                static_cast<unsigned long long>(rep->records_moved), rep->archive_shard_dir.c_str(),
+                static_cast<unsigned long long>(rep->records_kept),
                 static_cast<unsigned long long>(rep->new_base_index));
     return 0;
   }

@@ -32,9 +32,9 @@ std::vector<std::byte> payload(const SmRecord& r) {
 
 // What the submitters were told, and what they may yet find.
 struct Model {
-  std::map<uint64_t, SmRecord> acked;                  // last acknowledged version
+  std::map<uint64_t, SmRecord> acked;                 // last acknowledged version
   std::map<uint64_t, std::vector<SmRecord>> pending;  // versions submitted, not yet acked
-  uint64_t next_index = 0;                             // after the last acked/pending append
+  uint64_t next_index = 0;                            // after the last acked/pending append
 
   uint64_t failed_acks = 0;
 
@@ -175,8 +175,8 @@ void build_in_flight(Harness& h) {
   for (uint64_t i = 0; i < 53; ++i) ASSERT_TRUE(h.append(i, i % 4 != 0));
   h.flush();
   for (uint64_t i = 53; i < 90; ++i) ASSERT_TRUE(h.append(i, i % 2 == 0));
-  ASSERT_TRUE(h.update(1, false, 7));   // IMSI filled in
-  ASSERT_TRUE(h.update(2, true, 8));    // discharged
+  ASSERT_TRUE(h.update(1, false, 7));  // IMSI filled in
+  ASSERT_TRUE(h.update(2, true, 8));   // discharged
   ASSERT_TRUE(h.update(33, true, 9));
   ASSERT_TRUE(h.update(50, false, 10));  // in the block the tail shares
   ASSERT_TRUE(h.shard->commit());
@@ -197,10 +197,9 @@ TEST(StoreCrash, TornAtEverySectorBoundary) {
     for (bool from_end : {false, true}) {
       Harness h;
       build_in_flight(h);
-      h.crash_and_restart(
-          [&](size_t s) { return from_end ? s >= sectors - k : s < k; },
-          "sectors " + std::string(from_end ? "last " : "first ") + std::to_string(k) + " of " +
-              std::to_string(sectors));
+      h.crash_and_restart([&](size_t s) { return from_end ? s >= sectors - k : s < k; },
+                          "sectors " + std::string(from_end ? "last " : "first ") +
+                              std::to_string(k) + " of " + std::to_string(sectors));
       if (HasFatalFailure()) return;
       // The shard goes on: append, commit, restart, all still there.
       ASSERT_TRUE(h.append(1000 + k, true));

@@ -199,7 +199,7 @@ TEST(StoreModel, RandomOperationsWithSplitsAgainstTheModel) {
   TempDir tmp;
   ManualClock clock;
   const std::string dir = tmp.sub("pms/shard-0");
-  std::map<uint64_t, SmRecord> model;  // every record, as last acknowledged
+  std::map<uint64_t, SmRecord> model;        // every record, as last acknowledged
   std::map<uint64_t, std::string> archived;  // index -> archive shard dir
   auto shard = std::move(*Shard::open_dir(options_at(dir), clock, nullptr));
   uint64_t oldest_active = 0;
@@ -229,7 +229,8 @@ TEST(StoreModel, RandomOperationsWithSplitsAgainstTheModel) {
       // otherwise change a random one (IMSI filled in, or discharged).
       const uint64_t n = shard->next_index();
       const bool oldest = rng() % 4 != 0;
-      uint64_t index = oldest ? oldest_active : shard->base_index() + rng() % (n - shard->base_index() + 1);
+      uint64_t index =
+          oldest ? oldest_active : shard->base_index() + rng() % (n - shard->base_index() + 1);
       while (index < n && !shard->find_active(index)) ++index;
       if (index >= n) continue;
       if (oldest) oldest_active = index;

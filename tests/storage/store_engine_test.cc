@@ -70,13 +70,14 @@ StoreOptions store_options(const std::string& dir, unsigned cores) {
 
 class StoreEngineTest : public ::testing::TestWithParam<engine::IoBackendKind> {};
 INSTANTIATE_TEST_SUITE_P(Backends, StoreEngineTest,
-                         ::testing::ValuesIn(cp::test::available_backends()), cp::test::BackendName());
+                         ::testing::ValuesIn(cp::test::available_backends()),
+                         cp::test::BackendName());
 
 TEST_P(StoreEngineTest, EveryCoreAppendsToItsOwnShardWithGroupCommit) {
   TempDir tmp;
   constexpr unsigned kCores = 2;
   constexpr uint64_t kPerCore = 20000;
-  Store store(store_options(tmp.path(), kCores));
+  Store store(store_options(tmp.str(), kCores));
   std::vector<std::unique_ptr<Loader>> loaders;
   for (unsigned c = 0; c < kCores; ++c)
     loaders.push_back(std::make_unique<Loader>(store, c, kPerCore, 64));
@@ -111,7 +112,7 @@ TEST_P(StoreEngineTest, EveryCoreAppendsToItsOwnShardWithGroupCommit) {
   }
   // Everything is on disk, in each core's own shard, with that shard's message ids.
   for (unsigned c = 0; c < kCores; ++c) {
-    const auto slots = test::read_slots(tmp.path() + "/shard-" + std::to_string(c));
+    const auto slots = test::read_slots(tmp.sub("shard-" + std::to_string(c)));
     ASSERT_GE(slots.size(), kPerCore);
     for (uint64_t i = 0; i < kPerCore; ++i) {
       ASSERT_EQ(check(slots[i]), RecordCheck::valid) << c << ":" << i;
@@ -127,14 +128,14 @@ TEST(StoreEngine, ShardsOfARunWithMoreCoresAreAdopted) {
   for (unsigned id : {0u, 1u, 2u}) {
     ShardOptions so;
     so.shard = id;
-    so.dir = tmp.path() + "/shard-" + std::to_string(id);
+    so.dir = tmp.sub("shard-" + std::to_string(id));
     so.prealloc_bytes = 64 << 10;
     auto s = std::move(*Shard::open_dir(so, clock, nullptr));
     SmRecord r = make_record(id);
     ASSERT_TRUE(s->append(r, nullptr, nullptr));
     ASSERT_TRUE(s->flush_sync());
   }
-  Store store(store_options(tmp.path(), 2));
+  Store store(store_options(tmp.str(), 2));
   engine::EngineConfig ec;
   ec.cores = 2;
   ec.pin_threads = false;
@@ -212,7 +213,7 @@ TEST(StoreEngine, ShardsOfARunWithMoreCoresAreAdopted) {
 
 TEST(StoreCrash, SigkillUnderLoadLosesNothingAcknowledged) {
   TempDir tmp;
-  const std::string dir = tmp.path() + "/shard-0";
+  const std::string dir = tmp.sub("shard-0");
   const auto kind = cp::test::available_backends().front();  // io_uring where it exists
   std::mt19937_64 rng(20261123);
   std::set<uint64_t> acked;

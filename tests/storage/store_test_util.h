@@ -14,29 +14,11 @@
 
 #include "storage/record.h"
 #include "storage/shard.h"
+#include "tests/support/temp_dir.h"
 
 namespace cp::storage::test {
 
-// A fresh directory under $TMPDIR (or /tmp), removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/cp-store-XXXXXX";
-    char* made = ::mkdtemp(tmpl.data());
-    if (!made) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using cp::test::TempDir;
 
 // A record whose content is a pure function of `seed` (what a test expects back).
 inline SmRecord make_record(uint64_t seed, bool active = true) {

@@ -53,6 +53,9 @@ case "$cmd" in
     step "benchmarks"
     bench/echo/run_echo_bench.sh --build-dir build/release "$@"
     build/release/bench/ring/cp_spsc_ring_bench
+    build/release/bench/store/cp_store_bench recovery
+    build/release/bench/store/cp_store_bench commit
+    build/release/bench/dump/cp_dump_bench
     ;;
   fuzz)
     scripts/deps.sh

@@ -283,19 +283,42 @@ std::optional<uint64_t> ShardReader::slot_of_index(uint64_t index) const {
   return index - base_index_;
 }
 
+// Interpolation search with a bisection safeguard. Entry times grow nearly linearly in a shard
+// (records arrive at a roughly steady rate), so guessing the slot from the times at the window's
+// ends lands close in a few probes; every probe of a cold mapping is a disk read (~50 µs here),
+// so 4-6 probes beat the ~24 of plain binary search on 10 million records. When a guess fails
+// to halve the window (bursty arrivals), the next step bisects, so the worst case stays
+// O(log n). The last few records are searched in order: they share a page.
 uint64_t ShardReader::lower_bound_time(int64_t ns) const {
   // time_entry_ns never changes once written, so the mapped records are read directly.
+  // Invariant: every slot below lo is earlier than ns; every slot from hi on is not.
   uint64_t lo = 0;
-  uint64_t count = slot_count_;
-  while (count > 0) {
-    const uint64_t half = count / 2;
-    if (records_[lo + half].time_entry_ns < ns) {
-      lo += half + 1;
-      count -= half + 1;
-    } else {
-      count = half;
+  uint64_t hi = slot_count_;
+  bool bisect = false;
+  while (hi - lo > kRecordsPerBlock) {
+    const int64_t t_lo = records_[lo].time_entry_ns;
+    const int64_t t_hi = records_[hi - 1].time_entry_ns;
+    if (t_lo >= ns) return lo;
+    if (t_hi < ns) return hi;
+    const uint64_t width = hi - lo;
+    uint64_t pos = lo + width / 2;
+    if (!bisect) {
+      // t_lo < ns <= t_hi, so 0 <= fraction < 1 and pos stays inside [lo, hi - 1).
+      // In long double before subtracting: garbage times must not overflow int64.
+      const long double fraction =
+          (static_cast<long double>(ns) - static_cast<long double>(t_lo)) /
+          (static_cast<long double>(t_hi) - static_cast<long double>(t_lo));
+      pos = lo + static_cast<uint64_t>(fraction * static_cast<long double>(width - 1));
+      pos = std::min(std::max(pos, lo), hi - 1);
     }
+    if (records_[pos].time_entry_ns < ns) {
+      lo = pos + 1;
+    } else {
+      hi = pos;
+    }
+    bisect = !bisect && hi - lo > width / 2;  // the guess did not halve it: bisect next
   }
+  while (lo < hi && records_[lo].time_entry_ns < ns) ++lo;
   return lo;
 }
 

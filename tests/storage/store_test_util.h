@@ -23,7 +23,7 @@ using cp::test::TempDir;
 // A record whose content is a pure function of `seed` (what a test expects back).
 inline SmRecord make_record(uint64_t seed, bool active = true) {
   SmRecord r;
-  r.time_expiry_ns = static_cast<int64_t>(seed) * 1000 + 7;
+  r.time_expiry_ns = static_cast<int64_t>(seed % 1000000000) * 1000 + 7;
   r.message_ref = static_cast<uint16_t>(seed);
   r.src_class = static_cast<uint8_t>(seed % 4);
   r.dst_class = static_cast<uint8_t>((seed / 4) % 4);

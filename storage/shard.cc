@@ -18,7 +18,8 @@ namespace {
 
 constexpr size_t kScanChunkBytes = 4 << 20;
 constexpr size_t kZeroChunkBytes = 4 << 20;
-constexpr size_t kExtendChunkBytes = 1 << 20;
+constexpr uint64_t kExtendChunkMin = 1 << 20;
+constexpr uint64_t kExtendChunkMax = 32 << 20;
 constexpr size_t kImagesPerChunk = 64;
 
 uint64_t align_up(uint64_t v, uint64_t a) {
@@ -408,12 +409,6 @@ void Shard::release_block(uint64_t block_no) {
   blocks_.erase(it);
 }
 
-uint64_t Shard::max_dirty_block() const {
-  uint64_t top = 0;
-  for (uint64_t b : dirty_) top = std::max(top, b);
-  return top;
-}
-
 uint64_t Shard::oldest_possibly_active_slot() const {
   for (const auto& [block_no, b] : blocks_) {
     if (b.active > 0) return block_no * kRecordsPerBlock;
@@ -501,8 +496,8 @@ const SmRecord* Shard::find_active(uint64_t index) const {
 bool Shard::commit() {
   if (in_flight_ || failed_ || acking_ || dirty_.empty()) return false;
   std::sort(dirty_.begin(), dirty_.end());
-  // Never write where a zero fill is still in flight: the zeros could land after the records.
-  if (extend_in_flight_ && (dirty_.back() + 1) * kBlockBytes > extend_from_) return false;
+  // No commit while a zero fill is in flight (see maybe_extend).
+  if (extend_in_flight_) return false;
   writes_.clear();
   std::byte* out = staging_.get();
   for (uint64_t block_no : dirty_) {
@@ -529,26 +524,37 @@ bool Shard::commit() {
   in_flight_ = true;
   commit_started_ = clock_.now();
   commit_end_ = writes_.back().offset + writes_.back().bytes.size();
+  uint64_t bytes = 0;
+  for (const FileWrite& w : writes_) bytes += w.bytes.size();
+  commit_bytes_avg_ = (commit_bytes_avg_ * 7 + bytes) / 8;
   stats_.cached_blocks.store(blocks_.size(), std::memory_order_relaxed);
   io_->start_commit(writes_, *this);
-  maybe_extend();
   return true;
 }
 
-// Keeps the zero-filled extent prealloc_bytes ahead of the tail, 1 MiB at a time, as its own
-// write + fdatasync beside the commits: a zero fill inside an acknowledged commit would add its
-// milliseconds to that commit's latency.
+// Keeps the zero-filled extent prealloc_bytes ahead of the tail, with its own writes +
+// fdatasync, never inside an acknowledged commit's chain and never beside one: a zero fill
+// allocates blocks, and any commit whose data sync overlaps that must wait for a journal
+// commit too. So the fill starts right after a commit completed and the next commit waits for
+// it. Its size follows the commits: about 128 of them, so that at most ~1 commit in 128 waits
+// behind a fill (1..32 MiB).
 void Shard::maybe_extend() {
-  if (extend_in_flight_ || failed_) return;
+  if (extend_in_flight_ || in_flight_ || failed_) return;
   const uint64_t tail_end = align_up(tail_slot_ * kRecordBytes, kBlockBytes);
   if (file_bytes_ >= tail_end + options_.prealloc_bytes / 2) return;
-  extend_from_ = std::max({file_bytes_, tail_end, in_flight_ ? commit_end_ : 0});
-  const size_t n = static_cast<size_t>(
-      std::min<uint64_t>(kExtendChunkBytes, tail_end + options_.prealloc_bytes - extend_from_));
+  extend_from_ = std::max(file_bytes_, tail_end);
+  const uint64_t chunk = std::clamp<uint64_t>(align_up(commit_bytes_avg_ * 128, kBlockBytes),
+                                              kExtendChunkMin, kExtendChunkMax);
+  const uint64_t n = std::min<uint64_t>(chunk, tail_end + options_.prealloc_bytes - extend_from_);
   if (n == 0) return;
+  extend_writes_.clear();
+  for (uint64_t off = 0; off < n; off += kZeroChunkBytes) {
+    const size_t len = static_cast<size_t>(std::min<uint64_t>(kZeroChunkBytes, n - off));
+    extend_writes_.push_back({extend_from_ + off, zeros(len)});
+  }
   extend_to_ = extend_from_ + n;
   extend_in_flight_ = true;
-  io_->start_extend({extend_from_, zeros(n)}, *this);
+  io_->start_extend(extend_writes_, *this);
 }
 
 void Shard::on_extend_done(int32_t result) {
@@ -582,6 +588,7 @@ void Shard::on_commit_done(int32_t result) {
   } else {
     file_bytes_ = std::max(file_bytes_, commit_end_);  // a commit past the zero fill extends
     for (const Waiter& w : in_flight_waiters_) w.fn(w.ctx, w.index, 0);
+    maybe_extend();
     maybe_write_historical_mark();
   }
   in_flight_waiters_.clear();

@@ -132,8 +132,7 @@ class Shard final : public CommitListener, public ExtendListener {
   bool commit_in_flight() const { return in_flight_; }
   // commit() would start one now (the store's poller keeps the reactor awake while true).
   bool can_commit() const {
-    return !in_flight_ && !failed_ && !dirty_.empty() &&
-           !(extend_in_flight_ && (max_dirty_block() + 1) * kBlockBytes > extend_from_);
+    return !in_flight_ && !failed_ && !dirty_.empty() && !extend_in_flight_;
   }
   bool failed() const { return failed_; }
   // Simulation only: the process "died" with a commit in flight (SimDisk::crash_image); the
@@ -171,7 +170,6 @@ class Shard final : public CommitListener, public ExtendListener {
   void mark_dirty(uint64_t block_no, Block& b);
   void release_block(uint64_t block_no);
   uint64_t oldest_possibly_active_slot() const;
-  uint64_t max_dirty_block() const;
   void maybe_write_historical_mark();
   void on_commit_done(int32_t result) override;
   void maybe_extend();
@@ -202,7 +200,9 @@ class Shard final : public CommitListener, public ExtendListener {
   bool extend_in_flight_ = false;
   uint64_t extend_from_ = 0;  // the zero fill in flight covers [extend_from_, extend_to_)
   uint64_t extend_to_ = 0;
-  uint64_t commit_end_ = 0;         // end of the highest block the commit in flight writes
+  uint64_t commit_end_ = 0;        // end of the highest block the commit in flight writes
+  uint64_t commit_bytes_avg_ = 0;  // moving average of what a commit writes (sizes the fill)
+  std::vector<FileWrite> extend_writes_;
   uint64_t mark_candidate_mb_ = 0;  // historical-mb the in-flight commit makes true
   Nanos last_mark_write_ = 0;
   Nanos rate_window_start_ = 0;

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "base/assert.h"
 #include "engine/file_ops.h"
@@ -82,16 +83,16 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
     l->on_commit_done(result);
   }
 
-  void start_extend(const FileWrite& zeros, ExtendListener& listener) override {
+  void start_extend(std::span<const FileWrite> zeros, ExtendListener& listener) override {
     CP_ASSERT(extender_.listener == nullptr);
-    assert_aligned(zeros);
+    for (const FileWrite& w : zeros) assert_aligned(w);
     if (reactor_ == nullptr) {
-      listener.on_extend_done(engine::file_ops::commit_sync(fd_, {&zeros, 1}));
+      listener.on_extend_done(engine::file_ops::commit_sync(fd_, zeros));
       return;
     }
-    extender_.write = zeros;
+    extender_.writes.assign(zeros.begin(), zeros.end());
     extender_.listener = &listener;
-    reactor_->start_file_commit(fd_, {&extender_.write, 1}, extender_);
+    reactor_->start_file_commit(fd_, extender_.writes, extender_);
   }
 
   void prefetch(uint64_t offset, uint64_t bytes) override {
@@ -103,7 +104,7 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
  private:
   struct Extender final : engine::FileCommitHandler {
     FileShardIo* io = nullptr;
-    FileWrite write;
+    std::vector<FileWrite> writes;
     ExtendListener* listener = nullptr;
     void on_file_commit(int32_t result) override {
       ExtendListener* l = listener;

@@ -63,9 +63,9 @@ class ShardIo {
   // possibly before start_commit returns (synchronous implementations). At most one commit is
   // in flight per shard; the bytes stay put until the result.
   virtual void start_commit(std::span<const FileWrite> writes, CommitListener& listener) = 0;
-  // Starts extending the zero-filled preallocation: one write of zeros + fdatasync, independent
-  // of the commit in flight (never in an acknowledged commit's chain). At most one at a time.
-  virtual void start_extend(const FileWrite& zeros, ExtendListener& listener) = 0;
+  // Starts extending the zero-filled preallocation: writes of zeros + fdatasync, never in an
+  // acknowledged commit's chain. At most one at a time; the writes' bytes stay put until done.
+  virtual void start_extend(std::span<const FileWrite> zeros, ExtendListener& listener) = 0;
   // Recovery hints: the range is about to be read sequentially / is no longer needed.
   virtual void prefetch(uint64_t /*offset*/, uint64_t /*bytes*/) {}
   virtual void release_cache() {}

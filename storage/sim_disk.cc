@@ -30,10 +30,12 @@ class SimDiskIo final : public ShardIo {
     }
     return {};
   }
-  void start_extend(const FileWrite& zeros, ExtendListener& listener) override {
+  void start_extend(std::span<const FileWrite> zeros, ExtendListener& listener) override {
     // Zeros beyond the log: durable at once (a crash can only leave zeros or nothing there).
-    assert_aligned(zeros);
-    disk_.apply(disk_.durable_, zeros);
+    for (const FileWrite& w : zeros) {
+      assert_aligned(w);
+      disk_.apply(disk_.durable_, w);
+    }
     listener.on_extend_done(0);
   }
   void start_commit(std::span<const FileWrite> writes, CommitListener& listener) override {

@@ -30,7 +30,7 @@ TEST(Nanp, Rules) {
   // Every NPA: the first digit 2-9, not N11, not x9x.
   int valid = 0;
   for (int npa = 0; npa < 1000; ++npa) {
-    char d[11];
+    char d[16];
     std::snprintf(d, sizeof d, "%03d5550100", npa);
     if (check_nanp(d) == NanpCheck::ok) ++valid;
   }

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/json_string.h"
 #include "base/result.h"
 
 namespace cp::ctl {
@@ -147,8 +148,7 @@ class JsonWriter {
   bool has_items_[kDepthMax] = {};
 };
 
-// Appends `text` as a JSON string literal (quoted, escaped, invalid UTF-8 replaced by U+FFFD).
-void append_json_string(std::string_view text, std::string& out);
+// append_json_string (quoted, escaped, invalid UTF-8 replaced by U+FFFD) is base/json_string.h.
 
 // ---- requests ---------------------------------------------------------------------------------
 

@@ -28,10 +28,10 @@ using IoHandle = int32_t;
 inline constexpr IoHandle kInvalidHandle = -1;
 
 enum class IoOp : uint8_t {
-  accept,   // result: new handle, or -errno. more: still armed.
-  connect,  // result: new connected handle, or -errno.
-  recv,     // result: bytes (> 0), 0 = peer closed, or -errno. more: still armed.
-  send,     // result: bytes sent (may be short), or -errno.
+  accept,       // result: new handle, or -errno. more: still armed.
+  connect,      // result: new connected handle, or -errno.
+  recv,         // result: bytes (> 0), 0 = peer closed, or -errno. more: still armed.
+  send,         // result: bytes sent (may be short), or -errno.
   file_commit,  // result: 0 once every write landed and fdatasync returned, or -errno.
 };
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/json_string.h"
 #include "base/log.h"
 #include "storage/record.h"
 #include "storage/shard.h"
@@ -18,27 +19,6 @@ namespace {
 
 constexpr size_t kChunkBytes = 4 << 20;
 constexpr size_t kProblemsMax = 20;
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -146,16 +126,19 @@ std::string to_text(const VerifyReport& r) {
 }
 
 std::string to_json(const VerifyReport& r) {
+  std::string dir;
+  append_json_string(r.dir, dir);
   std::string problems;
-  for (const auto& p : r.problems)
-    problems += (problems.empty() ? "\"" : ",\"") + json_escape(p) + "\"";
+  for (const auto& p : r.problems) {
+    if (!problems.empty()) problems += ',';
+    append_json_string(p, problems);
+  }
   return fmt::format(
-      "{{\"dir\":\"{}\",\"shard\":{},\"records\":{},\"active\":{},\"historical\":{},"
+      "{{\"dir\":{},\"shard\":{},\"records\":{},\"active\":{},\"historical\":{},"
       "\"base_index\":{},\"historical_mb\":{},\"file_bytes\":{},\"first_entry_ns\":{},"
       "\"last_entry_ns\":{},\"non_blank_after_end\":{},\"split_pending\":{},\"problems\":[{}]}}\n",
-      json_escape(r.dir), r.shard, r.records, r.active, r.historical, r.base_index, r.historical_mb,
-      r.file_bytes, r.first_entry_ns, r.last_entry_ns, r.non_blank_after_end, r.split_pending,
-      problems);
+      dir, r.shard, r.records, r.active, r.historical, r.base_index, r.historical_mb, r.file_bytes,
+      r.first_entry_ns, r.last_entry_ns, r.non_blank_after_end, r.split_pending, problems);
 }
 
 }  // namespace cp::storage

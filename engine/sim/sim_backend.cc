@@ -138,8 +138,7 @@ void SimBackend::recycle_buffer(uint16_t buffer_id) {
   free_buffers_.push_back(buffer_id);
 }
 
-void SimBackend::start_file_commit(int fd, std::span<const engine::FileWrite> writes,
-                                   void* owner) {
+void SimBackend::start_file_commit(int fd, std::span<const engine::FileWrite> writes, void* owner) {
   push_ready(IoOp::file_commit, engine::file_ops::commit_sync(fd, writes), owner);
 }
 

@@ -349,11 +349,11 @@ void json_address(std::string_view name, const Address& a, std::string& s) {
   fmt::format_to(out, ",\"{}\":{{\"ton\":{},\"npi\":{}", name, a.ton, a.npi);
   if (a.ton == kTonAlphanumeric) {
     s += ",\"alphanumeric\":";
-    append_json_string(alphanumeric_text(a), s);
+    append_terminal_safe_json_string(alphanumeric_text(a), s);
   } else {
     char digits[kAddressDigitsMax];
     s += ",\"digits\":";
-    append_json_string(std::string_view(digits, unpack_digits(a, digits)), s);
+    append_terminal_safe_json_string(std::string_view(digits, unpack_digits(a, digits)), s);
   }
   s += '}';
 }
@@ -366,7 +366,7 @@ void json_udh(const UserDataInfo& info, std::string& s) {
   Out out(s);
   if (!info.udh_error.empty()) {
     s += ",\"udh\":{\"error\":";
-    append_json_string(info.udh_error, s);
+    append_terminal_safe_json_string(info.udh_error, s);
     s += '}';
     return;
   }
@@ -426,12 +426,12 @@ void json_entry(const SmRecord& r, unsigned shard, uint64_t index, const DumpOpt
         sms::decode_user_data(r.dcs, (r.flags & SmRecord::kFlagUdhi) != 0, r.ud_length,
                               std::as_bytes(std::span(r.user_data, kUserDataBytesMax)));
     s += decoded.binary ? ",\"data_hex\":" : ",\"text\":";
-    append_json_string(decoded.text, s);
+    append_terminal_safe_json_string(decoded.text, s);
     if (!decoded.warnings.empty()) {
       s += ",\"warnings\":[";
       for (size_t i = 0; i < decoded.warnings.size(); ++i) {
         if (i > 0) s += ',';
-        append_json_string(decoded.warnings[i], s);
+        append_terminal_safe_json_string(decoded.warnings[i], s);
       }
       s += ']';
     }
@@ -629,7 +629,7 @@ std::string escape_for_terminal(std::string_view text) {
   return out;
 }
 
-void append_json_string(std::string_view text, std::string& out) {
+void append_terminal_safe_json_string(std::string_view text, std::string& out) {
   out += '"';
   size_t pos = 0;
   while (pos < text.size()) {

@@ -112,8 +112,9 @@ Result<uint64_t, std::string> parse_message_id(std::string_view text);
 // or retitle the terminal.
 std::string escape_for_terminal(std::string_view text);
 // `text` as a JSON string literal (RFC 8259), controls, DEL, C1 and bidi controls as \uNNNN,
-// invalid UTF-8 as U+FFFD: always valid JSON, and as harmless on a terminal as the above.
-void append_json_string(std::string_view text, std::string& out);
+// invalid UTF-8 as U+FFFD: always valid JSON, and as harmless on a terminal as the above
+// (base/json_string.h escapes only what JSON requires).
+void append_terminal_safe_json_string(std::string_view text, std::string& out);
 
 // One entry as printed (with a trailing newline): what run() writes for each message.
 std::string format_entry(const SmRecord& record, unsigned shard, uint64_t index,

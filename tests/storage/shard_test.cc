@@ -264,22 +264,12 @@ TEST(Shard, HistoricalMarkAdvancesAndStartUpSkipsIt) {
   const uint64_t total = 3 * kRecordsPerMiB + 100;
   {
     auto s = std::move(*Shard::open(o, disk.open(true), clock));
-    for (uint64_t i = 0; i < total; ++i) {
-      SmRecord r = make_record(i);
-      ASSERT_TRUE(s->append(r, nullptr, nullptr));
-      if (i % 1000 == 999) {
-        ASSERT_TRUE(s->flush_sync());
-      }
-    }
-    ASSERT_TRUE(s->flush_sync());
+    test::append_seeded(*s, 0, total);
     EXPECT_EQ(s->historical_mb(), 0u);
     // Discharge everything but record 2*4096+5: the mark may reach 2 MiB, not beyond.
     for (uint64_t i = 0; i < total; ++i) {
       if (i == 2 * kRecordsPerMiB + 5) continue;
-      SmRecord done = *s->find_active(i);
-      done.state = static_cast<uint8_t>(RecordState::historical);
-      done.disposition = static_cast<uint8_t>(Disposition::delivered);
-      ASSERT_TRUE(s->update(i, done, nullptr, nullptr));
+      test::discharge(*s, i);
       if (i % 1000 == 999) {
         ASSERT_TRUE(s->flush_sync());
       }
@@ -297,10 +287,7 @@ TEST(Shard, HistoricalMarkAdvancesAndStartUpSkipsIt) {
   EXPECT_LE(rep.scanned_records, kRecordsPerMiB + 200) << "start-up read the historical MiBs";
   ASSERT_NE(s->find_active(2 * kRecordsPerMiB + 5), nullptr);
   // Discharging the last one lets the mark reach the tail's MiB once durable.
-  SmRecord done = *s->find_active(2 * kRecordsPerMiB + 5);
-  done.state = static_cast<uint8_t>(RecordState::historical);
-  done.disposition = static_cast<uint8_t>(Disposition::expired);
-  ASSERT_TRUE(s->update(2 * kRecordsPerMiB + 5, done, nullptr, nullptr));
+  test::discharge(*s, 2 * kRecordsPerMiB + 5, Disposition::expired);
   ASSERT_TRUE(s->flush_sync());
   EXPECT_EQ(s->historical_mb(), 3u);
 }
@@ -323,10 +310,7 @@ TEST(Shard, MarkNeverCoversARecordWhoseDischargeIsNotDurable) {
     }
   }
   flush();
-  SmRecord done = *s->find_active(7);
-  done.state = static_cast<uint8_t>(RecordState::historical);
-  done.disposition = static_cast<uint8_t>(Disposition::delivered);
-  ASSERT_TRUE(s->update(7, done, nullptr, nullptr));
+  test::discharge(*s, 7);
   ASSERT_TRUE(s->commit());
   // In flight: a crash now may lose the discharge, so the mark must still be 0.
   EXPECT_EQ(*read_number_file(o.dir + "/historical-mb"), 0u);

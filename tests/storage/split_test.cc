@@ -32,27 +32,12 @@ ShardOptions options_at(const std::string& dir) {
   return o;
 }
 
-void discharge(Shard& s, uint64_t index) {
-  SmRecord done = *s.find_active(index);
-  done.state = static_cast<uint8_t>(RecordState::historical);
-  done.disposition = static_cast<uint8_t>(Disposition::delivered);
-  ASSERT_TRUE(s.update(index, done, nullptr, nullptr));
-}
-
 // A shard with 2.5 MiB of records whose first 2 MiB are historical (mark = 2).
 void build(const std::string& dir, ManualClock& clock) {
   auto s = std::move(*Shard::open_dir(options_at(dir), clock, nullptr));
-  const uint64_t total = 2 * kRecordsPerMiB + kRecordsPerMiB / 2;
-  for (uint64_t i = 0; i < total; ++i) {
-    SmRecord r = make_record(i);
-    ASSERT_TRUE(s->append(r, nullptr, nullptr));
-    if (i % 1000 == 999) {
-      ASSERT_TRUE(s->flush_sync());
-    }
-  }
-  ASSERT_TRUE(s->flush_sync());
+  test::append_seeded(*s, 0, 2 * kRecordsPerMiB + kRecordsPerMiB / 2);
   for (uint64_t i = 0; i < 2 * kRecordsPerMiB + 10; ++i) {
-    discharge(*s, i);
+    test::discharge(*s, i);
     if (i % 1000 == 999) {
       ASSERT_TRUE(s->flush_sync());
     }
@@ -94,6 +79,9 @@ TEST(Split, MovesHistoryOutAndTheShardReopensWithItsIds) {
   EXPECT_EQ(arch->active, 0u);
   EXPECT_EQ(arch->base_index, 0u);
   EXPECT_EQ(arch->historical_mb, 2u);
+  const std::string json = to_json(*arch);
+  EXPECT_NE(json.find("\"records\":8192,\"active\":0"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"problems\":[]"), std::string::npos) << json;
 
   // The shard: base-index raised, mark reset, every id unchanged, active messages all there.
   EXPECT_EQ(*read_number_file(dir + "/base-index"), 2 * kRecordsPerMiB);
@@ -157,6 +145,10 @@ TEST(Split, RefusalsChangeNothing) {
   ASSERT_TRUE(v);
   ASSERT_FALSE(v->problems.empty());
   EXPECT_NE(v->problems.front().find("within historical-mb"), std::string::npos);
+  v->dir = "a \"quoted\"\tdir";  // what pms-tool verify --json prints stays valid JSON
+  const std::string json = to_json(*v);
+  EXPECT_NE(json.find("\"dir\":\"a \\\"quoted\\\"\\tdir\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"problems\":[\"record 100 is active"), std::string::npos) << json;
 }
 
 TEST(Split, InterruptedSwitchBlocksStartUpUntilResumed) {

@@ -50,6 +50,28 @@ inline bool same_content(const SmRecord& got, const SmRecord& want) {
          std::memcmp(got.dest_imsi, want.dest_imsi, sizeof got.dest_imsi) == 0;
 }
 
+// Discharges active record `index` with `disposition` (durable at the shard's next commit).
+inline void discharge(Shard& s, uint64_t index, Disposition disposition = Disposition::delivered) {
+  const SmRecord* current = s.find_active(index);
+  ASSERT_NE(current, nullptr) << index;
+  SmRecord done = *current;
+  done.state = static_cast<uint8_t>(RecordState::historical);
+  done.disposition = static_cast<uint8_t>(disposition);
+  ASSERT_TRUE(s.update(index, done, nullptr, nullptr)) << index;
+}
+
+// Appends make_record(i) for i in [from, to) on a synchronous shard, committing every 1000.
+inline void append_seeded(Shard& s, uint64_t from, uint64_t to) {
+  for (uint64_t i = from; i < to; ++i) {
+    SmRecord r = make_record(i);
+    ASSERT_TRUE(s.append(r, nullptr, nullptr)) << i;
+    if (i % 1000 == 999) {
+      ASSERT_TRUE(s.flush_sync());
+    }
+  }
+  ASSERT_TRUE(s.flush_sync());
+}
+
 // Collects acknowledgements: index -> result.
 struct Acks {
   std::map<uint64_t, int32_t> results;

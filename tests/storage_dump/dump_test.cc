@@ -268,7 +268,7 @@ TEST_F(DumpTest, ControlCharactersAreEscaped) {
   EXPECT_EQ(escape_for_terminal("caf\xc3\xa9 \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xf0\x9f\x98\x80");
   EXPECT_EQ(escape_for_terminal("\xe2\x80\xa8\xe2\x81\xa6"), "\\u{2028}\\u{2066}");
   std::string json;
-  append_json_string("\xff\x01\xe2\x80\xa9x", json);
+  append_terminal_safe_json_string("\xff\x01\xe2\x80\xa9x", json);
   EXPECT_EQ(json, "\"\\ufffd\\u0001\\u2029x\"");
 }
 

@@ -23,9 +23,7 @@ std::string errno_text(const std::string& what, const std::string& path, int err
 class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
  public:
   FileShardIo(std::string path, int fd, int read_fd, engine::Reactor* reactor)
-      : path_(std::move(path)), fd_(fd), read_fd_(read_fd), reactor_(reactor) {
-    extender_.io = this;
-  }
+      : path_(std::move(path)), fd_(fd), read_fd_(read_fd), reactor_(reactor) {}
   ~FileShardIo() override {
     // Never destroyed with a commit or an extension in flight.
     CP_ASSERT(listener_ == nullptr && extender_.listener == nullptr);
@@ -103,7 +101,6 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
 
  private:
   struct Extender final : engine::FileCommitHandler {
-    FileShardIo* io = nullptr;
     std::vector<FileWrite> writes;
     ExtendListener* listener = nullptr;
     void on_file_commit(int32_t result) override {

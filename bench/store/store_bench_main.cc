@@ -18,8 +18,13 @@
 //                     cache dropped, --repeat times (target <= 200 ms); and once without
 //                     historical-mb (the full scan it saves).
 //
-// Diagnostics: --only raw|pms runs one side (for perf), --pms-prealloc-mib gives the store a
-// preallocation larger than a run appends, so no commit carries the zero-fill extension.
+// Preallocation (--pms-prealloc): the raw side writes into a file zero-filled before its timer
+// starts; by default ("run") the store gets the same: its preallocation is sized to what the raw
+// run just before it wrote (x 2.5 + 64 MiB) and zero-filled when the store opens, before the
+// timer. "default" keeps the store's own 64 MiB, so the run also pays for zero-filling everything
+// it appends beyond that (every byte written twice: at large batches that halves the rate — the
+// figure a deployment sees if it sizes [store] prealloc_mib below its peak traffic); a number
+// fixes it in MiB. Diagnostics: --only raw|pms runs one side (for perf).
 //
 // Files go to a fresh directory under --dir (default /tmp), never tmpfs (O_DIRECT), removed
 // afterwards (recovery: unless --keep). Exit codes: 0 done, 1 a functional failure (an I/O error,
@@ -28,6 +33,7 @@
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -88,9 +94,9 @@ struct Options {
   bool keep = false;
   bool full_scan = true;
   bool verbose = false;
-  std::string only;               // "raw" or "pms": run one side only (profiling)
-  uint64_t pms_prealloc_mib = 0;  // 0: the store's default
-  uint32_t pipeline = 2;          // batches a pms loader keeps outstanding
+  std::string only;                  // "raw" or "pms": run one side only (profiling)
+  std::string pms_prealloc = "run";  // "run", "default" or MiB
+  uint32_t pipeline = 2;             // batches a pms loader keeps outstanding
   std::string raw_sync = "fdatasync";
 };
 
@@ -654,6 +660,25 @@ bool write_commit_json(const Options& o, const std::string& backend_name,
   return std::fclose(f) == 0;
 }
 
+// The store's preallocation for one pms run, in MiB (0: the store's default); see the header.
+// "run" sizes it to the raw run just before: 2.5 x what raw wrote + 64 MiB, so the store's
+// keep-ahead refill (which starts once half the preallocation is used) does not start within a
+// run that appends up to 1.25 x raw; bounded by a quarter of the free space per shard.
+uint64_t pms_prealloc_mib_for(const Options& o, const RunResult& raw, unsigned shards,
+                              const std::string& root) {
+  if (o.pms_prealloc == "default") return 0;
+  if (o.pms_prealloc != "run") return std::stoull(o.pms_prealloc);
+  if (raw.records == 0 || shards == 0) return 0;  // --only pms: nothing to size it by
+  const double per_shard_bytes = static_cast<double>(raw.records) * kRecordBytes / shards;
+  uint64_t mib = static_cast<uint64_t>(per_shard_bytes * 2.5 / (1 << 20)) + 64;
+  struct statvfs vfs {};
+  if (::statvfs(root.c_str(), &vfs) == 0) {
+    const uint64_t free_mib = (static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize) >> 20;
+    mib = std::min(mib, std::max<uint64_t>(64, free_mib / 4 / shards));
+  }
+  return mib;
+}
+
 int run_commit(const Options& o) {
   const uint64_t prealloc_bytes = storage::ShardOptions{}.prealloc_bytes;
   const uint32_t batch_records_max =
@@ -705,12 +730,11 @@ int run_commit(const Options& o) {
         }
         const std::string pms_dir = root + "/pms-" + std::to_string(run_no);
         if (o.only != "raw") {
-          pms = run_pms(pms_dir, shards, batch, o.pipeline, duration, o.backend_kind,
-                        o.pms_prealloc_mib);
+          const uint64_t prealloc_mib = pms_prealloc_mib_for(o, raw, shards, root);
+          pms = run_pms(pms_dir, shards, batch, o.pipeline, duration, o.backend_kind, prealloc_mib);
           remove_and_settle(pms_dir, root);
           if (o.pipeline > 1) {
-            closed =
-                run_pms(pms_dir, shards, batch, 1, duration, o.backend_kind, o.pms_prealloc_mib);
+            closed = run_pms(pms_dir, shards, batch, 1, duration, o.backend_kind, prealloc_mib);
             remove_and_settle(pms_dir, root);
           }
         }
@@ -1005,10 +1029,17 @@ int parse(int argc, char** argv, Options& o) {
   commit->add_option("--only", o.only, "run one side only, raw or pms (for profiling)")
       ->check(CLI::IsMember({"raw", "pms"}));
   commit
-      ->add_option("--pms-prealloc-mib", o.pms_prealloc_mib,
-                   "the store's zero-filled preallocation (default: the store's, 64 MiB); a "
-                   "size larger than a run appends keeps the zero fill out of its commits")
-      ->check(CLI::Range(1u, 1u << 20));
+      ->add_option("--pms-prealloc", o.pms_prealloc,
+                   "the store's zero-filled preallocation, filled before the timer as raw's "
+                   "file is: run (default: sized to what the raw run wrote), default (the "
+                   "store's 64 MiB; the run pays for zero-filling the rest), or a size in MiB")
+      ->check([](const std::string& v) -> std::string {
+        if (v == "run" || v == "default") return {};
+        if (!v.empty() && v.size() <= 7 && v.find_first_not_of("0123456789") == std::string::npos &&
+            std::stoull(v) > 0)
+          return {};
+        return "expected run, default or a size in MiB";
+      });
   auto* recovery = app.add_option_group("recovery", "recovery mode");
   recovery->add_option("--records", o.records, "records in the shard (default 10,000,000)");
   recovery->add_flag("--keep", o.keep, "keep the shard afterwards");

@@ -61,6 +61,10 @@ struct ListenOptions {
   int backlog = 4096;
   bool reuse_port = true;  // SO_REUSEPORT on the socket
   ListenMode mode = ListenMode::reuse_port;
+  // AF_UNIX only: SOCK_SEQPACKET instead of SOCK_STREAM. Each recv then returns one packet (at
+  // most the backend's receive buffer size: a longer one is cut); a service on it frames its
+  // messages itself, since queued sends may leave together in one packet.
+  bool seqpacket = false;
 };
 
 // Counters a backend keeps about itself (read by its own reactor only).

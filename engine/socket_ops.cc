@@ -9,14 +9,15 @@
 
 namespace cp::engine::socket_ops {
 
-Result<int, int> open_stream(const SocketAddress& addr) {
-  const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+Result<int, int> open_stream(const SocketAddress& addr, int type) {
+  const int fd = ::socket(addr.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return fail(errno);
   return fd;
 }
 
 Result<int, int> open_listener(const SocketAddress& addr, const ListenOptions& opts) {
-  auto fd = open_stream(addr);
+  if (opts.seqpacket && addr.family() != AF_UNIX) return fail(EINVAL);
+  auto fd = open_stream(addr, opts.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
   if (!fd) return fd;
   const int one = 1;
   if (addr.family() != AF_UNIX) {

@@ -2,6 +2,8 @@
 // connecting sockets with the options every cellplane socket gets.
 #pragma once
 
+#include <sys/socket.h>
+
 #include "base/result.h"
 #include "base/socket_address.h"
 #include "engine/io_backend.h"
@@ -11,7 +13,7 @@ namespace cp::engine::socket_ops {
 // socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen; non-blocking, close-on-exec.
 Result<int, int> open_listener(const SocketAddress& addr, const ListenOptions& opts);
 // A non-blocking stream socket for `addr`'s family (connect is issued by the backend).
-Result<int, int> open_stream(const SocketAddress& addr);
+Result<int, int> open_stream(const SocketAddress& addr, int type = SOCK_STREAM);
 // TCP_NODELAY on TCP sockets; a no-op for Unix sockets.
 void tune_connected(int fd);
 Result<SocketAddress, int> local_address(int fd);

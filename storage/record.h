@@ -75,6 +75,7 @@ struct SmRecord {
 
   static constexpr uint8_t kFlagStatusReport = 0x01;  // status report requested
   static constexpr uint8_t kFlagUdhi = 0x02;          // user data begins with a header
+  static constexpr uint8_t kFlagReport = 0x04;  // a status report (user data: smsc::StatusReport)
 };
 static_assert(sizeof(SmRecord) == kRecordBytes);
 static_assert(offsetof(SmRecord, crc32c) == 4);

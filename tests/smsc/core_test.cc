@@ -1,0 +1,392 @@
+// The SMSC core end to end, on real sockets and a real store: admission over the local socket,
+// durable acknowledgements, duplicates, role handlers (registration, service state, one per
+// role), peer delivery with its window, MSISDN -> IMSI lookup and GSM MT custody (retaken when
+// the handler goes away), cancel, CHANGE_SRR, expiry, status reports, restart with active
+// messages, and bad input. With one reactor and with two (messages on the core their
+// destination maps to, hand-offs over the rings).
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "tests/smsc/smsc_harness.h"
+
+namespace cp::smsc {
+namespace {
+
+using cp::test::TempDir;
+using test::call;
+using test::eventually;
+using test::make_submit;
+using test::register_role;
+using test::SmscHarness;
+using test::submit;
+using test::test_options;
+using wire::Role;
+using wire::Status;
+using wire::Type;
+
+class SmscCoreTest : public ::testing::TestWithParam<unsigned> {};
+INSTANTIATE_TEST_SUITE_P(Cores, SmscCoreTest, ::testing::Values(1u, 2u),
+                         [](const auto& param_info) {
+                           return std::to_string(param_info.param) + "cores";
+                         });
+
+// Answers one request from the core of type `type` with `status` (and extra / IMSI).
+wire::Message answer(SmscClient& rh, Type type, Status status, std::string_view imsi = {},
+                     uint32_t extra = 0) {
+  auto m = rh.receive(10000);
+  EXPECT_TRUE(m) << (m ? "" : m.error());
+  if (!m) return {};
+  EXPECT_EQ(m->header.type, type) << wire::to_string(m->header.type);
+  std::byte buf[wire::kMessageMax];
+  const size_t n = wire::encode_response(buf, type, m->header.request_id, status, 0, imsi, extra);
+  EXPECT_TRUE(rh.send({buf, n}));
+  return *m;
+}
+
+TEST_P(SmscCoreTest, SubmitIsStoredRoutedAndAcknowledgedDurably) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  // To the upstream (sender provisioned), to a downstream peer, to a GSM subscriber, to a
+  // local mailbox (stored = final).
+  const auto up = submit(c, make_submit("2125550100", "4155550199", "hello"), 1);
+  EXPECT_EQ(up.header.status, Status::ok);
+  const auto peer = submit(c, make_submit("2125550101", "2126660100", "to acme"), 2);
+  EXPECT_EQ(peer.header.status, Status::ok);
+  const auto gsm = submit(c, make_submit("4155550199", "12125550101", "to gsm", 1, 0, 1), 3);
+  EXPECT_EQ(gsm.header.status, Status::ok);
+  const auto mailbox = submit(c, make_submit("2125550101", "2125550102", "to mailbox"), 4);
+  EXPECT_EQ(mailbox.header.status, Status::ok);
+  // Ids are shard << 56 | index: distinct (the very first one on shard 0 is 0).
+  EXPECT_NE(up.message_id, peer.message_id);
+  EXPECT_NE(gsm.message_id, mailbox.message_id);
+  EXPECT_EQ(h.records(), 4u);
+  EXPECT_EQ(h.smsc().stats().submits.load(), 4u);
+  // Three active (the mailbox message is historical at once), in their queues.
+  EXPECT_TRUE(eventually([&] {
+    uint64_t active = 0;
+    for (const auto& core : h.smsc().queues()) active += core.active;
+    return active == 3;
+  }));
+}
+
+TEST_P(SmscCoreTest, EveryRefusalHasItsCodeAndWritesNothing) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  struct Case {
+    wire::Submit s;
+    uint8_t flags;
+    Status want;
+  };
+  auto untrusted = [](wire::Submit s, uint8_t pid, uint8_t dcs) {
+    s.record.pid = pid;
+    s.record.dcs = dcs;
+    s.flags = wire::kSubmitUntrusted;
+    return s;
+  };
+  wire::Submit long_ud = make_submit("2125550100", "4155550199", "x");
+  long_ud.record.ud_length = 141;
+  wire::Submit bad_udh = make_submit("2125550100", "4155550199", "x");
+  bad_udh.record.flags = storage::SmRecord::kFlagUdhi;
+  bad_udh.record.user_data[0] = 9;  // a header longer than the 1-octet user data
+  wire::Submit imsi_mode = make_submit("2125550100", "4155550199", "x");
+  imsi_mode.flags = wire::kSubmitDeliverToImsi;  // but no IMSI
+  const std::vector<std::pair<wire::Submit, Status>> cases = {
+      {make_submit("2125550101", "4155550199", "no smsprov"), Status::no_upstream_permission},
+      {make_submit("2125550100", "2115550100", "N11 NPA"), Status::invalid_nanp},
+      {make_submit("2125550100", "5551234", "7 digits"), Status::unroutable},
+      {make_submit("4155550199", "5000", "4-digit from outside"), Status::unroutable},
+      {make_submit("2125550100", "2125550103", "nosms"), Status::cannot_receive},
+      {untrusted(make_submit("2125550100", "4155550199", "x"), 0x40, 0x00), Status::pid_refused},
+      {untrusted(make_submit("2125550100", "4155550199", "x"), 0x00, 0x04), Status::dcs_refused},
+      {long_ud, Status::bad_user_data},
+      {bad_udh, Status::bad_user_data},
+      {imsi_mode, Status::bad_imsi},
+  };
+  uint64_t id = 100;
+  for (const auto& [s, want] : cases) {
+    const auto m = submit(c, s, ++id);
+    EXPECT_EQ(m.header.status, want)
+        << "case " << id << ": got " << wire::to_string(m.header.status);
+  }
+  EXPECT_EQ(h.records(), 0u);
+  // The filters apply to untrusted submitters only, and 4-digit numbers to local origins.
+  auto local = make_submit("2125550100", "5000", "4-digit, local");
+  local.flags = wire::kSubmitLocallyOriginated;
+  EXPECT_EQ(submit(c, local, ++id).header.status, Status::ok);
+  auto trusted = make_submit("2125550100", "4155550199", "x");
+  trusted.record.pid = 0x40;
+  EXPECT_EQ(submit(c, trusted, ++id).header.status, Status::ok);
+  EXPECT_EQ(h.records(), 2u);
+}
+
+TEST_P(SmscCoreTest, ADuplicateGetsTheFirstMessagesIdAndNothingNew) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  const auto s = make_submit("2125550100", "4155550199", "same text", 7);
+  const auto first = submit(c, s, 1);
+  ASSERT_EQ(first.header.status, Status::ok);
+  const auto again = submit(c, s, 2);
+  EXPECT_EQ(again.header.status, Status::duplicate);
+  EXPECT_EQ(again.message_id, first.message_id);
+  // Another reference, another text or another destination is another message.
+  EXPECT_EQ(submit(c, make_submit("2125550100", "4155550199", "same text", 8), 3).header.status,
+            Status::ok);
+  EXPECT_EQ(submit(c, make_submit("2125550100", "4155550199", "other", 7), 4).header.status,
+            Status::ok);
+  // The same number written in another form routes to the same destination: a duplicate.
+  EXPECT_EQ(submit(c, make_submit("2125550100", "14155550199", "same text", 7), 5).header.status,
+            Status::duplicate);
+  EXPECT_EQ(h.records(), 3u);
+  EXPECT_EQ(h.smsc().stats().duplicates.load(), 2u);
+}
+
+TEST_P(SmscCoreTest, PeerDeliveryDrainsOneAtATimeAndDischarges) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  // Stored while no handler is there (the core keeps accepting, design 2.3).
+  for (uint16_t i = 0; i < 3; ++i)
+    ASSERT_EQ(submit(c, make_submit("2125550100", "4155550199", "m" + std::to_string(i), i), i + 1)
+                  .header.status,
+              Status::ok);
+  SmscClient rh = h.client();
+  ASSERT_EQ(register_role(rh, Role::peer, "", true, 10), Status::ok);
+  // A second upstream handler is refused; so is an unknown peer.
+  SmscClient rh2 = h.client();
+  EXPECT_EQ(register_role(rh2, Role::peer, "", false, 20), Status::role_taken);
+  EXPECT_EQ(register_role(rh2, Role::peer, "nosuchpeer", false, 22), Status::bad_role);
+  // Window 1: exactly one DELIVER_TO_PEER at a time, in order; a temporary failure retries the
+  // same message.
+  auto m0 = rh.receive(10000);
+  ASSERT_TRUE(m0);
+  EXPECT_EQ(m0->header.type, Type::deliver_to_peer);
+  EXPECT_FALSE(rh.receive(300)) << "a second delivery while the first is outstanding";
+  std::byte buf[wire::kMessageMax];
+  ASSERT_TRUE(rh.send({buf, wire::encode_response(buf, Type::deliver_to_peer, m0->header.request_id,
+                                                  Status::temporary_failure)}));
+  auto again = answer(rh, Type::deliver_to_peer, Status::ok);
+  EXPECT_EQ(again.submit.record.message_id, m0->submit.record.message_id);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(again.submit.record.user_data), 2), "m0");
+  answer(rh, Type::deliver_to_peer, Status::ok);
+  answer(rh, Type::deliver_to_peer, Status::permanent_failure, {}, 0x45);
+  EXPECT_TRUE(eventually([&] {
+    return h.smsc().stats().delivered.load() == 2 && h.smsc().stats().failed.load() == 1;
+  }));
+}
+
+TEST_P(SmscCoreTest, GsmMtLookupTransferAndCustodyRetakenWhenTheHandlerGoes) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  ASSERT_EQ(submit(c, make_submit("4155550199", "2125550101", "one", 1), 1).header.status,
+            Status::ok);
+  ASSERT_EQ(submit(c, make_submit("4155550199", "2125550101", "two", 2), 2).header.status,
+            Status::ok);
+  SmscClient resolver = h.client();
+  ASSERT_EQ(register_role(resolver, Role::imsi_lookup, "", true, 10), Status::ok);
+  // One lookup for the MSISDN, however many messages wait for it.
+  auto lookup = answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000001");
+  EXPECT_EQ(lookup.digits, "12125550101");
+  EXPECT_FALSE(resolver.receive(300));
+  {
+    SmscClient gsm = h.client();
+    ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 20), Status::ok);
+    auto t1 = answer(gsm, Type::mt_transfer, Status::ok);
+    auto t2 = answer(gsm, Type::mt_transfer, Status::ok);
+    EXPECT_EQ(storage::imsi(t1.submit.record), "001010000000001");
+    EXPECT_EQ(storage::imsi(t2.submit.record), "001010000000001");
+    EXPECT_TRUE(eventually([&] {
+      for (const auto& core : h.smsc().queues())
+        for (const auto& q : core.queues)
+          if (q.name == "gsm-mt-transferred" && q.depth == 2) return true;
+      return false;
+    }));
+  }  // the GSM handler disconnects: the core retakes custody of both
+  SmscClient gsm = h.client();
+  ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 30), Status::ok);
+  auto t1 = answer(gsm, Type::mt_transfer, Status::ok);
+  auto t2 = answer(gsm, Type::mt_transfer, Status::ok);
+  // The handler discharges them; a discharge of an unknown message is refused.
+  std::byte buf[wire::kMessageMax];
+  for (const auto* t : {&t1, &t2}) {
+    wire::Discharge d{t->submit.record.message_id, storage::Disposition::delivered, 0};
+    auto r = call(gsm, {buf, wire::encode_discharge(buf, 40, d)}, 40);
+    EXPECT_EQ(r.header.status, Status::ok);
+  }
+  wire::Discharge unknown{t1.submit.record.message_id, storage::Disposition::delivered, 0};
+  EXPECT_EQ(call(gsm, {buf, wire::encode_discharge(buf, 41, unknown)}, 41).header.status,
+            Status::not_found);
+  EXPECT_EQ(h.smsc().stats().delivered.load(), 2u);
+  // A client that is not the GSM handler may not discharge.
+  EXPECT_EQ(call(c, {buf, wire::encode_discharge(buf, 42, unknown)}, 42).header.status,
+            Status::not_registered);
+}
+
+TEST_P(SmscCoreTest, CancelAndChangeSrrByIdAndByOriginatorDestinationReference) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  const auto a = submit(c, make_submit("2125550100", "4155550199", "a", 11), 1);
+  const auto b = submit(c, make_submit("2125550100", "4155550198", "b", 12), 2);
+  ASSERT_EQ(a.header.status, Status::ok);
+  ASSERT_EQ(b.header.status, Status::ok);
+  std::byte buf[wire::kMessageMax];
+  wire::Target by_id;
+  by_id.message_id = a.message_id;
+  auto srr = call(c, {buf, wire::encode_target(buf, Type::change_srr, 3, by_id, true)}, 3);
+  EXPECT_EQ(srr.header.status, Status::ok);
+  auto r = call(c, {buf, wire::encode_target(buf, Type::cancel, 4, by_id)}, 4);
+  EXPECT_EQ(r.header.status, Status::ok);
+  EXPECT_EQ(r.message_id, a.message_id);
+  EXPECT_EQ(call(c, {buf, wire::encode_target(buf, Type::cancel, 5, by_id)}, 5).header.status,
+            Status::not_found);
+  wire::Target by_mr;
+  by_mr.by = wire::TargetBy::oa_da_mr;
+  storage::set_digits(by_mr.oa, "2125550100", 0, 1);
+  storage::set_digits(by_mr.da, "4155550198", 0, 1);
+  by_mr.mr = 12;
+  r = call(c, {buf, wire::encode_target(buf, Type::cancel, 6, by_mr)}, 6);
+  EXPECT_EQ(r.header.status, Status::ok);
+  EXPECT_EQ(r.message_id, b.message_id);
+  EXPECT_EQ(h.smsc().stats().cancelled.load(), 2u);
+  EXPECT_EQ(h.smsc().stats().status_reports.load(), 0u) << "no report for a cancelled message";
+}
+
+TEST_P(SmscCoreTest, ExpiryDischargesAndSendsTheStatusReportAsked) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  auto s = make_submit("2125550100", "4155550199", "short-lived", 3);
+  s.validity_s = 1;
+  s.record.flags = storage::SmRecord::kFlagStatusReport;
+  s.record.src_class = static_cast<uint8_t>(storage::SmeClass::gsm);
+  const auto m = submit(c, s, 1);
+  ASSERT_EQ(m.header.status, Status::ok);
+  ASSERT_TRUE(eventually([&] { return h.smsc().stats().expired.load() == 1; }, 5));
+  ASSERT_TRUE(eventually([&] { return h.smsc().stats().status_reports.load() == 1; }, 5));
+  // The report waits for its originator's IMSI; the resolver gets asked for it.
+  SmscClient resolver = h.client();
+  ASSERT_EQ(register_role(resolver, Role::imsi_lookup, "", true, 10), Status::ok);
+  answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000002");
+  SmscClient gsm = h.client();
+  ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 20), Status::ok);
+  auto report = answer(gsm, Type::mt_transfer, Status::ok);
+  const storage::SmRecord& r = report.submit.record;
+  EXPECT_TRUE(r.flags & storage::SmRecord::kFlagReport);
+  EXPECT_EQ(storage::digits(r.dst_routed), "2125550100");
+  StatusReport rep;
+  std::memcpy(&rep, r.user_data, sizeof rep);
+  EXPECT_EQ(rep.message_id, m.message_id);
+  EXPECT_EQ(rep.disposition, static_cast<uint8_t>(storage::Disposition::expired));
+}
+
+TEST_P(SmscCoreTest, ActiveMessagesReenterTheirQueuesAfterARestart) {
+  TempDir tmp;
+  uint64_t id = 0;
+  {
+    SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+    ASSERT_TRUE(h.started());
+    SmscClient c = h.client();
+    const auto r = submit(c, make_submit("2125550100", "4155550199", "survives", 5), 1);
+    ASSERT_EQ(r.header.status, Status::ok);
+    id = r.message_id;
+    // One in a GSM handler's custody when the core stops.
+    ASSERT_EQ(submit(c, make_submit("4155550199", "2125550101", "gsm", 6), 2).header.status,
+              Status::ok);
+  }
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient rh = h.client();
+  ASSERT_EQ(register_role(rh, Role::peer, "", true, 10), Status::ok);
+  auto m = answer(rh, Type::deliver_to_peer, Status::ok);
+  EXPECT_EQ(m.submit.record.message_id, id);
+  SmscClient resolver = h.client();
+  ASSERT_EQ(register_role(resolver, Role::imsi_lookup, "", true, 20), Status::ok);
+  answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000001");
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().delivered.load() == 1; }));
+  // The duplicate check survives the restart too.
+  SmscClient c = h.client();
+  EXPECT_EQ(submit(c, make_submit("4155550199", "2125550101", "gsm", 6), 3).header.status,
+            Status::duplicate);
+}
+
+TEST_P(SmscCoreTest, BadInputGetsAnErrorOrAClosedConnectionNeverACrash) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  std::byte buf[wire::kMessageMax];
+  const size_t n = wire::encode_submit(buf, 9, make_submit("2125550100", "4155550199", "x"));
+  {
+    SmscClient c = h.client();
+    // Wrong version, unknown type, a request only the core sends, reserved bits, short body.
+    std::vector<std::byte> m(buf, buf + n);
+    m[0] = std::byte{2};
+    ASSERT_TRUE(c.send(m));
+    auto r = c.receive(5000);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.status, Status::bad_version);
+    m.assign(buf, buf + n);
+    m[1] = std::byte{0x7E};
+    ASSERT_TRUE(c.send(m));
+    EXPECT_EQ(c.receive(5000)->header.status, Status::unknown_type);
+    std::byte q[wire::kMessageMax];
+    const size_t qn = wire::encode_find_imsi(q, 3, "12125550100");
+    ASSERT_TRUE(c.send({q, qn}));
+    EXPECT_EQ(c.receive(5000)->header.status, Status::unknown_type);
+    m.assign(buf, buf + n);
+    m[16 + 5] = std::byte{1};
+    ASSERT_TRUE(c.send(m));
+    EXPECT_EQ(c.receive(5000)->header.status, Status::bad_message);
+    m.assign(buf, buf + n - 1);
+    m[2] = std::byte{static_cast<uint8_t>(n - 1)};
+    ASSERT_TRUE(c.send(m));
+    EXPECT_EQ(c.receive(5000)->header.status, Status::bad_message);
+    // A response to nothing is ignored; the connection still works.
+    const size_t rn = wire::encode_response(q, Type::deliver_to_peer, 12345, Status::ok);
+    ASSERT_TRUE(c.send({q, rn}));
+    EXPECT_EQ(test::submit(c, make_submit("2125550100", "4155550199", "ok"), 10).header.status,
+              Status::ok);
+  }
+  {
+    // A length that cannot be framed closes the connection.
+    SmscClient c = h.client();
+    std::vector<std::byte> m(buf, buf + n);
+    m[2] = std::byte{0xFF};
+    m[3] = std::byte{0xFF};
+    ASSERT_TRUE(c.send(m));
+    auto r = c.receive(5000);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.status, Status::bad_message);
+    EXPECT_FALSE(c.receive(5000));
+  }
+  // Random bytes on many connections: the core answers or closes, and keeps serving.
+  uint32_t seed = 12345;
+  for (int round = 0; round < 200; ++round) {
+    SmscClient c = h.client();
+    std::vector<std::byte> m(buf, buf + n);
+    for (int k = 0; k < 4; ++k) {
+      seed = seed * 1103515245 + 12345;
+      m[(seed >> 8) % m.size()] = std::byte{static_cast<uint8_t>(seed >> 20)};
+    }
+    ASSERT_TRUE(c.send(m));
+    (void)c.receive(200);
+  }
+  SmscClient c = h.client();
+  EXPECT_EQ(test::submit(c, make_submit("2125550100", "4155550197", "still here"), 1).header.status,
+            Status::ok);
+  EXPECT_GT(h.smsc().stats().protocol_errors.load(), 5u);
+}
+
+}  // namespace
+}  // namespace cp::smsc

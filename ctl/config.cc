@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "base/assert.h"
+#include "base/octet_set.h"
 #include "base/socket_address.h"
 #include "ctl/config_schema.h"
 
@@ -99,6 +100,31 @@ void visit_store(ConfigVisitor& v, StoreConfig& s) {
   v.u32("prealloc_mib", s.prealloc_mib, 1, 65536);
   v.u32("batch_kib", s.batch_kib, 8, 65536, check_batch_kib);
   v.u32("historical_mark_interval_ms", s.historical_mark_interval_ms, 0, 3'600'000);
+}
+
+std::string check_octet_set(std::string_view v) {
+  auto set = parse_octet_set(v);
+  return set ? "" : set.error();
+}
+
+void visit_smsc(ConfigVisitor& v, SmscConfig& s) {
+  v.boolean("enabled", s.enabled);
+  v.text("socket", s.socket, check_socket_path);
+  v.file_mode("socket_mode", s.socket_mode);
+  v.text("numbers", s.numbers, check_path);
+  v.text("peers", s.peers, check_path);
+  v.u32("default_validity_s", s.default_validity_s, 1, 31'536'000);
+  v.u32("max_validity_s", s.max_validity_s, 1, 31'536'000);
+  v.text("untrusted_pid", s.untrusted_pid, check_octet_set);
+  v.text("untrusted_dcs", s.untrusted_dcs, check_octet_set);
+  v.u32("duplicate_window_s", s.duplicate_window_s, 0, 31'536'000);
+  v.u32("peer_window", s.peer_window, 1, 4096);
+  v.u32("mt_transfer_window", s.mt_transfer_window, 1, 65536);
+  v.u32("imsi_lookup_window", s.imsi_lookup_window, 1, 4096);
+  v.u32("imsi_cache_s", s.imsi_cache_s, 0, 86'400);
+  v.u32("retry_delay_ms", s.retry_delay_ms, 10, 3'600'000);
+  v.u32("max_active_per_core", s.max_active_per_core, 1024, 16'777'216);
+  v.boolean("status_reports", s.status_reports);
 }
 
 void visit_log(ConfigVisitor& v, LogConfig& s) {
@@ -465,6 +491,7 @@ void visit_config(ConfigVisitor& v, Config& config) {
   v.section("control", config.control, visit_control);
   v.section("metrics", config.metrics, visit_metrics);
   v.section("store", config.store, visit_store);
+  v.section("smsc", config.smsc, visit_smsc);
   v.section("log", config.log, visit_log);
 }
 
@@ -478,6 +505,12 @@ std::string Config::store_path() const {
   const std::filesystem::path dir(store.dir);
   if (dir.is_absolute()) return dir.lexically_normal().string();
   return (std::filesystem::path(state_dir) / dir).lexically_normal().string();
+}
+
+std::string Config::state_path(const std::string& path) const {
+  const std::filesystem::path p(path);
+  if (p.is_absolute()) return p.lexically_normal().string();
+  return (std::filesystem::path(state_dir) / p).lexically_normal().string();
 }
 
 std::string ConfigError::to_string() const {

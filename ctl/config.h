@@ -59,6 +59,28 @@ struct StoreConfig {
   bool operator==(const StoreConfig&) const = default;
 };
 
+// The SMSC core (docs/SMSC.md): admission, queues and custody, the local socket.
+struct SmscConfig {
+  bool enabled = true;
+  std::string socket = "smsc.sock";  // relative paths are under state_dir
+  uint32_t socket_mode = 0660;
+  std::string numbers = "numbers.txt";  // locally owned numbers; relative: under state_dir
+  std::string peers = "peers.txt";      // downstream peers' numbers
+  uint32_t default_validity_s = 172800;
+  uint32_t max_validity_s = 604800;
+  std::string untrusted_pid = "0x00-0x1f";
+  std::string untrusted_dcs = "0x00,0x08";
+  uint32_t duplicate_window_s = 600;
+  uint32_t peer_window = 1;
+  uint32_t mt_transfer_window = 64;
+  uint32_t imsi_lookup_window = 1;
+  uint32_t imsi_cache_s = 60;
+  uint32_t retry_delay_ms = 10000;
+  uint32_t max_active_per_core = 262144;
+  bool status_reports = true;
+  bool operator==(const SmscConfig&) const = default;
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::info;
   bool wire_trace = false;
@@ -71,6 +93,7 @@ struct Config {
   ControlConfig control;
   MetricsConfig metrics;
   StoreConfig store;
+  SmscConfig smsc;
   LogConfig log;
 
   // The control socket path: control.socket if absolute, else state_dir/control.socket,
@@ -78,6 +101,8 @@ struct Config {
   std::string control_socket_path() const;
   // The store root: store.dir if absolute, else state_dir/store.dir, normalised.
   std::string store_path() const;
+  // A path of the configuration: absolute as is, else under state_dir, normalised.
+  std::string state_path(const std::string& path) const;
   bool operator==(const Config&) const = default;
 };
 
@@ -145,6 +170,41 @@ prealloc_mib = 64
 batch_kib = 4096
 # historical-mb is rewritten at most this often, ms. Range 0..3600000.
 historical_mark_interval_ms = 1000
+
+[smsc]
+# The SMSC core: admission and routing, queues and custody, its local socket (docs/SMSC.md).
+# Needs [store].
+enabled = true
+# SOCK_SEQPACKET socket of the core (docs/SMSC-SOCKET.md); a relative path is under state_dir.
+socket = "smsc.sock"
+# File mode of the socket, octal: who may submit and act as a role handler.
+socket_mode = "0660"
+# Number database (docs/SMSC.md): locally owned numbers and downstream peers' numbers. Relative
+# paths are under state_dir; a missing file is created with a commented example at start.
+# `cellctl numdb reload` rereads both.
+numbers = "numbers.txt"
+peers = "peers.txt"
+# Validity when the submitter sets none, and the longest accepted, seconds.
+default_validity_s = 172800
+max_validity_s = 604800
+# PID and DCS octets untrusted submitters may use (lists of octets and ranges).
+untrusted_pid = "0x00-0x1f"
+untrusted_dcs = "0x00,0x08"
+# A message equal to an active one entered this recently is a duplicate, seconds.
+duplicate_window_s = 600
+# Deliveries outstanding per SMPP peer (the design drains one at a time), MT transfers toward
+# the GSM handler, MSISDN lookups toward the IMSI resolver.
+peer_window = 1
+mt_transfer_window = 64
+imsi_lookup_window = 1
+# How long a resolved MSISDN -> IMSI stays cached, seconds.
+imsi_cache_s = 60
+# After a handler's temporary failure, the queue waits this long, ms.
+retry_delay_ms = 10000
+# Active messages one core holds (its tables are sized for this at start). Range 1024..16777216.
+max_active_per_core = 262144
+# Status reports to originators who asked for one.
+status_reports = true
 
 [log]
 # trace, debug, info, notice, warn or error.

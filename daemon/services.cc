@@ -3,7 +3,11 @@
 #include <csignal>
 
 #include "base/log.h"
+#include "base/octet_set.h"
 #include "engine/http/metrics.h"
+
+#include <filesystem>
+#include <fstream>
 
 namespace cp::daemon {
 
@@ -86,7 +90,152 @@ storage::StoreOptions store_options(const ctl::Config& config, unsigned cores) {
   return out;
 }
 
+// The example number database written when the configured files do not exist (a fresh state
+// directory), so the default configuration runs an SMSC that routes out of the box.
+constexpr std::string_view kExampleNumbers =
+    R"(# Locally owned numbers (docs/SMSC.md, "Number database"). One per line:
+#   NUMBER  TYPE  [smsprov]
+# NUMBER: 10-digit NANP (NPANXXXXXX, 1NPANXXXXXX or +1NPANXXXXXX) or a 4-digit local short
+# number. TYPE: gsm (a subscriber: MSISDN -> IMSI lookup, GSM MT delivery), local (writing into
+# the store is final delivery), nosms (cannot receive SMS). smsprov: may send to the upstream.
+# Edit, then `cellctl numdb reload`. These are examples (555-01xx numbers are fictional).
+2125550100  gsm    smsprov
+2125550101  gsm
+2125550150  local  smsprov
+5000        local
+)";
+constexpr std::string_view kExamplePeers =
+    R"(# Downstream peers' numbers (docs/SMSC.md): NUMBER-OR-BLOCK PEER, a block is digits then '*'.
+# Each PEER must be an SMPP peer account. Edit, then `cellctl numdb reload`.
+212666*  example-peer
+)";
+
+Result<void, std::string> write_example(const std::string& path, std::string_view text) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return {};
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return fail(path + ": cannot write the example number database");
+  CP_LOG_NOTICE("smsc: {} did not exist; wrote an example (edit it, then `cellctl numdb reload`)",
+                path);
+  return {};
+}
+
+smsc::SmscOptions smsc_options(const ctl::Config& config) {
+  const ctl::SmscConfig& c = config.smsc;
+  smsc::SmscOptions o;
+  o.socket_path = config.state_path(c.socket);
+  o.socket_mode = c.socket_mode;
+  o.admission.default_validity_s = std::min(c.default_validity_s, c.max_validity_s);
+  o.admission.max_validity_s = c.max_validity_s;
+  o.admission.filter.pid = *parse_octet_set(c.untrusted_pid);  // checked when loaded
+  o.admission.filter.dcs = *parse_octet_set(c.untrusted_dcs);
+  o.duplicate_window = static_cast<Nanos>(c.duplicate_window_s) * kNanosPerSecond;
+  o.peer_window = c.peer_window;
+  o.mt_transfer_window = c.mt_transfer_window;
+  o.imsi_lookup_window = c.imsi_lookup_window;
+  o.imsi_cache_ttl = static_cast<Nanos>(c.imsi_cache_s) * kNanosPerSecond;
+  o.retry_delay = static_cast<Nanos>(c.retry_delay_ms) * kNanosPerMilli;
+  o.max_active_per_core = c.max_active_per_core;
+  o.status_reports = c.status_reports;
+  return o;
+}
+
 }  // namespace
+
+Result<void, std::string> Services::install_smsc() {
+  if (!store_) return fail(std::string("[smsc] needs the message store ([store] enabled = true)"));
+  const std::string numbers = config_.state_path(config_.smsc.numbers);
+  const std::string peers = config_.state_path(config_.smsc.peers);
+  if (auto ok = write_example(numbers, kExampleNumbers); !ok) return ok;
+  if (auto ok = write_example(peers, kExamplePeers); !ok) return ok;
+  auto db = smsc::Numdb::load(numbers, peers);
+  if (!db) return fail("smsc number database:\n" + db.error());
+  CP_LOG_INFO("smsc: number database: {} numbers, {} short numbers, {} peer blocks of {} peers",
+              (*db)->nanp_count(), (*db)->short_count(), (*db)->block_count(), (*db)->peer_count());
+  smsc_ = std::make_unique<smsc::SmscService>(smsc_options(config_), *store_, std::move(*db),
+                                              engine_.core_count());
+  engine_.on_each_core(
+      [this](engine::Reactor& r) -> Result<void, std::string> { return smsc_->start_on_core(r); });
+  register_smsc_commands();
+  return {};
+}
+
+void Services::register_smsc_commands() {
+  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
+    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
+    CP_ASSERT(ok);
+  };
+  add("numdb.reload",
+      "reread the SMSC number database (numbers and peers files); on any error the old one stays",
+      [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
+        const std::string numbers = config_.state_path(config_.smsc.numbers);
+        const std::string peers = config_.state_path(config_.smsc.peers);
+        auto db = smsc::Numdb::load(numbers, peers);
+        if (!db) {
+          CP_LOG_WARN("smsc: number database reload refused, the old one stays:\n{}", db.error());
+          return fail("not reloaded, the old database stays:\n" + db.error());
+        }
+        out.begin_object()
+            .field("numbers", static_cast<uint64_t>((*db)->nanp_count()))
+            .field("short_numbers", static_cast<uint64_t>((*db)->short_count()))
+            .field("peer_blocks", static_cast<uint64_t>((*db)->block_count()))
+            .field("peers", static_cast<uint64_t>((*db)->peer_count()))
+            .end_object();
+        CP_LOG_INFO("smsc: number database reloaded: {} numbers, {} short, {} peer blocks",
+                    (*db)->nanp_count(), (*db)->short_count(), (*db)->block_count());
+        smsc_->set_numdb(std::move(*db));
+        return {};
+      });
+  add("smsc", "SMSC core: counters, role handlers and their state, queue depths per core",
+      [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
+        const smsc::SmscStats& s = smsc_->stats();
+        auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+        const int64_t now = SystemClock::instance().wall_now();
+        out.begin_object()
+            .field("socket", smsc_->options().socket_path)
+            .field("clients", get(s.clients))
+            .field("submits", get(s.submits))
+            .field("submit_refusals", get(s.submit_refusals))
+            .field("duplicates", get(s.duplicates))
+            .field("delivered", get(s.delivered))
+            .field("failed", get(s.failed))
+            .field("expired", get(s.expired))
+            .field("cancelled", get(s.cancelled))
+            .field("status_reports", get(s.status_reports))
+            .field("protocol_errors", get(s.protocol_errors));
+        out.key("roles").begin_array();
+        for (const auto& r : smsc_->roles())
+          out.begin_object()
+              .field("role", r.role)
+              .field("peer", r.peer)
+              .field("state", r.up ? "up" : "down")
+              .field("outstanding", r.outstanding)
+              .end_object();
+        out.end_array();
+        out.key("queues").begin_array();
+        for (const auto& c : smsc_->queues())
+          for (const auto& q : c.queues)
+            out.begin_object()
+                .field("core", c.core)
+                .field("queue", q.name)
+                .field("depth", q.depth)
+                .field("outstanding", q.outstanding)
+                .field("oldest_age_s",
+                       q.oldest_entry_ns
+                           ? static_cast<uint64_t>(std::max<int64_t>(0, now - q.oldest_entry_ns) /
+                                                   kNanosPerSecond)
+                           : 0)
+                .end_object();
+        out.end_array();
+        uint64_t active = 0;
+        for (const auto& c : smsc_->queues()) active += c.active;
+        out.field("active", active).end_object();
+        return {};
+      });
+}
 
 Result<void, std::string> Services::install() {
   if (config_.store.enabled) {
@@ -100,6 +249,9 @@ Result<void, std::string> Services::install() {
         return fail("store: " + ok.error());
       return {};
     });
+  }
+  if (config_.smsc.enabled) {
+    if (auto ok = install_smsc(); !ok) return ok;
   }
   register_commands();
   ctl::ControlServiceOptions opts;

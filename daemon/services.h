@@ -11,6 +11,7 @@
 #include "ctl/control_server.h"
 #include "engine/engine.h"
 #include "engine/http/http_server.h"
+#include "engine/smsc/core.h"
 #include "storage/store.h"
 
 namespace cp::daemon {
@@ -38,9 +39,13 @@ class Services {
   const std::string& metrics_address() const { return metrics_address_; }
   // The message store (null when [store] enabled = false).
   storage::Store* store() { return store_.get(); }
+  // The SMSC core (null when [smsc] enabled = false).
+  smsc::SmscService* smsc() { return smsc_.get(); }
 
  private:
   void register_commands();
+  void register_smsc_commands();
+  Result<void, std::string> install_smsc();
 
   const ctl::Config& config_;
   engine::Engine& engine_;
@@ -49,6 +54,7 @@ class Services {
   std::unique_ptr<ctl::ControlService> control_;
   std::unique_ptr<engine::http::HttpServer> metrics_;
   std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<smsc::SmscService> smsc_;
   std::atomic<bool> shutdown_requested_{false};
   std::string metrics_address_;
 };

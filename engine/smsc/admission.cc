@@ -1,8 +1,8 @@
 #include "engine/smsc/admission.h"
 
-#include <charconv>
 #include <cstring>
 
+#include "base/octet_set.h"
 #include "engine/smsc/route.h"
 #include "proto/sms/text.h"
 
@@ -54,25 +54,6 @@ bool normalize(storage::Address& a) {
   return storage::set_digits(a, d, a.ton, a.npi);
 }
 
-std::optional<unsigned> parse_octet(std::string_view s) {
-  unsigned v = 0;
-  int base = 10;
-  if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-    s.remove_prefix(2);
-    base = 16;
-  }
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
-  if (ec != std::errc{} || p != s.data() + s.size() || v > 255) return std::nullopt;
-  return v;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 PidDcsFilter PidDcsFilter::defaults() {
@@ -84,20 +65,7 @@ PidDcsFilter PidDcsFilter::defaults() {
 }
 
 Result<std::bitset<256>, std::string> PidDcsFilter::parse_set(std::string_view text) {
-  std::bitset<256> out;
-  while (!text.empty()) {
-    const size_t comma = text.find(',');
-    const std::string_view item = trim(text.substr(0, comma));
-    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-    if (item.empty()) return fail(std::string("empty item"));
-    const size_t dash = item.find('-');
-    const auto lo = parse_octet(trim(item.substr(0, dash)));
-    const auto hi = dash == std::string_view::npos ? lo : parse_octet(trim(item.substr(dash + 1)));
-    if (!lo || !hi || *hi < *lo)
-      return fail("'" + std::string(item) + "' is not an octet (0..255, 0x00..0xff) or a range");
-    for (unsigned v = *lo; v <= *hi; ++v) out.set(v);
-  }
-  return out;
+  return parse_octet_set(text);
 }
 
 bool user_data_valid(const SmRecord& r) {

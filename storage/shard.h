@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <memory_resource>
 #include <string>
 #include <vector>
 
@@ -185,7 +186,10 @@ class Shard final : public CommitListener, public ExtendListener {
   uint64_t file_bytes_ = 0;  // zero-filled extent of pms.bin
   int64_t last_entry_ns_ = 0;
   uint64_t active_count_ = 0;
-  std::map<uint64_t, Block> blocks_;  // block number -> image: active blocks and the tail
+  // Map nodes come from a pool that reuses freed ones and grows geometrically, so caching a
+  // new block does not allocate from the heap once the cache has reached its working size.
+  std::pmr::unsynchronized_pool_resource block_nodes_;
+  std::pmr::map<uint64_t, Block> blocks_{&block_nodes_};  // block number -> image: active + tail
   std::vector<std::byte*> free_images_;
   std::vector<AlignedBuffer> image_chunks_;
   std::vector<uint64_t> dirty_;  // block numbers, unordered

@@ -6,36 +6,9 @@
 #include <cstdlib>
 #include <new>
 
+#include "base/alloc_counter.h"
 #include "engine/echo/echo_service.h"
 #include "tests/support/reactor_harness.h"
-
-namespace {
-std::atomic<uint64_t> g_allocations{0};
-}
-
-// The replacement operator new is malloc-based, so its deletes call free on purpose.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-
-void* operator new(size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](size_t n) {
-  return operator new(n);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, size_t) noexcept {
-  std::free(p);
-}
 
 namespace cp::engine {
 namespace {
@@ -62,9 +35,9 @@ TEST_P(EchoAllocTest, NoHeapAllocationPerMessage) {
     return true;
   };
   ASSERT_TRUE(round_trips(200));  // warm-up: buffers, pools and the connection exist
-  const uint64_t before = g_allocations.load();
+  const uint64_t before = cp::heap_allocations();
   ASSERT_TRUE(round_trips(5000));
-  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(cp::heap_allocations() - before, 0u);
   ::close(fd);
 }
 

@@ -58,8 +58,10 @@ struct InReq {
 struct OutReq {
   Type type = Type::deliver_to_peer;
   unsigned owner = 0;
-  uint32_t slot = kNone;  // the message (kNone: MT_FIND_IMSI, keyed by msisdn)
-  uint16_t queue = 0;     // peer queue
+  uint32_t slot = kNone;   // the message (kNone: MT_FIND_IMSI, keyed by msisdn)
+  uint16_t queue = 0;      // peer queue
+  uint64_t index = 0;      // mt_cancel: the message's index (the slot may be reused meanwhile)
+  InReq* reply = nullptr;  // mt_cancel: the client's CANCEL, answered with the outcome
   uint64_t message_id = 0;
   SmRecord record;
   char msisdn[wire::kMsisdnDigitsMax + 1] = {};
@@ -137,6 +139,7 @@ struct SmscService::Impl {
 // ---- the owner side ---------------------------------------------------------------------------
 
 void set_front_numdb(SmscService::Impl& impl, std::shared_ptr<const Numdb> db);
+void front_tick(SmscService::Impl& impl);
 
 struct Core final : engine::Poller {
   using Impl = SmscService::Impl;
@@ -427,6 +430,7 @@ struct Core final : engine::Poller {
     if (result != 0) {
       if (s) release(*s);
       q.status = Status::store_failed;
+      q.message_id = 0;  // nothing was stored
     } else {
       q.status = Status::ok;
       if (q.kind == InReq::Kind::report)
@@ -534,7 +538,13 @@ struct Core final : engine::Poller {
         m.expire_when_answered = true;
         continue;
       }
-      if (m.state == MsgState::mt_transferred) send_mt_cancel(m.index);
+      if (m.state == MsgState::mt_transferred) {
+        // In the GSM handler's custody, which decides its expiry (design 2.5.4.1, 2.6.1.4); the
+        // core expires it only if custody comes back (see role_state).
+        heap_remove(s);
+        m.expire_when_answered = true;
+        continue;
+      }
       remember(s);
       discharge(s, Disposition::expired, 0, nullptr);
     }
@@ -568,7 +578,9 @@ struct Core final : engine::Poller {
           const uint32_t s = mt_transferred_q.head;
           unlink(mt_transferred_q, s);
           msgs[s].state = MsgState::mt_core;
+          msgs[s].expire_when_answered = false;
           link_tail(mt_q, s);
+          if (msgs[s].heap_pos == kNone) heap_push(s);  // its expiry is the core's again
           ++n;
         }
         if (n) CP_LOG_INFO("smsc core {}: retook custody of {} GSM MT messages", id, n);
@@ -713,13 +725,10 @@ struct Core final : engine::Poller {
         if (m.state != MsgState::peer_outstanding) break;
         if (st == Status::ok) {
           discharge_now(s, Disposition::delivered, o->extra_info, nullptr);
-        } else if (st == Status::permanent_failure || m.expire_when_answered) {
-          discharge_now(s,
-                        st == Status::ok ? Disposition::delivered
-                        : m.expire_when_answered && st != Status::permanent_failure
-                            ? Disposition::expired
-                            : Disposition::failed_permanently,
-                        o->extra_info, nullptr);
+        } else if (st == Status::permanent_failure) {
+          discharge_now(s, Disposition::failed_permanently, o->extra_info, nullptr);
+        } else if (m.expire_when_answered) {
+          discharge_now(s, Disposition::expired, o->extra_info, nullptr);
         } else {
           // Temporary failure or the handler went away: back at the head, retry later.
           m.state = MsgState::peer_queued;
@@ -732,18 +741,36 @@ struct Core final : engine::Poller {
         const uint32_t s = o->slot;
         Msg& m = msgs[s];
         if (m.state != MsgState::mt_sending) break;
-        if (m.expire_when_answered) {
-          if (st == Status::ok) send_mt_cancel(m.index);
-          discharge_now(s, Disposition::expired, 0, nullptr);
-        } else if (st == Status::ok && gsm_up) {
+        if (st == Status::ok && gsm_up) {
+          // In the handler's custody now, expired or not: it decides (design 2.6.1.4).
           unlink(mt_q, s);
           m.state = MsgState::mt_transferred;
           link_tail(mt_transferred_q, s);
+        } else if (m.expire_when_answered) {
+          discharge_now(s, Disposition::expired, 0, nullptr);
         } else if (st == Status::permanent_failure) {
           discharge_now(s, Disposition::failed_permanently, o->extra_info, nullptr);
         } else {
           m.state = MsgState::mt_core;
           if (st != Status::not_registered) mt_q.retry_after = t + impl.opt.retry_delay;
+        }
+        break;
+      }
+      case Type::mt_cancel: {
+        // REQ_CANCEL of a message in the GSM handler's custody (design 2.5.4.2): cancelled
+        // once the handler agrees; otherwise the client hears why (it may be being delivered).
+        InReq* q = o->reply;
+        const uint32_t s = o->slot;
+        if (!q) break;
+        if (st == Status::ok && s != kNone && msgs[s].state == MsgState::mt_transferred &&
+            msgs[s].index == o->index) {
+          discharge_now(s, Disposition::cancelled, 0, q);
+        } else {
+          q->status = st == Status::ok ? Status::not_found
+                      : st == Status::not_registered || st == Status::busy
+                          ? Status::temporary_failure
+                          : st;
+          reply(*q);
         }
         break;
       }
@@ -767,13 +794,16 @@ struct Core final : engine::Poller {
     give_back(o);
     kick();
   }
-  void send_mt_cancel(uint64_t index) {
+  bool send_mt_cancel(uint32_t s, InReq& q) {
     OutReq* o = take_out();
-    if (!o) return;
+    if (!o) return false;
     o->type = Type::mt_cancel;
-    o->slot = kNone;
-    o->message_id = storage::make_message_id(shard->id(), index);
+    o->slot = s;
+    o->index = msgs[s].index;
+    o->reply = &q;
+    o->message_id = storage::make_message_id(shard->id(), msgs[s].index);
     send_out(o);
+    return true;
   }
 
   // -- cancel, change SRR, MT discharge (on the owner)
@@ -811,7 +841,11 @@ struct Core final : engine::Poller {
           q.status = Status::temporary_failure;  // a handler has it right now: try again
           return reply(q);
         }
-        if (m.state == MsgState::mt_transferred) send_mt_cancel(m.index);
+        if (m.state == MsgState::mt_transferred) {
+          if (send_mt_cancel(*s, q)) return;  // answered when the handler is
+          q.status = Status::busy;
+          return reply(q);
+        }
         return discharge_now(*s, Disposition::cancelled, 0, &q);
       }
       case InReq::Kind::change_srr: {
@@ -904,6 +938,7 @@ struct Core final : engine::Poller {
     for (auto it = imsi_cache.begin(); it != imsi_cache.end();)
       it = it->second.until <= t ? imsi_cache.erase(it) : std::next(it);
     if (t >= next_snapshot) {
+      if (id == 0) front_tick(impl);
       publish();
       next_snapshot = t + kSnapshotInterval;
     }
@@ -962,6 +997,7 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller
     OutReq* out = nullptr;
     uint64_t conn_id = 0;
     uint64_t request_id = 0;
+    Nanos deadline = 0;  // monotonic: no answer by then = a temporary failure
     uint32_t next_free = kNone;
   };
   std::vector<Pending> pending;
@@ -1285,13 +1321,9 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller
       return back_to_owner(o);
     }
     conn.send({buf, n});
-    if (o->type == Type::mt_cancel) {  // fire and forget: the core has decided already
-      o->status = Status::ok;
-      return back_to_owner(o);
-    }
     const uint32_t k = pending_free;
     pending_free = pending[k].next_free;
-    pending[k] = Pending{o, id, rid, kNone};
+    pending[k] = Pending{o, id, rid, reactor->clock().now() + impl.opt.handler_timeout, kNone};
     pending_by_id.put(rid, k);
   }
   void back_to_owner(OutReq* o) { impl.post(*reactor, o->owner, &Core::on_out_done, o); }
@@ -1345,6 +1377,20 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller
   bool poll() override { return false; }
   bool has_work() const override { return false; }
 
+  // A handler that does not answer in time loses the request: it fails back to its owner as a
+  // temporary failure (the message is retried), and a late answer is ignored with a warning.
+  void sweep_timeouts() {
+    const Nanos t = reactor->clock().now();
+    for (uint32_t k = 0; k < pending.size(); ++k) {
+      Pending& p = pending[k];
+      if (!p.out || p.deadline > t) continue;
+      CP_LOG_WARN("smsc: connection {}: no answer to {} (request {}) in time", p.conn_id,
+                  wire::to_string(p.out->type), p.request_id);
+      p.out->status = Status::temporary_failure;
+      finish_pending(k);
+    }
+  }
+
   void publish_roles() {
     std::vector<RoleSnapshot> out;
     for (const auto& [id, c] : clients) {
@@ -1361,6 +1407,10 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller
 
 void set_front_numdb(SmscService::Impl& impl, std::shared_ptr<const Numdb> db) {
   impl.front->numdb = std::move(db);
+}
+
+void front_tick(SmscService::Impl& impl) {
+  if (impl.front->reactor) impl.front->sweep_timeouts();
 }
 
 // ---- the owner's hooks that need the front ----------------------------------------------------
@@ -1453,8 +1503,21 @@ void Core::make_report(const SmRecord& orig, Disposition disp, uint32_t extra) {
                                             : storage::RecordState::active);
   r.disposition = static_cast<uint8_t>(store_only ? Disposition::stored_only : Disposition::none);
   q->store_only = store_only;
+  // Routed like a message to the originator would be, so it lands in the same queues and on
+  // the same core (its IMSI lookup then asks for the normalised MSISDN).
+  std::string key = storage::digits(orig.src);
+  RouteInput ri;
+  ri.dst_ton = orig.src.ton;
+  ri.dst_digits = key;
+  ri.locally_originated = true;
+  if (auto routed = route(*numdb, ri);
+      routed || (routed.error() == RouteError::no_upstream_permission)) {
+    if (routed &&
+        storage::set_digits(r.dst_routed, routed->routed_digits, routed->routed_ton, orig.src.npi))
+      key = routed->routed_digits;
+  }
   q->dup_key = duplicate_key(r);
-  impl.post(*reactor, shard_for(storage::digits(orig.src), impl.cores), &Core::on_submit, q);
+  impl.post(*reactor, shard_for(key, impl.cores), &Core::on_submit, q);
 }
 
 // ---- cross-core posting -------------------------------------------------------------------------
@@ -1508,6 +1571,15 @@ Result<void, std::string> SmscService::start_on_core(Reactor& reactor) {
   if (!c.shard) return fail(fmt::format("smsc: core {} has no store shard", k));
   c.numdb = numdb();
   c.recover();
+  // Shards this core adopted from a run with more cores: their active messages stay in the store
+  // (smsc-dump shows them) but are not queued — their ids would clash in this core's tables.
+  for (unsigned id = k + impl_->cores; id < storage::kShardsMax; id += impl_->cores) {
+    if (const storage::Shard* extra = impl_->store.shard(id); extra && extra->active_count() > 0)
+      CP_LOG_WARN(
+          "smsc core {}: shard {} (left by a run with more cores) holds {} active messages the "
+          "SMSC does not queue; run with more cores to deliver them",
+          k, id, extra->active_count());
+  }
   reactor.add_poller(c);
   reactor.arm_timer(c.tick_timer, kRetryTick);
   if (k != 0) return {};

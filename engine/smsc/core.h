@@ -53,6 +53,7 @@ struct SmscOptions {
   uint32_t imsi_lookup_window = 1;   // MT_FIND_IMSIs outstanding (design: 1)
   Nanos imsi_cache_ttl = 60 * kNanosPerSecond;
   Nanos retry_delay = 10 * kNanosPerSecond;        // after a temporary failure of a handler
+  Nanos handler_timeout = 60 * kNanosPerSecond;    // a handler answer later than this is lost
   Nanos duplicate_window = 600 * kNanosPerSecond;  // a duplicate is an active message this young
   uint32_t max_active_per_core = 1 << 20;
   uint32_t requests_in_flight_max = 65536;  // front: SUBMITs etc. between front and owners

@@ -168,8 +168,6 @@ std::string_view to_string(Status s) {
       return "store_full";
     case Status::store_failed:
       return "store_failed";
-    case Status::store_disabled:
-      return "store_disabled";
     case Status::not_found:
       return "not_found";
     case Status::not_in_custody:

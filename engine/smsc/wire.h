@@ -67,7 +67,6 @@ enum class Status : uint16_t {
   // The store
   store_full = 30,    // try again shortly (SMPP: ESME_RTHROTTLED)
   store_failed = 31,  // the shard failed a commit: nothing more is accepted
-  store_disabled = 32,
   // Targets of CANCEL / CHANGE_SRR / MT_DISCHARGE
   not_found = 40,       // no active message with that id / {OA, DA, MR}
   not_in_custody = 41,  // MT_DISCHARGE of a message not transferred to this handler

@@ -278,13 +278,16 @@ TEST_P(SmscCoreTest, ExpiryDischargesAndSendsTheStatusReportAsked) {
   // The report waits for its originator's IMSI; the resolver gets asked for it.
   SmscClient resolver = h.client();
   ASSERT_EQ(register_role(resolver, Role::imsi_lookup, "", true, 10), Status::ok);
-  answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000002");
+  // Routed like any message to the originator: the lookup asks for the normalised MSISDN.
+  EXPECT_EQ(answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000002").digits,
+            "12125550100");
   SmscClient gsm = h.client();
   ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 20), Status::ok);
   auto report = answer(gsm, Type::mt_transfer, Status::ok);
   const storage::SmRecord& r = report.submit.record;
   EXPECT_TRUE(r.flags & storage::SmRecord::kFlagReport);
-  EXPECT_EQ(storage::digits(r.dst_routed), "2125550100");
+  EXPECT_EQ(storage::digits(r.dst_written), "2125550100");
+  EXPECT_EQ(storage::digits(r.dst_routed), "12125550100");
   StatusReport rep;
   std::memcpy(&rep, r.user_data, sizeof rep);
   EXPECT_EQ(rep.message_id, m.message_id);
@@ -386,6 +389,94 @@ TEST_P(SmscCoreTest, BadInputGetsAnErrorOrAClosedConnectionNeverACrash) {
   EXPECT_EQ(test::submit(c, make_submit("2125550100", "4155550197", "still here"), 1).header.status,
             Status::ok);
   EXPECT_GT(h.smsc().stats().protocol_errors.load(), 5u);
+}
+
+TEST_P(SmscCoreTest, CancelOfAMessageInTheGsmHandlersCustodyAsksTheHandler) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  auto s = make_submit("2125550100", "2125550101", "cancel me", 1);
+  storage::set_imsi(s.record, "001010000000009");
+  s.flags = wire::kSubmitDeliverToImsi;
+  const auto a = submit(c, s, 1);
+  ASSERT_EQ(a.header.status, Status::ok);
+  auto s2 = s;
+  s2.record.message_ref = 2;
+  const auto b = submit(c, s2, 2);
+  ASSERT_EQ(b.header.status, Status::ok);
+  SmscClient gsm = h.client();
+  ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 10), Status::ok);
+  answer(gsm, Type::mt_transfer, Status::ok);
+  answer(gsm, Type::mt_transfer, Status::ok);
+  std::byte buf[wire::kMessageMax];
+  // The handler agrees for the first: cancelled. It is delivering the second: the client hears so.
+  for (const auto& [target, handler_says, client_gets] :
+       {std::tuple{a.message_id, Status::ok, Status::ok},
+        std::tuple{b.message_id, Status::temporary_failure, Status::temporary_failure}}) {
+    wire::Target t;
+    t.message_id = target;
+    ASSERT_TRUE(c.send({buf, wire::encode_target(buf, Type::cancel, 20, t)}));
+    auto req = answer(gsm, Type::mt_cancel, handler_says);
+    EXPECT_EQ(req.message_id, target);
+    auto r = c.receive(10000);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.status, client_gets);
+  }
+  EXPECT_EQ(h.smsc().stats().cancelled.load(), 1u);
+  // The second is still the handler's to discharge.
+  wire::Discharge d{b.message_id, storage::Disposition::delivered, 0};
+  EXPECT_EQ(call(gsm, {buf, wire::encode_discharge(buf, 30, d)}, 30).header.status, Status::ok);
+}
+
+TEST_P(SmscCoreTest, AHandlerThatDoesNotAnswerLosesTheRequestAndItIsRetried) {
+  TempDir tmp;
+  auto opt = test_options(tmp.str());
+  opt.handler_timeout = 300 * kNanosPerMilli;
+  SmscHarness h(tmp.str(), GetParam(), opt);
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  ASSERT_EQ(submit(c, make_submit("2125550100", "4155550199", "slow"), 1).header.status,
+            Status::ok);
+  SmscClient rh = h.client();
+  ASSERT_EQ(register_role(rh, Role::peer, "", true, 10), Status::ok);
+  auto first = rh.receive(10000);
+  ASSERT_TRUE(first);
+  // No answer: after the timeout (sweeps every 250 ms) and the retry delay, it comes again.
+  auto again = answer(rh, Type::deliver_to_peer, Status::ok);
+  EXPECT_EQ(again.submit.record.message_id, first->submit.record.message_id);
+  EXPECT_NE(again.header.request_id, first->header.request_id);
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().delivered.load() == 1; }));
+}
+
+TEST_P(SmscCoreTest, TheCoreKeepsAcceptingWhenEveryHandlerIsGoneAndReloadsItsNumbers) {
+  TempDir tmp;
+  SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
+  ASSERT_TRUE(h.started());
+  {
+    SmscClient a = h.client(), b = h.client(), d = h.client();
+    ASSERT_EQ(register_role(a, Role::peer, "", true, 1), Status::ok);
+    ASSERT_EQ(register_role(b, Role::gsm_mt, "", true, 1), Status::ok);
+    ASSERT_EQ(register_role(d, Role::imsi_lookup, "", true, 1), Status::ok);
+  }  // all gone
+  EXPECT_TRUE(eventually([&] { return h.smsc().roles().empty(); }));
+  SmscClient c = h.client();
+  EXPECT_EQ(submit(c, make_submit("4155550199", "2125550101", "gsm"), 1).header.status, Status::ok);
+  EXPECT_EQ(submit(c, make_submit("2125550100", "4155550199", "up"), 2).header.status, Status::ok);
+  // A number the database does not have is upstream (refused for this sender); after a reload
+  // that adds it as local, it is accepted.
+  EXPECT_EQ(submit(c, make_submit("2125550101", "3125550177", "x"), 3).header.status,
+            Status::no_upstream_permission);
+  auto db = Numdb::parse(std::string(test::kNumbers) + "3125550177 local\n", "numbers",
+                         test::kPeers, "peers");
+  ASSERT_TRUE(db);
+  h.smsc().set_numdb(*db);
+  uint64_t id = 100;
+  EXPECT_TRUE(eventually([&] {
+    ++id;
+    return submit(c, make_submit("2125550101", "3125550177", "x", static_cast<uint16_t>(id)), id)
+               .header.status == Status::ok;
+  }));
 }
 
 }  // namespace

@@ -17,6 +17,19 @@ CommandRegistry::CommandRegistry() {
   CP_ASSERT(added.has_value());
 }
 
+Result<void, std::string> CommandRegistry::add_async(std::string name, std::string help,
+                                                     AsyncCommandHandler handler) {
+  if (!handler) return fail(fmt::format("command '{}' has no handler", name));
+  // Registered with a placeholder synchronous handler (never called: dispatch_async runs it).
+  auto ok = add(name, std::move(help),
+                [](const ControlRequest&, JsonWriter&) { return Result<void, std::string>{}; });
+  if (!ok) return ok;
+  const auto at = std::find_if(commands_.begin(), commands_.end(),
+                               [&](const CommandInfo& c) { return c.name == name; });
+  at->async = std::move(handler);
+  return {};
+}
+
 Result<void, std::string> CommandRegistry::add(std::string name, std::string help,
                                                CommandHandler handler) {
   if (!valid_command_name(name)) {
@@ -29,7 +42,7 @@ Result<void, std::string> CommandRegistry::add(std::string name, std::string hel
   if (at != commands_.end() && at->name == name) {
     return fail(fmt::format("command '{}' is already registered", name));
   }
-  commands_.insert(at, CommandInfo{std::move(name), std::move(help), std::move(handler)});
+  commands_.insert(at, CommandInfo{std::move(name), std::move(help), std::move(handler), {}});
   return {};
 }
 

@@ -57,6 +57,9 @@ class ControlService::Session final : public engine::ConnectionHandler {
 
  private:
   bool response_pending() const { return tx_head_ < tx_.size(); }
+  // An asynchronous command's answer arrived (control reactor thread).
+  void finish_async(uint64_t generation, uint64_t request_id,
+                    Result<std::string, std::string> result);
   void process(engine::Connection& conn);
   void answer(std::span<const std::byte> body);
   bool flush(engine::Connection& conn);
@@ -67,6 +70,10 @@ class ControlService::Session final : public engine::ConnectionHandler {
   std::string tx_;  // the response being sent; tx_head_ is how much is queued already
   size_t tx_head_ = 0;
   bool close_after_flush_ = false;
+  bool awaiting_ = false;       // an asynchronous command is running: read nothing more
+  bool in_async_call_ = false;  // inside the asynchronous handler itself
+  uint64_t generation_ = 0;     // bumped per connection: a late answer for a closed one is dropped
+  engine::Connection* conn_ = nullptr;
   DecodeScratch scratch_;
   JsonWriter result_;
 };
@@ -78,6 +85,7 @@ size_t ControlService::Session::on_data(engine::Connection& conn, std::span<cons
     conn.abort();
     return data.size();
   }
+  conn_ = &conn;
   rx_.append(as_chars(data));
   process(conn);
   return data.size();
@@ -85,7 +93,7 @@ size_t ControlService::Session::on_data(engine::Connection& conn, std::span<cons
 
 // Answers complete frames, one at a time, until one response cannot be queued whole.
 void ControlService::Session::process(engine::Connection& conn) {
-  while (!response_pending() && !close_after_flush_) {
+  while (!response_pending() && !close_after_flush_ && !awaiting_) {
     const auto bytes = as_bytes(std::string_view(rx_).substr(rx_head_));
     const auto length = frame_length(bytes);
     if (!length) {
@@ -107,7 +115,7 @@ void ControlService::Session::process(engine::Connection& conn) {
     rx_.erase(0, rx_head_);
     rx_head_ = 0;
   }
-  if (response_pending()) {
+  if (response_pending() || awaiting_) {
     conn.pause_reading();
   } else if (close_after_flush_) {
     conn.close();
@@ -126,7 +134,38 @@ void ControlService::Session::answer(std::span<const std::byte> body) {
     return;
   }
   CP_LOG_DEBUG("ctl: request {} '{}'", request->id, request->cmd);
+  const CommandInfo* command = service_.registry_.find(request->cmd);
+  if (command && command->async) {
+    awaiting_ = true;
+    const uint64_t generation = generation_;
+    const uint64_t id = request->id;
+    in_async_call_ = true;
+    command->async(*request, [this, generation, id](Result<std::string, std::string> result) {
+      finish_async(generation, id, std::move(result));
+    });
+    in_async_call_ = false;
+    return;
+  }
   service_.registry_.dispatch(*request, result_, tx_);
+}
+
+void ControlService::Session::finish_async(uint64_t generation, uint64_t request_id,
+                                           Result<std::string, std::string> result) {
+  if (generation != generation_ || !in_use || !awaiting_ || !conn_) return;  // closed meanwhile
+  awaiting_ = false;
+  tx_.clear();
+  tx_head_ = 0;
+  if (result) {
+    encode_ok_response(request_id, *result, tx_);
+  } else {
+    encode_error_response(request_id, error_code::command_failed, result.error(), tx_);
+  }
+  // Answered at once, inside the handler: process() goes on from here as for any command.
+  if (in_async_call_) return;
+  engine::Connection& conn = *conn_;
+  if (!flush(conn)) return;  // on_writable continues
+  process(conn);
+  if (!response_pending() && !close_after_flush_ && !awaiting_) conn.resume_reading();
 }
 
 // Queues as much of the pending response as the send buffer takes. True when all is queued;
@@ -151,7 +190,7 @@ void ControlService::Session::on_writable(engine::Connection& conn) {
     return;
   }
   process(conn);
-  if (!response_pending() && !close_after_flush_) conn.resume_reading();
+  if (!response_pending() && !close_after_flush_ && !awaiting_) conn.resume_reading();
 }
 
 void ControlService::Session::on_close(engine::Connection& conn, engine::CloseReason reason,
@@ -162,6 +201,9 @@ void ControlService::Session::on_close(engine::Connection& conn, engine::CloseRe
   release_if_large(tx_);
   rx_head_ = tx_head_ = 0;
   close_after_flush_ = false;
+  awaiting_ = false;
+  ++generation_;
+  conn_ = nullptr;
   result_.clear();
   in_use = false;
 }

@@ -25,10 +25,18 @@ namespace cp::ctl {
 // writer, or returns an error message that is sent back with code "command_failed".
 using CommandHandler = std::function<Result<void, std::string>(const ControlRequest&, JsonWriter&)>;
 
+// A command whose answer needs another core first (e.g. the SMSC core that owns a message): the
+// handler starts the work and returns; `done` is called later, exactly once, on the control
+// reactor's thread, with the result as one JSON value (or an error message). The session waits
+// for it before reading its next request. The request's views are valid only during the call.
+using AsyncDone = std::function<void(Result<std::string, std::string> json_result)>;
+using AsyncCommandHandler = std::function<void(const ControlRequest&, AsyncDone done)>;
+
 struct CommandInfo {
   std::string name;  // dotted: "stats", "config.show", "remsim.slotmaps.list"
   std::string help;  // one line, shown by `cellctl help`
   CommandHandler handler;
+  AsyncCommandHandler async;  // set instead of `handler` for asynchronous commands
 };
 
 // Lifetime: built at start-up, outlives every ControlService using it. Not copyable (the built-in
@@ -43,6 +51,8 @@ class CommandRegistry {
 
   // Fails when the name is not a dotted name (letters, digits, '_', '-') or already taken.
   Result<void, std::string> add(std::string name, std::string help, CommandHandler handler);
+  Result<void, std::string> add_async(std::string name, std::string help,
+                                      AsyncCommandHandler handler);
   const CommandInfo* find(std::string_view name) const;
   // Sorted by name.
   const std::vector<CommandInfo>& commands() const { return commands_; }

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/octet_set.h"
 #include "engine/http/metrics.h"
+#include "storage/dump/dump.h"
 
 #include <filesystem>
 #include <fstream>
@@ -189,6 +190,62 @@ void Services::register_smsc_commands() {
         smsc_->set_numdb(std::move(*db));
         return {};
       });
+  auto add_async = [this](std::string name, std::string help, ctl::AsyncCommandHandler handler) {
+    auto ok = registry_.add_async(std::move(name), std::move(help), std::move(handler));
+    CP_ASSERT(ok);
+  };
+  // id=: the message id as smsc-dump and smsc-submit print it (decimal), or SHARD:INDEX.
+  auto message_id = [](const ctl::ControlRequest& req) -> Result<uint64_t, std::string> {
+    auto text = req.string_arg("id");
+    if (!text) return fail(text.error());
+    auto id = storage::dump::parse_message_id(*text);
+    if (!id) return fail("id: " + id.error());
+    return *id;
+  };
+  add_async("smsc.cancel",
+            "cancel an active message: id=ID (as smsc-dump prints it, or SHARD:INDEX)",
+            [this, message_id](const ctl::ControlRequest& req, ctl::AsyncDone done) {
+              auto id = message_id(req);
+              if (!id) return done(fail(id.error()));
+              smsc_->control_cancel(*id, [done, mid = *id](smsc::wire::Status st) {
+                if (st != smsc::wire::Status::ok)
+                  return done(fail(fmt::format("message {}: {}", mid, smsc::wire::to_string(st))));
+                done(fmt::format("{{\"id\":{},\"cancelled\":true}}", mid));
+              });
+            });
+  add_async("smsc.show",
+            "an active message by id=ID (as smsc-dump prints it, or SHARD:INDEX): where it is "
+            "and its metadata",
+            [this, message_id](const ctl::ControlRequest& req, ctl::AsyncDone done) {
+              auto id = message_id(req);
+              if (!id) return done(fail(id.error()));
+              smsc_->control_lookup(*id, [done, mid = *id](smsc::wire::Status st,
+                                                           const storage::SmRecord& r,
+                                                           std::string_view where) {
+                if (st != smsc::wire::Status::ok)
+                  return done(fail(fmt::format(
+                      "message {}: {} (not active in the core; smsc-dump --id {} shows the "
+                      "stored record)",
+                      mid, smsc::wire::to_string(st), mid)));
+                ctl::JsonWriter out;
+                out.begin_object()
+                    .field("id", r.message_id)
+                    .field("shard", storage::message_shard(r.message_id))
+                    .field("index", storage::message_index(r.message_id))
+                    .field("where", where)
+                    .field("src", storage::digits(r.src))
+                    .field("dst", storage::digits(r.dst_written))
+                    .field("dst_routed", storage::digits(r.dst_routed))
+                    .field("dst_class", storage::sme_class_name(r.dst_class))
+                    .field("dst_imsi", storage::imsi(r))
+                    .field("message_ref", r.message_ref)
+                    .field("status_report", (r.flags & storage::SmRecord::kFlagStatusReport) != 0)
+                    .field("entry_ns", r.time_entry_ns)
+                    .field("expiry_ns", r.time_expiry_ns)
+                    .end_object();
+                done(std::string(out.view()));
+              });
+            });
   add("smsc", "SMSC core: counters, role handlers and their state, queue depths per core",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         const smsc::SmscStats& s = smsc_->stats();

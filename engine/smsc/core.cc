@@ -36,7 +36,7 @@ struct Front;
 
 // A client request the front hands to the message's owner core and gets back with the result.
 struct InReq {
-  enum class Kind : uint8_t { submit, cancel, change_srr, discharge, report };
+  enum class Kind : uint8_t { submit, cancel, change_srr, discharge, report, lookup };
   Kind kind = Kind::submit;
   uint64_t conn_id = 0;  // the client connection (0: none, e.g. a status report)
   uint64_t request_id = 0;
@@ -47,6 +47,8 @@ struct InReq {
   bool srr = false;
   wire::Discharge discharge;
   unsigned home = 0;           // the core whose pool it came from (and that answers)
+  uint64_t control_token = 0;  // a control command waiting for this (conn_id 0)
+  char state_name[24] = {};    // lookup: where the message is
   Core* owner_core = nullptr;  // set by the owner when it takes it
   // Result (owner -> front).
   Status status = Status::ok;
@@ -102,6 +104,32 @@ struct Msg {
   Disposition pending = Disposition::none;
   uint32_t pending_extra = 0;
 };
+
+std::string_view state_name(MsgState s) {
+  switch (s) {
+    case MsgState::free:
+      return "free";
+    case MsgState::committing:
+      return "committing";
+    case MsgState::peer_queued:
+      return "peer-queued";
+    case MsgState::peer_outstanding:
+      return "peer-delivering";
+    case MsgState::imsi_wait:
+      return "imsi-lookup";
+    case MsgState::imsi_filling:
+      return "imsi-found";
+    case MsgState::mt_core:
+      return "gsm-mt-core-custody";
+    case MsgState::mt_sending:
+      return "gsm-mt-transferring";
+    case MsgState::mt_transferred:
+      return "gsm-mt-handler-custody";
+    case MsgState::discharging:
+      return "discharging";
+  }
+  return "unknown";
+}
 
 struct Queue {
   uint32_t head = kNone, tail = kNone;
@@ -867,6 +895,21 @@ struct Core final : engine::Poller {
         }
         return;
       }
+      case InReq::Kind::lookup: {
+        auto s = find_target(q.target);
+        const SmRecord* r = s ? record_of(*s) : nullptr;
+        if (!r) {
+          q.status = Status::not_found;
+          return reply(q);
+        }
+        q.record = *r;
+        q.message_id = r->message_id;
+        const std::string_view name = state_name(msgs[*s].state);
+        std::memset(q.state_name, 0, sizeof q.state_name);
+        std::memcpy(q.state_name, name.data(), std::min(name.size(), sizeof q.state_name - 1));
+        q.status = Status::ok;
+        return reply(q);
+      }
       case InReq::Kind::discharge: {
         const wire::Discharge& d = q.discharge;
         auto s = storage::message_shard(d.message_id) == shard->id()
@@ -1135,6 +1178,7 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller
     }
     in_free = q->next_free;
     q->conn_id = conn.id();
+    q->control_token = 0;
     q->request_id = m.header.request_id;
     q->status = Status::ok;
     q->message_id = 0;
@@ -1356,8 +1400,41 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller
   }
 
   // -- answers from the owners
+  std::unordered_map<uint64_t, std::function<void(InReq&)>> control_waiters;
+  uint64_t next_control_token = 1;
+  // A control command's request (no connection): answered through its callback.
+  void control_request(InReq::Kind kind, uint64_t message_id, std::function<void(InReq&)> cb) {
+    InReq* q = in_free;
+    if (!q) {
+      InReq busy;
+      busy.status = Status::busy;
+      return cb(busy);
+    }
+    in_free = q->next_free;
+    q->kind = kind;
+    q->conn_id = 0;
+    q->request_id = 0;
+    q->status = Status::ok;
+    q->message_id = 0;
+    q->home = 0;
+    q->target = wire::Target{};
+    q->target.message_id = message_id;
+    q->control_token = next_control_token++;
+    control_waiters.emplace(q->control_token, std::move(cb));
+    impl.post(*reactor, impl.owner_of_shard(storage::message_shard(message_id)), &Core::on_request,
+              q);
+  }
+
   void answered(InReq& q) {
-    if (q.conn_id != 0) {
+    if (q.conn_id == 0 && q.control_token != 0) {
+      auto it = control_waiters.find(q.control_token);
+      q.control_token = 0;
+      if (it != control_waiters.end()) {
+        auto cb = std::move(it->second);
+        control_waiters.erase(it);
+        cb(q);
+      }
+    } else if (q.conn_id != 0) {
       auto it = clients.find(q.conn_id);
       if (it != clients.end()) {
         Client& c = it->second;
@@ -1615,6 +1692,17 @@ void SmscService::set_numdb(std::shared_ptr<const Numdb> numdb) {
 std::shared_ptr<const Numdb> SmscService::numdb() const {
   std::lock_guard lock(impl_->numdb_mutex);
   return impl_->numdb;
+}
+
+void SmscService::control_cancel(uint64_t message_id, CancelDone done) {
+  impl_->front->control_request(InReq::Kind::cancel, message_id,
+                                [done = std::move(done)](InReq& q) { done(q.status); });
+}
+
+void SmscService::control_lookup(uint64_t message_id, LookupDone done) {
+  impl_->front->control_request(
+      InReq::Kind::lookup, message_id,
+      [done = std::move(done)](InReq& q) { done(q.status, q.record, q.state_name); });
 }
 
 std::vector<CoreSnapshot> SmscService::queues() const {

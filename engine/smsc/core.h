@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,7 @@
 #include "engine/reactor.h"
 #include "engine/smsc/admission.h"
 #include "engine/smsc/numdb.h"
+#include "engine/smsc/wire.h"
 #include "storage/store.h"
 
 namespace cp::smsc {
@@ -106,6 +108,15 @@ class SmscService {
   // Swaps in a new number database on every core (any thread; takes effect within a loop turn).
   void set_numdb(std::shared_ptr<const Numdb> numdb);
   std::shared_ptr<const Numdb> numdb() const;
+
+  // For control commands, on reactor 0's thread (where the control socket is served): ask the
+  // core that owns `message_id` to cancel it, or to describe it. `done` runs later on reactor 0,
+  // exactly once.
+  using CancelDone = std::function<void(wire::Status status)>;
+  using LookupDone = std::function<void(wire::Status status, const storage::SmRecord& record,
+                                        std::string_view queue_state)>;
+  void control_cancel(uint64_t message_id, CancelDone done);
+  void control_lookup(uint64_t message_id, LookupDone done);
 
   const SmscStats& stats() const { return stats_; }
   std::vector<CoreSnapshot> queues() const;  // published every 250 ms by each core

@@ -217,6 +217,72 @@ TEST_F(ControlServiceTest, PipelinedRequests) {
   ::close(fd);
 }
 
+TEST_F(ControlServiceTest, AsynchronousCommandsAnswerLaterInOrder) {
+  // "now" answers from inside its handler; "later" keeps its completion until "release" (on
+  // another connection) calls it. A session waits for its answer before the next request.
+  AsyncDone held;
+  ASSERT_TRUE(
+      registry_.add_async("now", "answers at once", [](const ControlRequest& req, AsyncDone done) {
+        if (req.has("fail")) return done(fail(std::string("no")));
+        done(std::string("\"now\""));
+      }));
+  ASSERT_TRUE(registry_.add_async(
+      "later", "answers on release",
+      [&held](const ControlRequest&, AsyncDone done) { held = std::move(done); }));
+  ASSERT_TRUE(registry_.add("release", "answers the held one",
+                            [&held](const ControlRequest&, JsonWriter& out) {
+                              if (held) {
+                                auto d = std::move(held);
+                                held = nullptr;
+                                d(std::string("\"released\""));
+                              }
+                              out.boolean(true);
+                              return Result<void, std::string>{};
+                            }));
+  ServiceThread service(registry_, options());
+  ASSERT_EQ(service.error(), "");
+  // Pipelined on one connection: now, now (failing), later, echo — answered in order, the echo
+  // only after "later" was released.
+  const int fd = raw_connect();
+  std::string frames;
+  const std::pair<std::string, std::string> failing[] = {{"fail", "1"}};
+  ASSERT_TRUE(encode_request(1, "now", {}, frames));
+  ASSERT_TRUE(encode_request(2, "now", failing, frames));
+  ASSERT_TRUE(encode_request(3, "later", {}, frames));
+  ASSERT_TRUE(encode_request(4, "echo", {}, frames));
+  ASSERT_TRUE(send_all(fd, frames));
+  std::string buffer;
+  auto r1 = read_response(fd, buffer);
+  ASSERT_TRUE(r1);
+  EXPECT_TRUE(r1->ok);
+  EXPECT_EQ(r1->result_json, "\"now\"");
+  auto r2 = read_response(fd, buffer);
+  ASSERT_TRUE(r2);
+  EXPECT_FALSE(r2->ok);
+  EXPECT_EQ(r2->id, 2u);
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 200), 0) << "answered before the command completed";
+  auto other = ControlClient::connect(socket_path_, kTimeoutMs);
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(other->call("release", {}, kTimeoutMs));
+  auto r3 = read_response(fd, buffer);
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->id, 3u);
+  EXPECT_EQ(r3->result_json, "\"released\"");
+  auto r4 = read_response(fd, buffer);
+  ASSERT_TRUE(r4);
+  EXPECT_EQ(r4->id, 4u);
+  // A connection that closes while its command runs: the late completion is dropped.
+  std::string one;
+  ASSERT_TRUE(encode_request(5, "later", {}, one));
+  ASSERT_TRUE(send_all(fd, one));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::close(fd);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(other->call("release", {}, kTimeoutMs));
+  EXPECT_TRUE(other->call("echo", {}, kTimeoutMs));
+}
+
 TEST_F(ControlServiceTest, BadJsonIsAnsweredAndTheConnectionStays) {
   ServiceThread service(registry_, options());
   ASSERT_EQ(service.error(), "");

@@ -204,6 +204,55 @@ TEST_F(DaemonTest, OperatorSession) {
   EXPECT_NE(down.text.find("not running"), std::string::npos) << down.text;
 }
 
+// The README's SMSC demo: the default configuration runs the SMSC core with an example number
+// database; smsc-submit stores and routes a message, smsc-dump shows it, cellctl finds and
+// cancels it, and a bad number database is refused on reload with the old one kept.
+TEST_F(DaemonTest, SmscOutOfTheBox) {
+  Daemon d(dir_, {"--config", config_});
+  ASSERT_TRUE(wait_socket()) << d.log();
+  ASSERT_TRUE(
+      cp::test::eventually([&] { return fs::exists(dir_ / "state" / "smsc.sock"); }, 10000));
+  EXPECT_TRUE(fs::exists(dir_ / "state" / "numbers.txt"));
+  const std::string body = (dir_ / "body.txt").string();
+  std::ofstream(body) << "hello from the shell\n";
+  const auto sent = run({"/bin/sh", "-c",
+                         std::string(SMSC_SUBMIT_PATH) + " --config " + config_ +
+                             " --text 2125550100 2125550101 < " + body});
+  ASSERT_EQ(sent.status, 0) << sent.text << d.log();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(sent.text, m, std::regex("id=([0-9]+)"))) << sent.text;
+  const std::string id = m[1].str();
+  const auto refused = run({"/bin/sh", "-c",
+                            std::string(SMSC_SUBMIT_PATH) + " --config " + config_ +
+                                " --text 2125550101 4155550100 < " + body});
+  EXPECT_EQ(refused.status, 1) << refused.text;
+  EXPECT_NE(refused.text.find("no_upstream_permission"), std::string::npos) << refused.text;
+
+  const auto dump =
+      run({SMSC_DUMP_PATH, "--store", (dir_ / "state" / "pms").string(), "--show-content"});
+  ASSERT_EQ(dump.status, 0) << dump.text;
+  EXPECT_NE(dump.text.find("hello from the shell"), std::string::npos) << dump.text;
+  EXPECT_NE(dump.text.find("class=gsm"), std::string::npos) << dump.text;
+
+  const auto show = ctl({"--json", "smsc", "show", "id=" + id});
+  ASSERT_EQ(show.status, 0) << show.text;
+  EXPECT_NE(show.text.find("\"where\":\"imsi-lookup\""), std::string::npos) << show.text;
+  const auto smsc = ctl({"--json", "smsc"});
+  ASSERT_EQ(smsc.status, 0) << smsc.text;
+  EXPECT_NE(smsc.text.find("\"submits\":1"), std::string::npos) << smsc.text;
+  EXPECT_EQ(ctl({"smsc", "cancel", "id=" + id}).status, 0);
+  const auto again = ctl({"smsc", "cancel", "id=" + id});
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.text.find("not_found"), std::string::npos) << again.text;
+
+  std::ofstream(dir_ / "state" / "numbers.txt", std::ios::app) << "9115550100 gsm\n";
+  const auto reload = ctl({"numdb", "reload"});
+  EXPECT_EQ(reload.status, 1);
+  EXPECT_NE(reload.text.find("numbers.txt:"), std::string::npos) << reload.text;
+  EXPECT_NE(reload.text.find("old database stays"), std::string::npos) << reload.text;
+  EXPECT_EQ(d.terminate(), 0) << d.log();
+}
+
 TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {
   Daemon d(dir_, {"--config", config_, "--io-backend", "epoll"});
   ASSERT_TRUE(wait_socket()) << d.log();

@@ -186,11 +186,16 @@ int main(int argc, char** argv) {
     }
     const auto st = answer->header.status;
     if (st == cp::smsc::wire::Status::ok || st == cp::smsc::wire::Status::duplicate) {
-      if (!o.quiet)
-        std::printf(
-            "%s%016llx%s\n", input.segments.size() > 1 ? "segment " : "",
-            static_cast<unsigned long long>(answer->message_id),
-            st == cp::smsc::wire::Status::duplicate ? " (duplicate of an active message)" : "");
+      if (!o.quiet) {
+        // As smsc-dump prints it: SHARD:INDEX and the message id (cellctl smsc show takes either).
+        const uint64_t mid = answer->message_id;
+        std::printf("%u:%llu id=%llu%s\n", cp::storage::message_shard(mid),
+                    static_cast<unsigned long long>(cp::storage::message_index(mid)),
+                    static_cast<unsigned long long>(mid),
+                    st == cp::smsc::wire::Status::duplicate
+                        ? " (a duplicate of this active message: nothing new stored)"
+                        : "");
+      }
     } else {
       std::fprintf(stderr, "smsc-submit: segment %zu refused: %s\n", k + 1,
                    std::string(cp::smsc::wire::to_string(st)).c_str());

@@ -1663,6 +1663,13 @@ Result<void, std::string> SmscService::start_on_core(Reactor& reactor) {
   Front& f = *impl_->front;
   f.reactor = &reactor;
   f.numdb = c.numdb;
+  if (options_.stream_listen) {
+    // The simulation transport (tests): the same protocol over a stream, framed by its headers.
+    auto bound = reactor.listen(*options_.stream_listen, f);
+    if (!bound)
+      return fail("smsc listen " + options_.stream_listen->to_string() + ": " + bound.error());
+    return {};
+  }
   const std::string& path = options_.socket_path;
   auto addr = SocketAddress::parse("unix:" + path);
   if (!addr) return fail("smsc socket " + path + ": " + addr.error());

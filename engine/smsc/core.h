@@ -20,11 +20,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "base/socket_address.h"
 #include "engine/reactor.h"
 #include "engine/smsc/admission.h"
 #include "engine/smsc/numdb.h"
@@ -49,6 +51,9 @@ static_assert(sizeof(StatusReport) == 32);
 struct SmscOptions {
   std::string socket_path;      // the SOCK_SEQPACKET socket
   uint32_t socket_mode = 0660;  // its file mode
+  // Tests on the simulation transport: listen on this stream address instead of the socket
+  // (the protocol is framed by its headers, so it runs unchanged over a stream).
+  std::optional<SocketAddress> stream_listen;
   AdmissionConfig admission;
   uint32_t peer_window = 1;          // DELIVER_TO_PEER outstanding per peer (design: 1)
   uint32_t mt_transfer_window = 64;  // MT_TRANSFERs outstanding toward the GSM MT handler

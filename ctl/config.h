@@ -192,8 +192,9 @@ untrusted_pid = "0x00-0x1f"
 untrusted_dcs = "0x00,0x08"
 # A message equal to an active one entered this recently is a duplicate, seconds.
 duplicate_window_s = 600
-# Deliveries outstanding per SMPP peer (the design drains one at a time), MT transfers toward
-# the GSM handler, MSISDN lookups toward the IMSI resolver.
+# Per core (a destination's messages all live on one core): deliveries outstanding per SMPP
+# peer (the design drains one at a time), MT transfers toward the GSM handler, MSISDN lookups
+# toward the IMSI resolver.
 peer_window = 1
 mt_transfer_window = 64
 imsi_lookup_window = 1

@@ -53,7 +53,7 @@ class EpollBackend final : public IoBackend {
     fds_[listener].accept_owner = owner;
     update_interest(listener);
   }
-  void start_connect(const SocketAddress& addr, void* owner) override;
+  void start_connect(const SocketAddress& addr, void* owner, bool seqpacket) override;
   void start_recv(IoHandle h, void* owner) override {
     fds_[h].recv_owner = owner;
     update_interest(h);
@@ -179,8 +179,8 @@ void EpollBackend::update_interest(int fd) {
   s.registered = want;
 }
 
-void EpollBackend::start_connect(const SocketAddress& addr, void* owner) {
-  auto fd = socket_ops::open_stream(addr);
+void EpollBackend::start_connect(const SocketAddress& addr, void* owner, bool seqpacket) {
+  auto fd = socket_ops::open_stream(addr, seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
   if (fd && !valid(*fd)) {
     ::close(*fd);
     fd = fail(EMFILE);

@@ -67,6 +67,10 @@ struct ListenOptions {
   bool seqpacket = false;
 };
 
+struct ConnectOptions {
+  bool seqpacket = false;  // AF_UNIX only: SOCK_SEQPACKET (messages keep their boundaries)
+};
+
 // Counters a backend keeps about itself (read by its own reactor only).
 struct IoBackendStats {
   uint64_t submit_calls = 0;  // io_uring_enter / epoll_wait system calls
@@ -96,7 +100,8 @@ class IoBackend {
   // Multishot accept: one completion per new connection while more == true.
   virtual void start_accept(IoHandle listener, void* owner) = 0;
   // Starts an outbound connection; one IoOp::connect completion with the new handle.
-  virtual void start_connect(const SocketAddress& addr, void* owner) = 0;
+  // `seqpacket`: AF_UNIX SOCK_SEQPACKET instead of a stream socket (see ListenOptions).
+  virtual void start_connect(const SocketAddress& addr, void* owner, bool seqpacket) = 0;
   // Multishot receive into the backend's provided buffers.
   virtual void start_recv(IoHandle handle, void* owner) = 0;
   // Ends a multishot receive; a last recv completion with more == false follows.

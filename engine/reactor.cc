@@ -179,7 +179,8 @@ void Reactor::stop_listening() {
   }
 }
 
-Connection* Reactor::connect(const SocketAddress& addr, ConnectionHandler& handler) {
+Connection* Reactor::connect(const SocketAddress& addr, ConnectionHandler& handler,
+                             const ConnectOptions& opts) {
   Connection* c = allocate_connection();
   if (!c) return nullptr;
   c->handler_ = &handler;
@@ -187,7 +188,7 @@ Connection* Reactor::connect(const SocketAddress& addr, ConnectionHandler& handl
   c->state_ = Connection::State::connecting;
   c->connect_in_flight_ = true;
   c->last_activity_ = clock_.now();
-  backend_->start_connect(addr, c);
+  backend_->start_connect(addr, c, opts.seqpacket);
   return c;
 }
 

@@ -235,7 +235,8 @@ class Reactor {
   void stop_listening();
   // Starts an outbound connection; the handler gets on_open, or on_close(connect_failed).
   // Returns nullptr (and calls nothing) when the connection table is full.
-  Connection* connect(const SocketAddress& addr, ConnectionHandler& handler);
+  Connection* connect(const SocketAddress& addr, ConnectionHandler& handler,
+                      const ConnectOptions& opts = {});
 
   void arm_timer(Timer& timer, Nanos delay) { timers_.arm(timer, clock_.now() + delay); }
   void arm_timer_at(Timer& timer, Nanos deadline) { timers_.arm(timer, deadline); }

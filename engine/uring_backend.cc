@@ -62,7 +62,7 @@ class UringBackend final : public IoBackend {
     io_uring_prep_multishot_accept(sqe, listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, encode(owner, kTagAccept));
   }
-  void start_connect(const SocketAddress& addr, void* owner) override;
+  void start_connect(const SocketAddress& addr, void* owner, bool seqpacket) override;
   void start_recv(IoHandle h, void* owner) override {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_recv_multishot(sqe, h, nullptr, 0, 0);
@@ -219,8 +219,8 @@ void UringBackend::arm_wake() {
   io_uring_sqe_set_data64(sqe, encode(this, kTagWake));
 }
 
-void UringBackend::start_connect(const SocketAddress& addr, void* owner) {
-  auto fd = socket_ops::open_stream(addr);
+void UringBackend::start_connect(const SocketAddress& addr, void* owner, bool seqpacket) {
+  auto fd = socket_ops::open_stream(addr, seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
   if (!fd || free_connects_.empty()) {
     // Report the failure through a completion, never inline: a no-op tagged with the owner
     // itself (not a PendingConnect) completes, and translate() turns it into -EMFILE.

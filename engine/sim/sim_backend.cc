@@ -101,7 +101,11 @@ void SimBackend::start_accept(IoHandle listener, void* owner) {
   list(listener);
 }
 
-void SimBackend::start_connect(const SocketAddress& addr, void* owner) {
+void SimBackend::start_connect(const SocketAddress& addr, void* owner, bool seqpacket) {
+  if (seqpacket) {
+    push_ready(IoOp::connect, -EPROTONOSUPPORT, owner);
+    return;
+  }
   auto id = net_.connect(host_ip_, addr);
   if (!id) {
     push_ready(IoOp::connect, -id.error(), owner);

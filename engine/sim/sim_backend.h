@@ -42,7 +42,8 @@ class SimBackend final : public engine::IoBackend {
   Result<SocketAddress, int> peer_address(engine::IoHandle handle) override;
 
   void start_accept(engine::IoHandle listener, void* owner) override;
-  void start_connect(const SocketAddress& addr, void* owner) override;
+  // The simulated network has streams only: `seqpacket` is refused (EPROTONOSUPPORT).
+  void start_connect(const SocketAddress& addr, void* owner, bool seqpacket) override;
   void start_recv(engine::IoHandle handle, void* owner) override;
   void stop_recv(engine::IoHandle handle, void* owner) override;
   void recycle_buffer(uint16_t buffer_id) override;

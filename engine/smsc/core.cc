@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "base/log.h"
+#include "engine/smsc/client.h"
 #include "engine/smsc/flat_map.h"
 #include "engine/smsc/route.h"
 #include "engine/smsc/wire.h"
@@ -534,10 +535,11 @@ struct Core final : engine::Poller {
       }
     }
     // The record is historical now (find_active no longer returns it): what the report needs
-    // was read before the update; re-read it from the request's record copy if any.
-    if (result == 0 && impl.opt.status_reports && last_discharged_.index == m.index) {
-      before = last_discharged_.record;
-      report = (before.flags & SmRecord::kFlagStatusReport) && m.pending != Disposition::cancelled;
+    // was copied when the discharge started (remember()).
+    if (auto it = report_pending_.find(m.index); it != report_pending_.end()) {
+      before = it->second;
+      report_pending_.erase(it);
+      report = result == 0 && m.pending != Disposition::cancelled;
     }
     const Disposition disp = m.pending;
     const uint32_t extra = m.pending_extra;
@@ -548,10 +550,9 @@ struct Core final : engine::Poller {
     }
     if (report) make_report(before, disp, extra);
   }
-  struct LastDischarged {
-    uint64_t index = UINT64_MAX;
-    SmRecord record;
-  } last_discharged_;
+  // Records of messages being discharged that asked for a status report, by index (only
+  // those: most messages do not ask, and the report needs the original's fields).
+  std::unordered_map<uint64_t, SmRecord> report_pending_;
 
   void make_report(const SmRecord& orig, Disposition disp, uint32_t extra);
 
@@ -579,10 +580,9 @@ struct Core final : engine::Poller {
     arm_expiry();
   }
   void remember(uint32_t s) {
-    if (const SmRecord* r = record_of(s)) {
-      last_discharged_.index = msgs[s].index;
-      last_discharged_.record = *r;
-    }
+    const SmRecord* r = record_of(s);
+    if (r && impl.opt.status_reports && (r->flags & SmRecord::kFlagStatusReport))
+      report_pending_[msgs[s].index] = *r;
   }
   void discharge_now(uint32_t s, Disposition d, uint32_t extra, InReq* q) {
     remember(s);
@@ -1487,7 +1487,9 @@ void set_front_numdb(SmscService::Impl& impl, std::shared_ptr<const Numdb> db) {
 }
 
 void front_tick(SmscService::Impl& impl) {
-  if (impl.front->reactor) impl.front->sweep_timeouts();
+  if (!impl.front->reactor) return;
+  impl.front->sweep_timeouts();
+  impl.front->publish_roles();  // outstanding counts move without registrations
 }
 
 // ---- the owner's hooks that need the front ----------------------------------------------------
@@ -1673,11 +1675,14 @@ Result<void, std::string> SmscService::start_on_core(Reactor& reactor) {
   const std::string& path = options_.socket_path;
   auto addr = SocketAddress::parse("unix:" + path);
   if (!addr) return fail("smsc socket " + path + ": " + addr.error());
-  // A socket file left by a previous run is replaced; anything else at that path is not.
+  // A socket file left by a previous run is replaced; a live one (another daemon answers on
+  // it) or anything else at that path is not.
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
       return fail("smsc socket " + path + ": exists and is not a socket; not replacing it");
+    if (SmscClient::connect(path))
+      return fail("smsc socket " + path + ": another process serves it (a second cellplaned?)");
     ::unlink(path.c_str());
   }
   engine::ListenOptions lo;

@@ -55,9 +55,9 @@ struct SmscOptions {
   // (the protocol is framed by its headers, so it runs unchanged over a stream).
   std::optional<SocketAddress> stream_listen;
   AdmissionConfig admission;
-  uint32_t peer_window = 1;          // DELIVER_TO_PEER outstanding per peer (design: 1)
-  uint32_t mt_transfer_window = 64;  // MT_TRANSFERs outstanding toward the GSM MT handler
-  uint32_t imsi_lookup_window = 1;   // MT_FIND_IMSIs outstanding (design: 1)
+  uint32_t peer_window = 1;          // DELIVER_TO_PEER outstanding per peer and core (design: 1)
+  uint32_t mt_transfer_window = 64;  // MT_TRANSFERs outstanding per core toward the GSM handler
+  uint32_t imsi_lookup_window = 1;   // MT_FIND_IMSIs outstanding per core (design: 1)
   Nanos imsi_cache_ttl = 60 * kNanosPerSecond;
   Nanos retry_delay = 10 * kNanosPerSecond;        // after a temporary failure of a handler
   Nanos handler_timeout = 60 * kNanosPerSecond;    // a handler answer later than this is lost
@@ -67,7 +67,7 @@ struct SmscOptions {
   bool status_reports = true;
 };
 
-// Counters and a queue snapshot per core, for cellctl and /metrics (any thread).
+// Counters and a queue snapshot per core, for cellctl (any thread).
 struct QueueSnapshot {
   std::string name;  // "peer:<name>", "upstream", "imsi-lookup", "gsm-mt", "gsm-mt-transferred"
   uint64_t depth = 0;
@@ -110,7 +110,8 @@ class SmscService {
   // core's queues from the recovered active messages; reactor 0 also listens on the socket.
   Result<void, std::string> start_on_core(engine::Reactor& reactor);
 
-  // Swaps in a new number database on every core (any thread; takes effect within a loop turn).
+  // Swaps in a new number database on every core (any thread; each core picks it up on its next
+  // 100 ms tick).
   void set_numdb(std::shared_ptr<const Numdb> numdb);
   std::shared_ptr<const Numdb> numdb() const;
 

@@ -68,7 +68,8 @@ class EchoRun {
     auto listener = server_.listen(SocketAddress::ipv4(kServerIp, kPort), {});
     ASSERT_TRUE(listener.has_value());
     server_.start_accept(*listener, &accept_tag_);
-    for (EchoEnd& c : clients_) client_.start_connect(SocketAddress::ipv4(kServerIp, kPort), &c);
+    for (EchoEnd& c : clients_)
+      client_.start_connect(SocketAddress::ipv4(kServerIp, kPort), &c, false);
   }
 
   bool finished() const {

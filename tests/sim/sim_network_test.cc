@@ -57,7 +57,7 @@ struct StreamHarness {
     server.start_accept(listener, &accept_tag);
   }
   void connect(const SocketAddress& to = SocketAddress::ipv4(kServerIp, kServerPort)) {
-    client.start_connect(to, &connect_tag);
+    client.start_connect(to, &connect_tag, false);
   }
   void arm_server_recv() {
     server_recv_armed = true;

@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   app.add_option("--restricted", o.restricted,
                  "end-user mode (ssh forced command): the source is NUMBER whatever is given, "
                  "only SOURCE-less 'DESTINATION' is taken, untrusted, no --imsi / --pid");
+  // (The restricted user reaches smsc-submit only through scripts/smsc-user-shell, which passes
+  // the operator's --config.)
   app.add_flag("-q,--quiet", o.quiet, "print nothing on success");
   app.footer(
       "Exit status: 0 accepted (or a duplicate of an active message), 1 refused by the core, "
@@ -95,8 +97,9 @@ int main(int argc, char** argv) {
   }
   if (!o.restricted.empty()) {
     // One positional only (the destination); nothing that widens what the user may do.
-    if (!o.imsi.empty() || o.pid >= 0 || !o.socket.empty() || !o.config.empty())
-      return usage_error("--restricted: --imsi, --pid, --socket and --config are not allowed");
+    // --socket / --config stay allowed: the operator's wrapper sets them, never the user.
+    if (!o.imsi.empty() || o.pid >= 0)
+      return usage_error("--restricted: --imsi and --pid are not allowed");
     if (!o.destination.empty()) return usage_error("--restricted: give only the destination");
     o.destination = o.source;
     o.source = o.restricted;

@@ -6,7 +6,9 @@
 // destination maps to, hand-offs over the rings).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <functional>
 
 #include "tests/smsc/smsc_harness.h"
 
@@ -477,6 +479,66 @@ TEST_P(SmscCoreTest, TheCoreKeepsAcceptingWhenEveryHandlerIsGoneAndReloadsItsNum
     return submit(c, make_submit("2125550101", "3125550177", "x", static_cast<uint16_t>(id)), id)
                .header.status == Status::ok;
   }));
+}
+
+// A role handler inside the daemon (design 2.5: "in cellplaned or in a separate process"):
+// an engine connection of the same process, over the same SOCK_SEQPACKET socket and protocol.
+TEST_P(SmscCoreTest, ARoleHandlerInsideTheDaemonUsesTheSameSocket) {
+  TempDir tmp;
+  const unsigned cores = GetParam();
+  std::atomic<bool> go{false};
+  std::atomic<int> delivered{0};
+  test::EngineClient rh;
+  std::string socket = tmp.str() + "/smsc.sock";
+  struct Starter final : engine::Poller {
+    std::atomic<bool>* go = nullptr;
+    bool done = false;
+    std::function<void()> start;
+    bool poll() override {
+      if (done || !go->load()) return false;
+      done = true;
+      start();
+      return true;
+    }
+    bool has_work() const override { return !done && go->load(); }
+  } starter;
+  starter.go = &go;
+  engine::Reactor* home = nullptr;
+  SmscHarness h(tmp.str(), cores, test_options(tmp.str()), [&](engine::Reactor& r) {
+    if (r.core() != cores - 1) return;  // the last core: with two, not the socket's own
+    home = &r;
+    r.add_poller(starter);
+  });
+  ASSERT_TRUE(h.started());
+  std::byte buf[wire::kMessageMax];
+  uint64_t rid = 0;
+  rh.on_message = [&](test::EngineClient& c, const wire::Message& m) {
+    if (m.header.response()) {
+      EXPECT_EQ(m.header.status, Status::ok);
+      return;
+    }
+    EXPECT_EQ(m.header.type, Type::deliver_to_peer);
+    c.send(
+        {buf, wire::encode_response(buf, Type::deliver_to_peer, m.header.request_id, Status::ok)});
+    delivered.fetch_add(1);
+  };
+  starter.start = [&] {
+    engine::ConnectOptions co;
+    co.seqpacket = true;
+    ASSERT_NE(home->connect(*SocketAddress::parse("unix:" + socket), rh, co), nullptr);
+    rh.send({buf, wire::encode_register(buf, ++rid, {Role::peer, ""})});
+    rh.send({buf, wire::encode_service_state(buf, ++rid, true)});
+  };
+  go.store(true);
+  home->notify();
+  SmscClient c = h.client();
+  for (uint16_t i = 0; i < 5; ++i)
+    ASSERT_EQ(submit(c, make_submit("2125550100", "415555010" + std::to_string(i), "in", i), i + 1)
+                  .header.status,
+              Status::ok);
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().delivered.load() == 5; }));
+  EXPECT_EQ(delivered.load(), 5);
+  h.stop();
 }
 
 }  // namespace

@@ -35,61 +35,6 @@ constexpr uint32_t kCoreIp = ipv4(10, 0, 4, 1);
 constexpr uint32_t kPeerIp = ipv4(10, 0, 4, 2);
 constexpr uint16_t kPort = 7000;
 
-// A client of the core on the simulated network: sends what it is told, hands every message
-// from the core to `on_message` (answers are sent from there).
-class SimClient final : public engine::ConnectionHandler {
- public:
-  std::function<void(SimClient&, const wire::Message&)> on_message;
-  Connection* conn = nullptr;
-  bool open = false;
-  bool closed = false;
-
-  void on_open(Connection& c) override {
-    conn = &c;
-    open = true;
-    flush();
-  }
-  size_t on_data(Connection&, std::span<const std::byte> data) override {
-    size_t used = 0;
-    while (data.size() - used >= wire::kHeaderBytes) {
-      const auto h = wire::peek_header(data.subspan(used));
-      if (h->length < wire::kHeaderBytes || h->length > wire::kMessageMax) {
-        ADD_FAILURE() << "bad length from the core";
-        return data.size();
-      }
-      if (data.size() - used < h->length) break;
-      wire::Message m;
-      EXPECT_EQ(wire::decode(data.subspan(used, h->length), m), Status::ok);
-      used += h->length;
-      if (on_message) on_message(*this, m);
-    }
-    return used;
-  }
-  void on_writable(Connection&) override { flush(); }
-  void on_close(Connection&, CloseReason, int) override {
-    closed = true;
-    conn = nullptr;
-  }
-  // Queues a message; sent as soon as the connection takes it.
-  void send(std::span<const std::byte> bytes) {
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
-    flush();
-  }
-  void flush() {
-    if (!conn || !open || out_.empty()) return;
-    const size_t n = std::min(out_.size(), conn->send_room());
-    if (n == 0 || !conn->send({out_.data(), n})) {
-      conn->wait_writable();
-      return;
-    }
-    out_.erase(out_.begin(), out_.begin() + static_cast<long>(n));
-    if (!out_.empty()) conn->wait_writable();
-  }
-
- private:
-  std::vector<std::byte> out_;
-};
-
 engine::ReactorConfig reactor_config() {
   engine::ReactorConfig c;
   c.max_connections = 16;
@@ -145,12 +90,12 @@ Outcome run(uint64_t seed, bool disconnect, size_t messages, const std::string& 
   const SocketAddress at = SocketAddress::ipv4(kCoreIp, kPort);
 
   // The first GSM handler: takes everything, then goes away after a seeded number of transfers.
-  SimClient first;
+  test::EngineClient first;
   size_t first_got = 0;
   std::vector<uint64_t> first_ids;
   const size_t leave_after = 1 + static_cast<size_t>(rng.below(messages));
   bool left = false;
-  first.on_message = [&](SimClient& c, const wire::Message& m) {
+  first.on_message = [&](test::EngineClient& c, const wire::Message& m) {
     if (m.header.response() || left) return;
     EXPECT_EQ(m.header.type, Type::mt_transfer);
     first_ids.push_back(m.submit.record.message_id);
@@ -169,9 +114,9 @@ Outcome run(uint64_t seed, bool disconnect, size_t messages, const std::string& 
   first.send({buf, wire::encode_service_state(buf, 2, true)});
 
   // The submitter: every message straight to a SIM (deliver-to-IMSI), acknowledged durably.
-  SimClient submitter;
+  test::EngineClient submitter;
   size_t acked = 0;
-  submitter.on_message = [&](SimClient&, const wire::Message& m) {
+  submitter.on_message = [&](test::EngineClient&, const wire::Message& m) {
     EXPECT_EQ(m.header.status, Status::ok);
     ++acked;
   };
@@ -188,7 +133,7 @@ Outcome run(uint64_t seed, bool disconnect, size_t messages, const std::string& 
   // refused (custody went back to the core).
   std::optional<Status> late;
   if (!disconnect && !first_ids.empty()) {
-    first.on_message = [&](SimClient&, const wire::Message& m) {
+    first.on_message = [&](test::EngineClient&, const wire::Message& m) {
       if (m.header.response() &&
           static_cast<uint8_t>(m.header.type) == (static_cast<uint8_t>(Type::mt_discharge) | 0x80))
         late = m.header.status;
@@ -199,10 +144,10 @@ Outcome run(uint64_t seed, bool disconnect, size_t messages, const std::string& 
   }
 
   // The second handler: takes and delivers everything it is given.
-  SimClient second;
+  test::EngineClient second;
   std::set<uint64_t> second_ids;
   uint64_t rid = 1000;
-  second.on_message = [&](SimClient& c, const wire::Message& m) {
+  second.on_message = [&](test::EngineClient& c, const wire::Message& m) {
     if (m.header.response()) {
       EXPECT_EQ(m.header.status, Status::ok) << "request " << m.header.request_id;
       return;

@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/engine.h"
 #include "engine/smsc/client.h"
@@ -46,7 +48,10 @@ inline SmscOptions test_options(const std::string& dir) {
 
 class SmscHarness {
  public:
-  SmscHarness(const std::string& dir, unsigned cores, SmscOptions options) : dir_(dir) {
+  // `extra`: more set-up on every reactor (after the store and the core's), e.g. a poller.
+  SmscHarness(const std::string& dir, unsigned cores, SmscOptions options,
+              std::function<void(engine::Reactor&)> extra = {})
+      : dir_(dir) {
     storage::StoreOptions so;
     so.dir = dir + "/pms";
     so.cores = cores;
@@ -56,10 +61,13 @@ class SmscHarness {
     engine::EngineConfig ec;
     ec.cores = cores;
     ec.pin_threads = false;
+    ec.drain_timeout = 200 * kNanosPerMilli;  // connections still open at the end: not waited for
     engine_ = std::make_unique<engine::Engine>(ec);
-    engine_->on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {
+    engine_->on_each_core([this, extra](engine::Reactor& r) -> Result<void, std::string> {
       if (auto ok = store_->open_on_core(r, SystemClock::instance()); !ok) return ok;
-      return smsc_->start_on_core(r);
+      if (auto ok = smsc_->start_on_core(r); !ok) return ok;
+      if (extra) extra(r);
+      return {};
     });
     auto ok = engine_->start();
     EXPECT_TRUE(ok) << (ok ? "" : ok.error());
@@ -96,6 +104,65 @@ class SmscHarness {
   std::unique_ptr<SmscService> smsc_;
   std::unique_ptr<engine::Engine> engine_;
   bool started_ = false;
+};
+
+// A client of the core on the engine (a reactor connection: the simulation transport, or a
+// role handler inside the daemon): sends what it is told, hands every message from the core to
+// `on_message` (answers are sent from there). Reactor thread only.
+class EngineClient final : public engine::ConnectionHandler {
+ public:
+  using Connection = engine::Connection;
+  using CloseReason = engine::CloseReason;
+
+  std::function<void(EngineClient&, const wire::Message&)> on_message;
+  Connection* conn = nullptr;
+  bool open = false;
+  bool closed = false;
+
+  void on_open(Connection& c) override {
+    conn = &c;
+    open = true;
+    flush();
+  }
+  size_t on_data(Connection&, std::span<const std::byte> data) override {
+    size_t used = 0;
+    while (data.size() - used >= wire::kHeaderBytes) {
+      const auto h = wire::peek_header(data.subspan(used));
+      if (h->length < wire::kHeaderBytes || h->length > wire::kMessageMax) {
+        ADD_FAILURE() << "bad length from the core";
+        return data.size();
+      }
+      if (data.size() - used < h->length) break;
+      wire::Message m;
+      EXPECT_EQ(wire::decode(data.subspan(used, h->length), m), wire::Status::ok);
+      used += h->length;
+      if (on_message) on_message(*this, m);
+    }
+    return used;
+  }
+  void on_writable(Connection&) override { flush(); }
+  void on_close(Connection&, CloseReason, int) override {
+    closed = true;
+    conn = nullptr;
+  }
+  // Queues a message; sent as soon as the connection takes it.
+  void send(std::span<const std::byte> bytes) {
+    out_.insert(out_.end(), bytes.begin(), bytes.end());
+    flush();
+  }
+  void flush() {
+    if (!conn || !open || out_.empty()) return;
+    const size_t n = std::min(out_.size(), conn->send_room());
+    if (n == 0 || !conn->send({out_.data(), n})) {
+      conn->wait_writable();
+      return;
+    }
+    out_.erase(out_.begin(), out_.begin() + static_cast<long>(n));
+    if (!out_.empty()) conn->wait_writable();
+  }
+
+ private:
+  std::vector<std::byte> out_;
 };
 
 inline wire::Submit make_submit(std::string_view src, std::string_view dst, std::string_view text,

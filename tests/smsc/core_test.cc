@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <set>
 
 #include "tests/smsc/smsc_harness.h"
 
@@ -296,34 +298,78 @@ TEST_P(SmscCoreTest, ExpiryDischargesAndSendsTheStatusReportAsked) {
   EXPECT_EQ(rep.disposition, static_cast<uint8_t>(storage::Disposition::expired));
 }
 
+// Queue depths of the published snapshot, by queue name, all cores together.
+std::map<std::string, uint64_t> depths(SmscService& smsc) {
+  std::map<std::string, uint64_t> out;
+  for (const auto& core : smsc.queues())
+    for (const auto& q : core.queues) out[q.name] += q.depth;
+  return out;
+}
+
 TEST_P(SmscCoreTest, ActiveMessagesReenterTheirQueuesAfterARestart) {
+  // Stopped with a message in every state: being delivered to the upstream (no answer yet),
+  // queued behind it (same destination: same core, strict order), waiting for an IMSI, in the
+  // GSM handler's custody. After the restart each is back where the core can act on it: the
+  // upstream queue in order, the lookup queue, and the core's GSM MT custody.
   TempDir tmp;
-  uint64_t id = 0;
+  std::set<uint64_t> ids;
   {
     SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
     ASSERT_TRUE(h.started());
     SmscClient c = h.client();
-    const auto r = submit(c, make_submit("2125550100", "4155550199", "survives", 5), 1);
-    ASSERT_EQ(r.header.status, Status::ok);
-    id = r.message_id;
-    // One in a GSM handler's custody when the core stops.
-    ASSERT_EQ(submit(c, make_submit("4155550199", "2125550101", "gsm", 6), 2).header.status,
-              Status::ok);
+    auto ok = [&](const wire::Submit& s, uint64_t rid) {
+      const auto r = submit(c, s, rid);
+      EXPECT_EQ(r.header.status, Status::ok);
+      ids.insert(r.message_id);
+    };
+    ok(make_submit("2125550100", "4155550199", "being delivered", 1), 1);
+    SmscClient up = h.client();
+    ASSERT_EQ(register_role(up, Role::peer, "", true, 10), Status::ok);
+    auto outstanding = up.receive(10000);  // not answered: outstanding when the core stops
+    ASSERT_TRUE(outstanding);
+    ok(make_submit("2125550100", "4155550199", "queued behind it", 2), 2);
+    ok(make_submit("4155550199", "2125550101", "waits for its IMSI", 3), 3);
+    auto transferred = make_submit("4155550199", "2125550100", "in the handler's custody", 4);
+    storage::set_imsi(transferred.record, "001010000000007");
+    transferred.flags = wire::kSubmitDeliverToImsi;
+    SmscClient gsm = h.client();
+    ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 20), Status::ok);
+    ok(transferred, 4);
+    answer(gsm, Type::mt_transfer, Status::ok);
+    ASSERT_TRUE(eventually([&] { return depths(h.smsc())["gsm-mt-transferred"] == 1; }));
   }
+  ASSERT_EQ(ids.size(), 4u);
   SmscHarness h(tmp.str(), GetParam(), test_options(tmp.str()));
   ASSERT_TRUE(h.started());
+  ASSERT_TRUE(eventually([&] {
+    auto d = depths(h.smsc());
+    return d["upstream"] == 2 && d["imsi-lookup"] == 1 && d["gsm-mt"] == 1 &&
+           d["gsm-mt-transferred"] == 0;
+  })) << "queues after the restart";
+  // Each goes out again once its handler is up, in order for the upstream.
   SmscClient rh = h.client();
   ASSERT_EQ(register_role(rh, Role::peer, "", true, 10), Status::ok);
-  auto m = answer(rh, Type::deliver_to_peer, Status::ok);
-  EXPECT_EQ(m.submit.record.message_id, id);
+  auto first = answer(rh, Type::deliver_to_peer, Status::ok);
+  auto second = answer(rh, Type::deliver_to_peer, Status::ok);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(first.submit.record.user_data), 15),
+            "being delivered");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(second.submit.record.user_data), 16),
+            "queued behind it");
+  SmscClient gsm = h.client();
+  ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 20), Status::ok);
+  auto t = answer(gsm, Type::mt_transfer, Status::ok);
+  EXPECT_EQ(storage::imsi(t.submit.record), "001010000000007");
   SmscClient resolver = h.client();
-  ASSERT_EQ(register_role(resolver, Role::imsi_lookup, "", true, 20), Status::ok);
+  ASSERT_EQ(register_role(resolver, Role::imsi_lookup, "", true, 30), Status::ok);
   answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000001");
-  EXPECT_TRUE(eventually([&] { return h.smsc().stats().delivered.load() == 1; }));
+  auto t2 = answer(gsm, Type::mt_transfer, Status::ok);
+  EXPECT_EQ(storage::imsi(t2.submit.record), "001010000000001");
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().delivered.load() == 2; }));
   // The duplicate check survives the restart too.
   SmscClient c = h.client();
-  EXPECT_EQ(submit(c, make_submit("4155550199", "2125550101", "gsm", 6), 3).header.status,
-            Status::duplicate);
+  EXPECT_EQ(
+      submit(c, make_submit("4155550199", "2125550101", "waits for its IMSI", 3), 3).header.status,
+      Status::duplicate);
 }
 
 TEST_P(SmscCoreTest, BadInputGetsAnErrorOrAClosedConnectionNeverACrash) {

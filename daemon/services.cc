@@ -1,6 +1,10 @@
 #include "daemon/services.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include "base/log.h"
 #include "base/octet_set.h"
@@ -124,6 +128,67 @@ Result<void, std::string> write_example(const std::string& path, std::string_vie
   return {};
 }
 
+// The store's peer-index file: downstream peer names in index order (records and queues hold
+// the index), so a reordered peers file never renames a peer. Missing: no peers yet.
+std::string peer_index_path(const ctl::Config& config) {
+  return (std::filesystem::path(config.store_path()) / "peer-index").string();
+}
+
+Result<std::vector<std::string>, std::string> read_peer_index(const std::string& path) {
+  std::vector<std::string> names;
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT || !std::filesystem::exists(path)) return names;
+    return fail(path + ": " + std::strerror(errno));
+  }
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) return fail(path + ": an empty line (the file is damaged)");
+    names.push_back(line);
+  }
+  return names;
+}
+
+// Written whole and renamed into place (a crash leaves the old or the new one).
+Result<void, std::string> write_peer_index(const std::string& path,
+                                           const std::vector<std::string>& names) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& n : names) out << n << "\n";
+    out.flush();
+    if (!out) return fail(tmp + ": cannot write");
+  }
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    if (fd >= 0) ::close(fd);
+    return fail(tmp + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(path + ": " + std::strerror(errno));
+  const int dir = ::open(std::filesystem::path(path).parent_path().c_str(), O_RDONLY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return {};
+}
+
+// Loads the number database with the peer indices of `known`, and records any new peer in the
+// peer-index file before the database is used.
+Result<std::shared_ptr<const smsc::Numdb>, std::string> load_numdb(
+    const ctl::Config& config, const std::vector<std::string>& known) {
+  auto db = smsc::Numdb::load(config.state_path(config.smsc.numbers),
+                              config.state_path(config.smsc.peers), known);
+  if (!db) return db;
+  if ((*db)->peer_names() != known) {
+    if (auto ok = write_peer_index(peer_index_path(config), (*db)->peer_names()); !ok)
+      return fail("peer index: " + ok.error());
+  }
+  return db;
+}
+
 smsc::SmscOptions smsc_options(const ctl::Config& config) {
   const ctl::SmscConfig& c = config.smsc;
   smsc::SmscOptions o;
@@ -152,7 +217,9 @@ Result<void, std::string> Services::install_smsc() {
   const std::string peers = config_.state_path(config_.smsc.peers);
   if (auto ok = write_example(numbers, kExampleNumbers); !ok) return ok;
   if (auto ok = write_example(peers, kExamplePeers); !ok) return ok;
-  auto db = smsc::Numdb::load(numbers, peers);
+  auto known = read_peer_index(peer_index_path(config_));
+  if (!known) return fail("smsc: " + known.error());
+  auto db = load_numdb(config_, *known);
   if (!db) return fail("smsc number database:\n" + db.error());
   CP_LOG_INFO("smsc: number database: {} numbers, {} short numbers, {} peer blocks of {} peers",
               (*db)->nanp_count(), (*db)->short_count(), (*db)->block_count(), (*db)->peer_count());
@@ -172,9 +239,7 @@ void Services::register_smsc_commands() {
   add("numdb.reload",
       "reread the SMSC number database (numbers and peers files); on any error the old one stays",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
-        const std::string numbers = config_.state_path(config_.smsc.numbers);
-        const std::string peers = config_.state_path(config_.smsc.peers);
-        auto db = smsc::Numdb::load(numbers, peers);
+        auto db = load_numdb(config_, smsc_->numdb()->peer_names());
         if (!db) {
           CP_LOG_WARN("smsc: number database reload refused, the old one stays:\n{}", db.error());
           return fail("not reloaded, the old database stays:\n" + db.error());

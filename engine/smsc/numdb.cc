@@ -80,11 +80,12 @@ std::string_view to_string(NumberType type) {
   return "?";
 }
 
-Result<std::shared_ptr<const Numdb>, std::string> Numdb::parse(std::string_view numbers_text,
-                                                               std::string_view numbers_name,
-                                                               std::string_view peers_text,
-                                                               std::string_view peers_name) {
+Result<std::shared_ptr<const Numdb>, std::string> Numdb::parse(
+    std::string_view numbers_text, std::string_view numbers_name, std::string_view peers_text,
+    std::string_view peers_name, const std::vector<std::string>& known_peers) {
   auto db = std::make_shared<Numdb>();
+  if (known_peers.size() >= 65535) return fail(std::string("too many known peers"));
+  db->peer_names_ = known_peers;
   std::vector<std::string> errors;
   // Numbers: NUMBER TYPE [FLAG ...]
   for_each_line(numbers_text, numbers_name, errors,
@@ -165,13 +166,14 @@ Result<std::shared_ptr<const Numdb>, std::string> Numdb::parse(std::string_view 
   return std::shared_ptr<const Numdb>(std::move(db));
 }
 
-Result<std::shared_ptr<const Numdb>, std::string> Numdb::load(const std::string& numbers_path,
-                                                              const std::string& peers_path) {
+Result<std::shared_ptr<const Numdb>, std::string> Numdb::load(
+    const std::string& numbers_path, const std::string& peers_path,
+    const std::vector<std::string>& known_peers) {
   auto numbers = read_file(numbers_path);
   if (!numbers) return fail(numbers.error());
   auto peers = read_file(peers_path);
   if (!peers) return fail(peers.error());
-  return parse(*numbers, numbers_path, *peers, peers_path);
+  return parse(*numbers, numbers_path, *peers, peers_path, known_peers);
 }
 
 std::optional<NumberEntry> Numdb::local_nanp(std::string_view ten) const {

@@ -33,13 +33,16 @@ class Numdb {
  public:
   // Parses the locally owned numbers file and the peers file. Every bad line is reported as
   // "file:line: problem" (up to 20, one per line of the error text); nothing is built then.
-  static Result<std::shared_ptr<const Numdb>, std::string> parse(std::string_view numbers_text,
-                                                                 std::string_view numbers_name,
-                                                                 std::string_view peers_text,
-                                                                 std::string_view peers_name);
+  // `known_peers`: peer names in index order from before (the store's peer-index file, or the
+  // database being replaced). They keep their indices — records and queues hold indices — even
+  // when the peers file lists them in another order or not at all; new names get the next ones.
+  static Result<std::shared_ptr<const Numdb>, std::string> parse(
+      std::string_view numbers_text, std::string_view numbers_name, std::string_view peers_text,
+      std::string_view peers_name, const std::vector<std::string>& known_peers = {});
   // Reads both files, then parse(). A missing path ("") is an empty file.
-  static Result<std::shared_ptr<const Numdb>, std::string> load(const std::string& numbers_path,
-                                                                const std::string& peers_path);
+  static Result<std::shared_ptr<const Numdb>, std::string> load(
+      const std::string& numbers_path, const std::string& peers_path,
+      const std::vector<std::string>& known_peers = {});
 
   // A locally owned NANP number (10 digits) or 4-digit local short number.
   std::optional<NumberEntry> local_nanp(std::string_view ten_digits) const;
@@ -53,6 +56,8 @@ class Numdb {
   size_t short_count() const { return short_.size(); }
   size_t block_count() const { return blocks_.size(); }
   size_t peer_count() const { return peer_names_.size(); }
+  // Every peer name by index (including names kept from before that the file no longer has).
+  const std::vector<std::string>& peer_names() const { return peer_names_; }
 
  private:
   std::unordered_map<uint64_t, NumberEntry> nanp_;   // digits_key(10 digits)

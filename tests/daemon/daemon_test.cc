@@ -245,6 +245,19 @@ TEST_F(DaemonTest, SmscOutOfTheBox) {
   EXPECT_EQ(again.status, 1);
   EXPECT_NE(again.text.find("not_found"), std::string::npos) << again.text;
 
+  // Peer indices are kept in the store: a reordered peers file renames nothing.
+  std::ifstream index_file(dir_ / "state" / "pms" / "peer-index");
+  std::string first_peer;
+  std::getline(index_file, first_peer);
+  EXPECT_EQ(first_peer, "example-peer");
+  std::ofstream(dir_ / "state" / "peers.txt") << "313555* newpeer\n212666* example-peer\n";
+  EXPECT_EQ(ctl({"numdb", "reload"}).status, 0);
+  std::ifstream again_index(dir_ / "state" / "pms" / "peer-index");
+  std::string l1, l2;
+  std::getline(again_index, l1);
+  std::getline(again_index, l2);
+  EXPECT_EQ(l1 + "," + l2, "example-peer,newpeer");
+
   std::ofstream(dir_ / "state" / "numbers.txt", std::ios::app) << "9115550100 gsm\n";
   const auto reload = ctl({"numdb", "reload"});
   EXPECT_EQ(reload.status, 1);

@@ -202,3 +202,28 @@ TEST(Route, UplinkOnlyForProvisionedLocalSenders) {
 
 }  // namespace
 }  // namespace cp::smsc
+
+namespace cp::smsc {
+namespace {
+
+TEST(Numdb, KnownPeersKeepTheirIndicesWhateverTheFileOrder) {
+  const std::vector<std::string> known = {"beta", "acme", "gone"};
+  auto db =
+      Numdb::parse("", "numbers", "212666* acme\n312777* gamma\n2125550199 beta\n", "peers", known);
+  ASSERT_TRUE(db) << db.error();
+  EXPECT_EQ((*db)->peer_index("beta"), 0);
+  EXPECT_EQ((*db)->peer_index("acme"), 1);
+  EXPECT_EQ((*db)->peer_index("gone"), 2);   // no longer in the file: its index stays taken
+  EXPECT_EQ((*db)->peer_index("gamma"), 3);  // new: the next index
+  EXPECT_EQ((*db)->peer_of("2126660100"), 1);
+  EXPECT_EQ((*db)->peer_of("3127770100"), 3);
+  EXPECT_EQ((*db)->peer_of("2125550199"), 0);
+  EXPECT_EQ((*db)->peer_names(), (std::vector<std::string>{"beta", "acme", "gone", "gamma"}));
+  // Without history: first appearance.
+  auto fresh = Numdb::parse("", "numbers", "212666* acme\n2125550199 beta\n", "peers");
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ((*fresh)->peer_index("acme"), 0);
+}
+
+}  // namespace
+}  // namespace cp::smsc

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "tests/smsc/smsc_harness.h"
 
@@ -233,6 +234,40 @@ TEST_P(SmscCoreTest, GsmMtLookupTransferAndCustodyRetakenWhenTheHandlerGoes) {
   // A client that is not the GSM handler may not discharge.
   EXPECT_EQ(call(c, {buf, wire::encode_discharge(buf, 42, unknown)}, 42).header.status,
             Status::not_registered);
+}
+
+TEST_P(SmscCoreTest, RecentLookupsAreCachedForTheirLifetime) {
+  TempDir tmp;
+  auto opt = test_options(tmp.str());
+  opt.imsi_cache_ttl = 1500 * kNanosPerMilli;
+  SmscHarness h(tmp.str(), GetParam(), opt);
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client(), resolver = h.client(), gsm = h.client();
+  ASSERT_EQ(register_role(resolver, Role::imsi_lookup, "", true, 10), Status::ok);
+  ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 20), Status::ok);
+  ASSERT_EQ(submit(c, make_submit("4155550199", "2125550101", "one", 1), 1).header.status,
+            Status::ok);
+  answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000003");
+  answer(gsm, Type::mt_transfer, Status::ok);
+  // The next message to the same MSISDN right after: no lookup, the cached IMSI.
+  ASSERT_EQ(submit(c, make_submit("4155550199", "2125550101", "two", 2), 2).header.status,
+            Status::ok);
+  auto t = answer(gsm, Type::mt_transfer, Status::ok);
+  EXPECT_EQ(storage::imsi(t.submit.record), "001010000000003");
+  EXPECT_FALSE(resolver.receive(200)) << "looked up again while cached";
+  // Once the lifetime is over, asked again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  ASSERT_EQ(submit(c, make_submit("4155550199", "2125550101", "three", 3), 3).header.status,
+            Status::ok);
+  EXPECT_EQ(answer(resolver, Type::mt_find_imsi, Status::ok, "001010000000004").digits,
+            "12125550101");
+  EXPECT_EQ(storage::imsi(answer(gsm, Type::mt_transfer, Status::ok).submit.record),
+            "001010000000004");
+  // An unknown subscriber fails its messages permanently.
+  ASSERT_EQ(submit(c, make_submit("4155550199", "2125550100", "nobody", 4), 4).header.status,
+            Status::ok);
+  answer(resolver, Type::mt_find_imsi, Status::unknown_subscriber);
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().failed.load() == 1; }));
 }
 
 TEST_P(SmscCoreTest, CancelAndChangeSrrByIdAndByOriginatorDestinationReference) {

@@ -325,6 +325,8 @@ void text_entry(const SmRecord& r, unsigned shard, uint64_t index, const DumpOpt
                  (r.flags & SmRecord::kFlagStatusReport) != 0 ? "yes" : "no",
                  r.time_expiry_ns != 0 ? format_time(r.time_expiry_ns) : std::string("-"),
                  r.ud_length);
+  // A status report made by the SMSC core: its user data is the 32-byte StatusReport.
+  if (r.flags & SmRecord::kFlagReport) fmt::format_to(out, " status-report");
   text_udh(info, out);
   fmt::format_to(out, "\n");
 
@@ -411,6 +413,7 @@ void json_entry(const SmRecord& r, unsigned shard, uint64_t index, const DumpOpt
                  r.pid, r.dcs, sms::to_string(info.dcs.alphabet), info.dcs.compressed,
                  info.dcs.message_class, r.message_ref,
                  (r.flags & SmRecord::kFlagStatusReport) != 0);
+  if (r.flags & SmRecord::kFlagReport) fmt::format_to(out, ",\"status_report\":true");
   if (r.time_expiry_ns != 0) json_time("expiry", r.time_expiry_ns, s);
   fmt::format_to(out, ",\"udl\":{}", r.ud_length);
   json_udh(info, s);

@@ -563,6 +563,22 @@ TEST(DumpPieces, RandomRecordsFormatSafely) {
   }
 }
 
+TEST(DumpPieces, StatusReportsAreMarked) {
+  SmRecord r;
+  r.flags = SmRecord::kFlagReport;
+  r.dcs = 0x04;
+  r.ud_length = 32;
+  seal(r);
+  DumpOptions o;
+  o.format = OutputFormat::text;
+  EXPECT_NE(format_entry(r, 0, 1, o).find(" status-report"), std::string::npos);
+  o.format = OutputFormat::json;
+  EXPECT_NE(format_entry(r, 0, 1, o).find("\"status_report\":true"), std::string::npos);
+  r.flags = 0;
+  seal(r);
+  EXPECT_EQ(format_entry(r, 0, 1, o).find("status_report"), std::string::npos);
+}
+
 // ---- the pieces --------------------------------------------------------------------------
 
 TEST(DumpPieces, ParseTime) {

@@ -84,6 +84,60 @@ void append_store_metrics(proto::http::PrometheusWriter& out, const storage::Sto
   }
 }
 
+// The SMSC core's counters, active messages and queue depths as Prometheus families.
+void append_smsc_metrics(proto::http::PrometheusWriter& out, const smsc::SmscService& smsc) {
+  using proto::http::MetricType;
+  using smsc::SmscStats;
+  struct Field {
+    const char* name;
+    const char* help;
+    MetricType type;
+    const std::atomic<uint64_t> SmscStats::*member;
+  };
+  static constexpr Field kFields[] = {
+      {"cellplane_smsc_submits_total", "Messages accepted and made durable.", MetricType::counter,
+       &SmscStats::submits},
+      {"cellplane_smsc_submit_refusals_total", "SUBMITs refused by admission.", MetricType::counter,
+       &SmscStats::submit_refusals},
+      {"cellplane_smsc_duplicates_total", "SUBMITs answered as duplicates.", MetricType::counter,
+       &SmscStats::duplicates},
+      {"cellplane_smsc_delivered_total", "Messages discharged as delivered.", MetricType::counter,
+       &SmscStats::delivered},
+      {"cellplane_smsc_failed_total", "Messages discharged as failed.", MetricType::counter,
+       &SmscStats::failed},
+      {"cellplane_smsc_expired_total", "Messages discharged as expired.", MetricType::counter,
+       &SmscStats::expired},
+      {"cellplane_smsc_cancelled_total", "Messages discharged as cancelled.", MetricType::counter,
+       &SmscStats::cancelled},
+      {"cellplane_smsc_status_reports_total", "Status reports entered.", MetricType::counter,
+       &SmscStats::status_reports},
+      {"cellplane_smsc_protocol_errors_total", "Bad messages on the SMSC socket.",
+       MetricType::counter, &SmscStats::protocol_errors},
+      {"cellplane_smsc_clients", "Connections open on the SMSC socket.", MetricType::gauge,
+       &SmscStats::clients},
+  };
+  for (const Field& f : kFields) {
+    out.begin_family(f.name, f.help, f.type);
+    out.sample(f.name, {}, (smsc.stats().*f.member).load(std::memory_order_relaxed));
+  }
+  const auto cores = smsc.queues();
+  out.begin_family("cellplane_smsc_active", "Active messages held by the core.", MetricType::gauge);
+  for (const auto& c : cores) {
+    const std::string core = std::to_string(c.core);
+    const proto::http::PrometheusLabel labels[] = {{"core", core}};
+    out.sample("cellplane_smsc_active", labels, c.active);
+  }
+  out.begin_family("cellplane_smsc_queue_depth", "Messages in a queue (per core).",
+                   MetricType::gauge);
+  for (const auto& c : cores) {
+    const std::string core = std::to_string(c.core);
+    for (const auto& q : c.queues) {
+      const proto::http::PrometheusLabel labels[] = {{"core", core}, {"queue", q.name}};
+      out.sample("cellplane_smsc_queue_depth", labels, q.depth);
+    }
+  }
+}
+
 storage::StoreOptions store_options(const ctl::Config& config, unsigned cores) {
   storage::StoreOptions out;
   out.dir = config.store_path();
@@ -388,6 +442,7 @@ Result<void, std::string> Services::install() {
       const auto reactors = engine_.reactors();
       engine::http::append_reactor_metrics(out, reactors);
       if (store_) append_store_metrics(out, *store_);
+      if (smsc_) append_smsc_metrics(out, *smsc_);
     });
   }
   engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {

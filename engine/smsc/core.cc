@@ -1627,6 +1627,7 @@ SmscService::Impl::Impl(SmscService& s, storage::Store& st, std::shared_ptr<cons
                         unsigned n)
     : svc(s), stats(s.stats_), opt(s.options_), store(st), cores(n), numdb(std::move(db)) {
   snapshots.resize(n);
+  for (unsigned c = 0; c < n; ++c) snapshots[c].core = c;  // before each core's first publish
   for (unsigned c = 0; c < n; ++c) core.push_back(std::make_unique<Core>(*this, c));
   front = std::make_unique<Front>(*this);
   front->in_pool.resize(opt.requests_in_flight_max);

@@ -192,6 +192,8 @@ TEST_F(DaemonTest, OperatorSession) {
   EXPECT_NE(metrics.find("cellplane_cross_core_backlog{core=\"0\"}"), std::string::npos);
   EXPECT_NE(metrics.find("cellplane_store_records{shard=\"1\"} 0"), std::string::npos) << metrics;
   EXPECT_NE(http_get(*metrics_addr, "/nope").find("404"), std::string::npos);
+  EXPECT_NE(metrics.find("cellplane_smsc_submits_total 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("cellplane_smsc_active{core=\"1\"}"), std::string::npos) << metrics;
 
   EXPECT_EQ(fs::status(dir_ / "state" / "cellplane.ctl").permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write);

@@ -369,7 +369,7 @@ size_t encode_register(std::span<std::byte> out, uint64_t request_id, const Regi
   const size_t len = std::min(r.peer.size(), kPeerNameMax);
   b[0] = std::byte{static_cast<uint8_t>(r.role)};
   b[1] = std::byte{static_cast<uint8_t>(len)};
-  std::memcpy(b + 8, r.peer.data(), len);
+  if (len > 0) std::memcpy(b + 8, r.peer.data(), len);
   return n;
 }
 
@@ -384,7 +384,7 @@ size_t encode_find_imsi(std::span<std::byte> out, uint64_t request_id, std::stri
   const size_t n = put_header(out, raw(Type::mt_find_imsi), request_id, Status::ok, kFindImsiBody);
   const size_t len = std::min(msisdn.size(), kMsisdnDigitsMax);
   out[kHeaderBytes] = std::byte{static_cast<uint8_t>(len)};
-  std::memcpy(out.data() + kHeaderBytes + 1, msisdn.data(), len);
+  if (len > 0) std::memcpy(out.data() + kHeaderBytes + 1, msisdn.data(), len);
   return n;
 }
 
@@ -424,7 +424,7 @@ size_t encode_response(std::span<std::byte> out, Type type, uint64_t request_id,
     case Type::mt_find_imsi: {
       const size_t len = std::min(digits.size(), kImsiDigitsMax);
       b[0] = std::byte{static_cast<uint8_t>(len)};
-      std::memcpy(b + 1, digits.data(), len);
+      if (len > 0) std::memcpy(b + 1, digits.data(), len);  // an empty view may be null
       break;
     }
     case Type::deliver_to_peer:

@@ -56,24 +56,39 @@ Result<Header, Error> decode_header(std::span<const std::byte> pdu) {
   return h;
 }
 
-Result<std::vector<Tlv>, Error> decode_tlvs(std::span<const std::byte> section) {
-  std::vector<Tlv> out;
+Result<void, Error> check_tlvs(std::span<const std::byte> section) {
   ByteReader r(section);
   while (!r.empty()) {
     const auto t = r.u16();
     const auto n = r.u16();
     if (!t || !n) return fail(Error{status::invoptparstream, "a TLV header cut short"});
-    const auto value = r.bytes(*n);
-    if (!value) return fail(Error{status::invparlen, "a TLV longer than the PDU"});
-    out.push_back({*t, *value});
+    if (!r.bytes(*n)) return fail(Error{status::invparlen, "a TLV longer than the PDU"});
   }
-  return out;
+  return {};
 }
 
-const Tlv* find_tlv(std::span<const Tlv> tlvs, uint16_t t) {
-  for (const Tlv& x : tlvs)
-    if (x.tag == t) return &x;
-  return nullptr;
+std::optional<Tlv> TlvReader::next() {
+  ByteReader r(rest_);
+  const auto t = r.u16();
+  const auto n = r.u16();
+  if (!t || !n) return std::nullopt;
+  const auto value = r.bytes(*n);
+  if (!value) return std::nullopt;
+  rest_ = r.rest();
+  return Tlv{*t, *value};
+}
+
+std::optional<Tlv> find_tlv(std::span<const std::byte> section, uint16_t t) {
+  TlvReader r(section);
+  while (auto x = r.next())
+    if (x->tag == t) return x;
+  return std::nullopt;
+}
+
+void append_tlv(std::vector<std::byte>& section, uint16_t t, std::span<const std::byte> value) {
+  put_be(section, t, 2);
+  put_be(section, value.size(), 2);
+  section.insert(section.end(), value.begin(), value.end());
 }
 
 Result<Bind, Error> decode_bind(std::span<const std::byte> body) {
@@ -143,9 +158,8 @@ Result<ShortMessage, Error> decode_short_message(std::span<const std::byte> body
   const auto sm = r.bytes(sm_length);
   if (!sm) return fail(Error{status::invmsglen, "short_message shorter than sm_length"});
   m.short_message = *sm;
-  auto tlvs = decode_tlvs(r.rest());
-  if (!tlvs) return fail(tlvs.error());
-  m.tlvs = std::move(*tlvs);
+  m.tlvs = r.rest();
+  if (auto ok = check_tlvs(m.tlvs); !ok) return fail(ok.error());
   // message_payload and short_message together are a contradiction (5.3.2.32).
   if (sm_length > 0 && find_tlv(m.tlvs, tag::message_payload))
     return fail(Error{status::invoptparamval, "both short_message and message_payload"});
@@ -235,7 +249,7 @@ std::vector<std::byte> encode_short_message(uint32_t command_id, uint32_t sequen
       .u8(m.sm_default_msg_id)
       .u8(static_cast<uint8_t>(m.short_message.size()))
       .bytes(m.short_message);
-  for (const Tlv& t : m.tlvs) w.tlv(t.tag, t.value);
+  w.bytes(m.tlvs);
   return w.finish();
 }
 

@@ -4,6 +4,8 @@
 // byte spans; decoded strings and short messages are views into the input. Every malformed PDU
 // maps to the command_status a response (or generic_nack) should carry.
 //
+// Decoding allocates nothing (views, TlvReader); the encoders build a std::vector per PDU.
+//
 // Status of this file: the foundation of the SMPP codec. Still to come (issue 5): submit_multi,
 // data_sm, query_sm, cancel_sm, replace_sm, outbind, alert_notification bodies, and the named
 // TLV accessors beyond the tag list below.
@@ -112,10 +114,21 @@ struct Tlv {
   uint16_t tag = 0;
   std::span<const std::byte> value;
 };
-// Every TLV of an optional-parameter section, in order; unknown tags included (preserved).
-// An error (invoptparstream / invparlen) when a TLV is cut short.
-Result<std::vector<Tlv>, Error> decode_tlvs(std::span<const std::byte> section);
-const Tlv* find_tlv(std::span<const Tlv> tlvs, uint16_t tag);
+// Walks an optional-parameter section (checked first with check_tlvs), unknown tags included:
+// nothing is copied or allocated.
+class TlvReader {
+ public:
+  explicit TlvReader(std::span<const std::byte> section) : rest_(section) {}
+  std::optional<Tlv> next();
+
+ private:
+  std::span<const std::byte> rest_;
+};
+// An error (invoptparstream / invparlen) when a TLV of the section is cut short.
+Result<void, Error> check_tlvs(std::span<const std::byte> section);
+std::optional<Tlv> find_tlv(std::span<const std::byte> section, uint16_t tag);
+// Appends one TLV to a section being built.
+void append_tlv(std::vector<std::byte>& section, uint16_t tag, std::span<const std::byte> value);
 
 // bind_transmitter / bind_receiver / bind_transceiver (4.1.1).
 struct Bind {
@@ -148,7 +161,7 @@ struct ShortMessage {
   uint8_t data_coding = 0;
   uint8_t sm_default_msg_id = 0;
   std::span<const std::byte> short_message;  // sm_length octets, at most 254
-  std::vector<Tlv> tlvs;
+  std::span<const std::byte> tlvs;           // the optional parameters, checked, as sent
 };
 Result<ShortMessage, Error> decode_short_message(std::span<const std::byte> body);
 

@@ -56,6 +56,8 @@ case "$cmd" in
     build/release/bench/store/cp_store_bench recovery
     build/release/bench/store/cp_store_bench commit
     build/release/bench/dump/cp_dump_bench
+    build/release/bench/smsc/cp_smsc_bench submit
+    build/release/bench/smsc/cp_smsc_bench admission
     ;;
   fuzz)
     scripts/deps.sh

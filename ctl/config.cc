@@ -123,6 +123,7 @@ void visit_smsc(ConfigVisitor& v, SmscConfig& s) {
   v.u32("imsi_lookup_window", s.imsi_lookup_window, 1, 4096);
   v.u32("imsi_cache_s", s.imsi_cache_s, 0, 86'400);
   v.u32("retry_delay_ms", s.retry_delay_ms, 10, 3'600'000);
+  v.u32("handler_timeout_ms", s.handler_timeout_ms, 100, 3'600'000);
   v.u32("max_active_per_core", s.max_active_per_core, 1024, 16'777'216);
   v.boolean("status_reports", s.status_reports);
 }

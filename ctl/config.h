@@ -76,6 +76,7 @@ struct SmscConfig {
   uint32_t imsi_lookup_window = 1;
   uint32_t imsi_cache_s = 60;
   uint32_t retry_delay_ms = 10000;
+  uint32_t handler_timeout_ms = 60000;
   uint32_t max_active_per_core = 262144;
   bool status_reports = true;
   bool operator==(const SmscConfig&) const = default;
@@ -202,6 +203,9 @@ imsi_lookup_window = 1
 imsi_cache_s = 60
 # After a handler's temporary failure, the queue waits this long, ms.
 retry_delay_ms = 10000
+# A role handler that has not answered a request after this long loses it (the message is
+# retried as after a temporary failure), ms.
+handler_timeout_ms = 60000
 # Active messages one core holds (its tables are sized for this at start). Range 1024..16777216.
 max_active_per_core = 262144
 # Status reports to originators who asked for one.

@@ -36,16 +36,20 @@ Services::Services(const ctl::Config& config, engine::Engine& engine, DaemonInfo
 
 namespace {
 
+// One counter of a stats struct exported as a Prometheus family.
+template <typename Stats>
+struct MetricField {
+  const char* name;
+  const char* help;
+  proto::http::MetricType type;
+  const std::atomic<uint64_t> Stats::*member;
+};
+
 // The store's shards as Prometheus families, labelled by shard.
 void append_store_metrics(proto::http::PrometheusWriter& out, const storage::Store& store) {
   using proto::http::MetricType;
   using storage::ShardStats;
-  struct Field {
-    const char* name;
-    const char* help;
-    MetricType type;
-    const std::atomic<uint64_t> ShardStats::*member;
-  };
+  using Field = MetricField<ShardStats>;
   static constexpr Field kFields[] = {
       {"cellplane_store_file_bytes", "Size of the shard's pms.bin, preallocation included.",
        MetricType::gauge, &ShardStats::file_bytes},
@@ -88,12 +92,7 @@ void append_store_metrics(proto::http::PrometheusWriter& out, const storage::Sto
 void append_smsc_metrics(proto::http::PrometheusWriter& out, const smsc::SmscService& smsc) {
   using proto::http::MetricType;
   using smsc::SmscStats;
-  struct Field {
-    const char* name;
-    const char* help;
-    MetricType type;
-    const std::atomic<uint64_t> SmscStats::*member;
-  };
+  using Field = MetricField<SmscStats>;
   static constexpr Field kFields[] = {
       {"cellplane_smsc_submits_total", "Messages accepted and made durable.", MetricType::counter,
        &SmscStats::submits},

@@ -1017,7 +1017,7 @@ struct Core final : engine::Poller {
 
 // ---- the front: the local socket on reactor 0 -------------------------------------------------
 
-struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller {
+struct Front final : engine::Acceptor, engine::ConnectionHandler {
   using Impl = SmscService::Impl;
   Impl& impl;
   Reactor* reactor = nullptr;
@@ -1450,9 +1450,6 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler, engine::Poller
     }
     give_in(&q);
   }
-
-  bool poll() override { return false; }
-  bool has_work() const override { return false; }
 
   // A handler that does not answer in time loses the request: it fails back to its owner as a
   // temporary failure (the message is retried), and a late answer is ignored with a warning.

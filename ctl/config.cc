@@ -7,6 +7,7 @@
 
 #include <toml++/toml.h>
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -126,6 +127,53 @@ void visit_smsc(ConfigVisitor& v, SmscConfig& s) {
   v.u32("handler_timeout_ms", s.handler_timeout_ms, 100, 3'600'000);
   v.u32("max_active_per_core", s.max_active_per_core, 1024, 16'777'216);
   v.boolean("status_reports", s.status_reports);
+}
+
+std::string check_system_id(std::string_view v) {
+  if (v.empty() || v.size() > 15) return "must be 1..15 characters (SMPP 3.4 system_id)";
+  for (char c : v)
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7E)
+      return "must be printable ASCII without spaces";
+  return "";
+}
+
+void visit_smpp(ConfigVisitor& v, SmppConfig& s) {
+  v.boolean("enabled", s.enabled);
+  v.text("listen", s.listen, check_tcp_address);
+  v.text("accounts", s.accounts, check_path);
+  v.text("system_id", s.system_id, check_system_id);
+  v.u32("bind_timeout_ms", s.bind_timeout_ms, 100, 3'600'000);
+  v.u32("enquire_link_s", s.enquire_link_s, 1, 86'400);
+  v.u32("response_timeout_ms", s.response_timeout_ms, 100, 3'600'000);
+  v.u32("bind_failures_max", s.bind_failures_max, 1, 1'000'000);
+  v.u32("bind_failure_window_s", s.bind_failure_window_s, 1, 86'400);
+}
+
+std::string check_password(std::string_view v) {
+  return v.size() > 8 ? "at most 8 characters (SMPP 3.4 password)" : "";
+}
+std::string check_system_type(std::string_view v) {
+  return v.size() > 12 ? "at most 12 characters (SMPP 3.4 system_type)" : "";
+}
+std::string check_optional_system_id(std::string_view v) {
+  return v.empty() ? "" : check_system_id(v);
+}
+
+constexpr std::array<std::string_view, 3> kDc0Names = {"gsm7", "ia5", "latin1"};
+
+void visit_uplink(ConfigVisitor& v, UplinkConfig& s) {
+  v.boolean("enabled", s.enabled);
+  v.text("server", s.server, check_tcp_address);
+  v.text("system_id", s.system_id, check_optional_system_id);
+  v.text("password", s.password, check_password);
+  v.text("system_type", s.system_type, check_system_type);
+  v.u32("interface_version", s.interface_version, 0, 255);
+  v.u32("window", s.window, 1, 10000);
+  v.u32("enquire_link_s", s.enquire_link_s, 1, 86'400);
+  v.u32("response_timeout_ms", s.response_timeout_ms, 100, 3'600'000);
+  v.u32("reconnect_min_ms", s.reconnect_min_ms, 10, 3'600'000);
+  v.u32("reconnect_max_ms", s.reconnect_max_ms, 10, 3'600'000);
+  v.choice("dc0", s.dc0, kDc0Names);
 }
 
 void visit_log(ConfigVisitor& v, LogConfig& s) {
@@ -493,6 +541,8 @@ void visit_config(ConfigVisitor& v, Config& config) {
   v.section("metrics", config.metrics, visit_metrics);
   v.section("store", config.store, visit_store);
   v.section("smsc", config.smsc, visit_smsc);
+  v.section("smpp", config.smpp, visit_smpp);
+  v.section("uplink", config.uplink, visit_uplink);
   v.section("log", config.log, visit_log);
 }
 

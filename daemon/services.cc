@@ -148,6 +148,50 @@ storage::StoreOptions store_options(const ctl::Config& config, unsigned cores) {
   return out;
 }
 
+// The SMPP server's counters as Prometheus families.
+void append_smpp_metrics(proto::http::PrometheusWriter& out, const smpp::SmppServer& server) {
+  using proto::http::MetricType;
+  using smpp::ServerStats;
+  using Field = MetricField<ServerStats>;
+  static constexpr Field kFields[] = {
+      {"cellplane_smpp_connections_total", "TCP connections accepted by the SMPP server.",
+       MetricType::counter, &ServerStats::connections},
+      {"cellplane_smpp_binds_total", "Successful binds.", MetricType::counter, &ServerStats::binds},
+      {"cellplane_smpp_bind_failures_total", "Refused binds (bad credentials, limits).",
+       MetricType::counter, &ServerStats::bind_failures},
+      {"cellplane_smpp_bind_rate_refusals_total", "Binds refused by the per-address failure limit.",
+       MetricType::counter, &ServerStats::bind_refused_rate},
+      {"cellplane_smpp_submits_total", "submit_sm answered ok (durable).", MetricType::counter,
+       &ServerStats::submits},
+      {"cellplane_smpp_submit_errors_total", "submit_sm answered with an error.",
+       MetricType::counter, &ServerStats::submit_errors},
+      {"cellplane_smpp_delivers_total", "deliver_sm acknowledged by peers.", MetricType::counter,
+       &ServerStats::delivers},
+      {"cellplane_smpp_deliver_errors_total", "deliver_sm refused, timed out or lost.",
+       MetricType::counter, &ServerStats::deliver_errors},
+      {"cellplane_smpp_receipts_total", "Delivery receipts acknowledged by peers.",
+       MetricType::counter, &ServerStats::receipts},
+      {"cellplane_smpp_protocol_errors_total", "Malformed or unknown PDUs.", MetricType::counter,
+       &ServerStats::protocol_errors},
+  };
+  for (const Field& f : kFields) {
+    out.begin_family(f.name, f.help, f.type);
+    out.sample(f.name, {}, (server.stats().*f.member).load(std::memory_order_relaxed));
+  }
+  out.begin_family("cellplane_smpp_binds", "Binds open.", MetricType::gauge);
+  out.sample("cellplane_smpp_binds", {}, static_cast<uint64_t>(server.binds().size()));
+}
+
+constexpr std::string_view kExampleAccounts =
+    R"(# SMPP peer accounts (docs/SMPP.md). One account per line:
+#   PEER  system_id=ID password=PW [binds=trx,tx,rx] [window=N] [tps=N] [max_binds=N]
+#         [allow=CIDR,...] [dc0=gsm7|ia5|latin1] [any_source] [trusted]
+# PEER is the peer's name in the peers file: messages to its numbers are delivered to its
+# receiver binds, and it may send only from those numbers. Edit, then `cellctl smpp reload`.
+# The example account: bind as system_id demo, password demo, from this machine only.
+demo  system_id=demo password=demo allow=127.0.0.1/32,::1/128 window=64
+)";
+
 // The example number database written when the configured files do not exist (a fresh state
 // directory), so the default configuration runs an SMSC that routes out of the box.
 constexpr std::string_view kExampleNumbers =
@@ -165,7 +209,7 @@ constexpr std::string_view kExampleNumbers =
 constexpr std::string_view kExamplePeers =
     R"(# Downstream peers' numbers (docs/SMSC.md): NUMBER-OR-BLOCK PEER, a block is digits then '*'.
 # Each PEER must be an SMPP peer account. Edit, then `cellctl numdb reload`.
-212666*  example-peer
+212666*  demo
 )";
 
 Result<void, std::string> write_example(const std::string& path, std::string_view text) {
@@ -282,6 +326,132 @@ Result<void, std::string> Services::install_smsc() {
   engine_.on_each_core(
       [this](engine::Reactor& r) -> Result<void, std::string> { return smsc_->start_on_core(r); });
   register_smsc_commands();
+  return {};
+}
+
+Result<void, std::string> Services::install_smpp() {
+  if (!smsc_) return fail(std::string("[smpp] needs the SMSC core ([smsc] enabled = true)"));
+  const std::string path = config_.state_path(config_.smpp.accounts);
+  if (auto ok = write_example(path, kExampleAccounts); !ok) return ok;
+  auto accounts = smpp::Accounts::load(path);
+  if (!accounts) return fail("smpp accounts:\n" + accounts.error());
+  auto listen = SocketAddress::parse(config_.smpp.listen);
+  if (!listen) return fail("[smpp] listen: " + listen.error());
+  const ctl::SmppConfig& c = config_.smpp;
+  smpp::ServerOptions o;
+  o.listen = *listen;
+  o.core_socket = smsc_->options().socket_path;
+  o.system_id = c.system_id;
+  o.bind_timeout = static_cast<Nanos>(c.bind_timeout_ms) * kNanosPerMilli;
+  o.enquire_interval = static_cast<Nanos>(c.enquire_link_s) * kNanosPerSecond;
+  o.response_timeout = static_cast<Nanos>(c.response_timeout_ms) * kNanosPerMilli;
+  o.bind_failures_max = c.bind_failures_max;
+  o.bind_failure_window = static_cast<Nanos>(c.bind_failure_window_s) * kNanosPerSecond;
+  CP_LOG_INFO("smpp: {} peer account(s) from {}", (*accounts)->all().size(), path);
+  smpp_ = std::make_unique<smpp::SmppServer>(
+      o, std::move(*accounts), [this] { return smsc_->numdb(); }, engine_.core_count());
+  engine_.on_each_core(
+      [this](engine::Reactor& r) -> Result<void, std::string> { return smpp_->start_on_core(r); });
+  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
+    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
+    CP_ASSERT(ok);
+  };
+  add("smpp.reload",
+      "reread the SMPP peer accounts file; on any error the old accounts stay (open binds keep "
+      "theirs)",
+      [this, path](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
+        auto a = smpp::Accounts::load(path);
+        if (!a) {
+          CP_LOG_WARN("smpp: accounts reload refused, the old ones stay:\n{}", a.error());
+          return fail("not reloaded, the old accounts stay:\n" + a.error());
+        }
+        out.begin_object()
+            .field("accounts", static_cast<uint64_t>((*a)->all().size()))
+            .end_object();
+        CP_LOG_INFO("smpp: {} peer account(s) reloaded from {}", (*a)->all().size(), path);
+        smpp_->set_accounts(std::move(*a));
+        return {};
+      });
+  add("smpp", "SMPP server: address, counters, open binds",
+      [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
+        const smpp::ServerStats& s = smpp_->stats();
+        auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+        out.begin_object()
+            .field("listen", smpp_->bound_address().to_string())
+            .field("connections", get(s.connections))
+            .field("binds_total", get(s.binds))
+            .field("bind_failures", get(s.bind_failures))
+            .field("bind_rate_refusals", get(s.bind_refused_rate))
+            .field("submits", get(s.submits))
+            .field("submit_errors", get(s.submit_errors))
+            .field("delivers", get(s.delivers))
+            .field("deliver_errors", get(s.deliver_errors))
+            .field("receipts", get(s.receipts))
+            .field("protocol_errors", get(s.protocol_errors));
+        out.key("binds").begin_array();
+        for (const auto& b : smpp_->binds())
+          out.begin_object()
+              .field("system_id", b.system_id)
+              .field("peer", b.peer)
+              .field("type", b.type)
+              .field("remote", b.remote)
+              .field("core", b.core)
+              .field("submits_in_flight", b.submits_in_flight)
+              .field("delivers_in_flight", b.delivers_in_flight)
+              .end_object();
+        out.end_array().end_object();
+        return {};
+      });
+  return {};
+}
+
+Result<void, std::string> Services::install_uplink() {
+  if (!smsc_) return fail(std::string("[uplink] needs the SMSC core ([smsc] enabled = true)"));
+  const ctl::UplinkConfig& c = config_.uplink;
+  if (c.system_id.empty()) return fail(std::string("[uplink] system_id is required when enabled"));
+  auto server = SocketAddress::parse(c.server);
+  if (!server) return fail("[uplink] server: " + server.error());
+  smpp::UplinkOptions o;
+  o.server = *server;
+  o.system_id = c.system_id;
+  o.password = c.password;
+  o.system_type = c.system_type;
+  o.interface_version = static_cast<uint8_t>(c.interface_version);
+  o.core_socket = smsc_->options().socket_path;
+  o.window = c.window;
+  o.enquire_interval = static_cast<Nanos>(c.enquire_link_s) * kNanosPerSecond;
+  o.response_timeout = static_cast<Nanos>(c.response_timeout_ms) * kNanosPerMilli;
+  o.reconnect_min = static_cast<Nanos>(c.reconnect_min_ms) * kNanosPerMilli;
+  o.reconnect_max =
+      static_cast<Nanos>(std::max(c.reconnect_min_ms, c.reconnect_max_ms)) * kNanosPerMilli;
+  o.dc0 = static_cast<proto::smpp::DefaultAlphabet>(c.dc0);
+  uplink_ = std::make_unique<smpp::SmppUplink>(o);
+  engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {
+    if (r.core() != 0) return {};
+    return uplink_->start(r);
+  });
+  auto ok = registry_.add(
+      "uplink", "SMPP uplink: the upstream SMSC, bind state, counters",
+      [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
+        const smpp::UplinkStats& s = uplink_->stats();
+        auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+        out.begin_object()
+            .field("server", uplink_->options().server.to_string())
+            .field("system_id", uplink_->options().system_id)
+            .field("state", get(s.bound) ? "bound" : "down")
+            .field("connects", get(s.connects))
+            .field("binds", get(s.binds))
+            .field("bind_failures", get(s.bind_failures))
+            .field("submits", get(s.submits))
+            .field("submit_errors", get(s.submit_errors))
+            .field("delivers", get(s.delivers))
+            .field("deliver_errors", get(s.deliver_errors))
+            .field("receipts", get(s.receipts))
+            .field("receipts_unmatched", get(s.receipts_unmatched))
+            .end_object();
+        return {};
+      });
+  CP_ASSERT(ok);
   return {};
 }
 
@@ -429,6 +599,12 @@ Result<void, std::string> Services::install() {
   if (config_.smsc.enabled) {
     if (auto ok = install_smsc(); !ok) return ok;
   }
+  if (config_.smpp.enabled) {
+    if (auto ok = install_smpp(); !ok) return ok;
+  }
+  if (config_.uplink.enabled) {
+    if (auto ok = install_uplink(); !ok) return ok;
+  }
   register_commands();
   ctl::ControlServiceOptions opts;
   opts.socket_path = config_.control_socket_path();
@@ -443,6 +619,7 @@ Result<void, std::string> Services::install() {
       engine::http::append_reactor_metrics(out, reactors);
       if (store_) append_store_metrics(out, *store_);
       if (smsc_) append_smsc_metrics(out, *smsc_);
+      if (smpp_) append_smpp_metrics(out, *smpp_);
     });
   }
   engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {

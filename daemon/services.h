@@ -11,6 +11,8 @@
 #include "ctl/control_server.h"
 #include "engine/engine.h"
 #include "engine/http/http_server.h"
+#include "engine/smpp/server.h"
+#include "engine/smpp/uplink.h"
 #include "engine/smsc/core.h"
 #include "storage/store.h"
 
@@ -41,11 +43,15 @@ class Services {
   storage::Store* store() { return store_.get(); }
   // The SMSC core (null when [smsc] enabled = false).
   smsc::SmscService* smsc() { return smsc_.get(); }
+  // The SMPP server (null when [smpp] enabled = false).
+  smpp::SmppServer* smpp() { return smpp_.get(); }
 
  private:
   void register_commands();
   void register_smsc_commands();
   Result<void, std::string> install_smsc();
+  Result<void, std::string> install_smpp();
+  Result<void, std::string> install_uplink();
 
   const ctl::Config& config_;
   engine::Engine& engine_;
@@ -55,6 +61,8 @@ class Services {
   std::unique_ptr<engine::http::HttpServer> metrics_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<smsc::SmscService> smsc_;
+  std::unique_ptr<smpp::SmppServer> smpp_;
+  std::unique_ptr<smpp::SmppUplink> uplink_;
   std::atomic<bool> shutdown_requested_{false};
   std::string metrics_address_;
 };

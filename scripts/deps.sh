@@ -9,6 +9,7 @@ packages=(
   libconcurrentqueue-dev libreaderwriterqueue-dev libexpected-dev libtomlplusplus-dev
   libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev procps util-linux
+  nodejs npm
 )
 
 missing=()
@@ -25,4 +26,11 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "deps: all ${#packages[@]} packages present"
+fi
+
+# Real SMPP software the tests talk to (../shared/PEERS.md): npm `smpp`, pinned by the lock file.
+peers="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/peers/smpp"
+if [[ ! -d "$peers/node_modules/smpp" ]]; then
+  echo "deps: npm ci in tests/peers/smpp"
+  (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -58,6 +58,7 @@ case "$cmd" in
     build/release/bench/dump/cp_dump_bench
     build/release/bench/smsc/cp_smsc_bench submit
     build/release/bench/smsc/cp_smsc_bench admission
+    build/release/bench/smpp/cp_smpp_bench
     ;;
   fuzz)
     scripts/deps.sh

@@ -751,7 +751,11 @@ struct Core final : engine::Poller {
         const uint32_t s = o->slot;
         Msg& m = msgs[s];
         if (m.state != MsgState::peer_outstanding) break;
-        if (st == Status::ok) {
+        if (st == Status::ok && (o->extra_info & wire::kReportFollows)) {
+          // Handed to the upstream, which reports the final outcome later: the peer handler
+          // submits that status report itself (docs/SMSC-SOCKET.md, DELIVER_TO_PEER).
+          discharge(s, Disposition::delivered, o->extra_info & ~wire::kReportFollows, nullptr);
+        } else if (st == Status::ok) {
           discharge_now(s, Disposition::delivered, o->extra_info, nullptr);
         } else if (st == Status::permanent_failure) {
           discharge_now(s, Disposition::failed_permanently, o->extra_info, nullptr);
@@ -1194,7 +1198,21 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
     InReq* q = take_in(conn, m);
     if (!q) return;
     q->kind = InReq::Kind::submit;
-    auto a = admit(*numdb, impl.opt.admission, m.submit, reactor->clock().wall_now(), q->record);
+    // A status report for an earlier message (the upstream's delivery receipt, turned into our
+    // report by the uplink): only a peer delivery handler may enter one, in the core's layout.
+    const bool report = (m.submit.record.flags & SmRecord::kFlagReport) != 0;
+    Result<Admitted, Status> a = fail(Status::bad_message);
+    if (!report) {
+      a = admit(*numdb, impl.opt.admission, m.submit, reactor->clock().wall_now(), q->record);
+    } else if (c.has_role && c.role == wire::Role::peer &&
+               m.submit.record.ud_length == sizeof(StatusReport) &&
+               (m.submit.record.flags & SmRecord::kFlagStatusReport) == 0) {
+      wire::Submit plain = m.submit;
+      plain.record.flags &= static_cast<uint8_t>(~SmRecord::kFlagReport);
+      plain.flags &= static_cast<uint8_t>(~wire::kSubmitUntrusted);
+      a = admit(*numdb, impl.opt.admission, plain, reactor->clock().wall_now(), q->record);
+      if (a) q->record.flags |= SmRecord::kFlagReport;
+    }
     if (!a) {
       impl.stats.submit_refusals.fetch_add(1, std::memory_order_relaxed);
       const size_t n = wire::encode_response(buf, Type::submit, m.header.request_id, a.error());

@@ -100,6 +100,12 @@ inline constexpr uint8_t kSubmitLocallyOriginated = 0x02;  // may use 4-digit lo
 inline constexpr uint8_t kSubmitUntrusted = 0x04;  // apply the PID/DCS filters (design 2.4.3)
 inline constexpr uint8_t kSubmitFlagsKnown = 0x07;
 
+// DELIVER_TO_PEER response, extra_info bit 31 with status ok: the message was handed to the
+// next SMSC, which will report its outcome; the handler submits the status report itself (a
+// SUBMIT with SmRecord::kFlagReport, allowed on a connection holding a peer role), so the core
+// makes none now.
+inline constexpr uint32_t kReportFollows = 0x80000000u;
+
 struct Submit {
   uint32_t validity_s = 0;  // 0: the core's default; capped at its maximum
   uint8_t flags = 0;

@@ -65,6 +65,7 @@ inline constexpr uint32_t invsysid = 0x0F;         // invalid system id
 inline constexpr uint32_t msgqful = 0x14;          // message queue full
 inline constexpr uint32_t invsertyp = 0x15;        // invalid service type
 inline constexpr uint32_t invesmclass = 0x43;      // invalid esm_class
+inline constexpr uint32_t submitfail = 0x45;       // submit_sm or submit_multi failed
 inline constexpr uint32_t throttled = 0x58;        // throttling error
 inline constexpr uint32_t invsched = 0x61;         // invalid scheduled delivery time
 inline constexpr uint32_t invexpiry = 0x62;        // invalid validity period

@@ -103,7 +103,8 @@ class DaemonTest : public ::testing::Test {
     fs::create_directories(dir_);
     config_ = (dir_ / "cellplane.toml").string();
     std::ofstream(config_) << "state_dir = \"" << (dir_ / "state").string() << "\"\n"
-                           << "[engine]\ncores = 2\n[metrics]\nlisten = \"127.0.0.1:0\"\n";
+                           << "[engine]\ncores = 2\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+                           << "[smpp]\nlisten = \"127.0.0.1:0\"\n";
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -251,14 +252,14 @@ TEST_F(DaemonTest, SmscOutOfTheBox) {
   std::ifstream index_file(dir_ / "state" / "pms" / "peer-index");
   std::string first_peer;
   std::getline(index_file, first_peer);
-  EXPECT_EQ(first_peer, "example-peer");
-  std::ofstream(dir_ / "state" / "peers.txt") << "313555* newpeer\n212666* example-peer\n";
+  EXPECT_EQ(first_peer, "demo");
+  std::ofstream(dir_ / "state" / "peers.txt") << "313555* newpeer\n212666* demo\n";
   EXPECT_EQ(ctl({"numdb", "reload"}).status, 0);
   std::ifstream again_index(dir_ / "state" / "pms" / "peer-index");
   std::string l1, l2;
   std::getline(again_index, l1);
   std::getline(again_index, l2);
-  EXPECT_EQ(l1 + "," + l2, "example-peer,newpeer");
+  EXPECT_EQ(l1 + "," + l2, "demo,newpeer");
 
   std::ofstream(dir_ / "state" / "numbers.txt", std::ios::app) << "9115550100 gsm\n";
   const auto reload = ctl({"numdb", "reload"});
@@ -266,6 +267,51 @@ TEST_F(DaemonTest, SmscOutOfTheBox) {
   EXPECT_NE(reload.text.find("numbers.txt:"), std::string::npos) << reload.text;
   EXPECT_NE(reload.text.find("old database stays"), std::string::npos) << reload.text;
   EXPECT_EQ(d.terminate(), 0) << d.log();
+}
+
+// The README's SMPP demo with real SMPP software: the default configuration runs the SMPP
+// server with the example account demo/demo; the npm `smpp` client binds, submits to one of
+// demo's own numbers with a receipt requested, gets the message back as deliver_sm, then the
+// receipt naming the id it was given, and unbinds. cellctl shows the counters.
+TEST_F(DaemonTest, SmppOutOfTheBoxWithNpmSmpp) {
+  const fs::path peers = SMPP_PEERS_DIR;
+  ASSERT_TRUE(fs::exists(peers / "node_modules" / "smpp"))
+      << "npm smpp is not installed in " << peers << ": scripts/dev.sh test installs it (npm ci)";
+  Daemon d(dir_, {"--config", config_});
+  ASSERT_TRUE(wait_socket()) << d.log();
+  EXPECT_TRUE(fs::exists(dir_ / "state" / "smpp-accounts.txt"));
+  std::string port;
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        const auto s = ctl({"--json", "smpp"});
+        std::smatch m;
+        if (!std::regex_search(s.text, m, std::regex("\"listen\":\"127\\.0\\.0\\.1:([0-9]+)\"")))
+          return false;
+        port = m[1].str();
+        return port != "0";
+      },
+      10000))
+      << d.log();
+  // The SMPP server's links to the core come up within a second or two of the start.
+  Output esme;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    esme = run({"node", (peers / "esme.js").string(), "127.0.0.1", port, "demo", "demo",
+                "12126660001", "12126660002"});
+    if (esme.status == 0 || esme.text.find("submit status 88") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // ESME_RTHROTTLED: not up yet
+  }
+  ASSERT_EQ(esme.status, 0) << esme.text << d.log();
+  EXPECT_NE(esme.text.find("\"mo_text\":\"hello from npm smpp"), std::string::npos) << esme.text;
+  EXPECT_NE(esme.text.find("\"receipt_state\":2"), std::string::npos) << esme.text;
+  EXPECT_NE(esme.text.find("stat:DELIVRD"), std::string::npos) << esme.text;
+  const auto stats = ctl({"--json", "smpp"});
+  EXPECT_NE(stats.text.find("\"submits\":1"), std::string::npos) << stats.text;
+  EXPECT_NE(stats.text.find("\"receipts\":1"), std::string::npos) << stats.text;
+  // A wrong password is refused (npm smpp reports the status).
+  const auto wrong = run({"node", (peers / "esme.js").string(), "127.0.0.1", port, "demo", "wrong",
+                          "12126660001", "12126660002"});
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_NE(wrong.text.find("bind status 14"), std::string::npos) << wrong.text;  // invpaswd
 }
 
 TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {

@@ -1,0 +1,325 @@
+// The SMPP server (engine/smpp/server.h) on a real SMSC core: real TCP binds, a real O_DIRECT
+// message store, on 1 and 2 reactors. Each test is one exchange an ESME has with the server:
+// binds and their refusals, submit -> durable -> submit_sm_resp, deliveries and receipts,
+// long messages, and malformed input.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "engine/smpp/convert.h"
+#include "engine/smpp/server.h"
+#include "proto/sms/text.h"
+#include "tests/smpp/smpp_test_client.h"
+#include "tests/smsc/smsc_harness.h"
+
+namespace cp::smpp {
+namespace {
+
+using smsc::test::SmscHarness;
+using test::Pdu;
+using test::TestEsme;
+using test::text_bytes;
+namespace pdu = proto::smpp;
+
+constexpr std::string_view kAccounts =
+    "acme  system_id=acme password=secret window=8\n"
+    "acme  system_id=acme-tx password=pw binds=tx\n"
+    "other system_id=other password=pw allow=10.0.0.0/8\n";
+
+bool eventually(const std::function<bool()>& f, int ms = 5000) {
+  for (int i = 0; i < ms / 5; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return f();
+}
+
+class SmppServerTest : public ::testing::TestWithParam<unsigned> {
+ protected:
+  void SetUp() override {
+    smsc::SmscOptions so = smsc::test::test_options(dir_.path());
+    so.status_reports = true;
+    harness_ =
+        std::make_unique<SmscHarness>(dir_.path(), GetParam(), so, [this](engine::Reactor& r) {
+          auto ok = server_->start_on_core(r);
+          EXPECT_TRUE(ok) << (ok ? "" : ok.error());
+        });
+  }
+  void TearDown() override {
+    if (harness_) harness_->stop();
+  }
+
+  SmppServer& server() { return *server_; }
+  SocketAddress address() { return server_->bound_address(); }
+  // A transceiver bound as acme, once the server is reachable and its core links are up.
+  std::unique_ptr<TestEsme> bound(std::string_view id = "acme", std::string_view pw = "secret",
+                                  uint32_t cmd = pdu::cmd::bind_transceiver) {
+    auto e = std::make_unique<TestEsme>(address());
+    EXPECT_EQ(e->bind(cmd, id, pw), pdu::status::ok);
+    return e;
+  }
+  pdu::ShortMessage message(std::string_view from, std::string_view to, std::string_view text,
+                            std::vector<std::byte>& storage) {
+    storage = text_bytes(text);
+    pdu::ShortMessage m;
+    m.source_addr_ton = 1;
+    m.source_addr_npi = 1;
+    m.source_addr = from;
+    m.dest_addr_ton = 1;
+    m.dest_addr_npi = 1;
+    m.destination_addr = to;
+    m.data_coding = 1;  // IA5, what npm smpp sends
+    m.short_message = storage;
+    return m;
+  }
+
+  cp::test::TempDir dir_;
+  std::unique_ptr<SmppServer> server_ = [this] {
+    auto accounts = Accounts::parse(kAccounts, "accounts");
+    ServerOptions o;
+    o.listen = *SocketAddress::parse("127.0.0.1:0");
+    o.core_socket = (dir_.path() / "smsc.sock").string();
+    o.bind_failures_max = 4;
+    o.enquire_interval = 60 * kNanosPerSecond;
+    return std::make_unique<SmppServer>(
+        o, *accounts, [] { return smsc::test::test_numdb(); }, GetParam());
+  }();
+  std::unique_ptr<SmscHarness> harness_;
+};
+
+// Submits until the server's core link is up (it connects while the reactors start).
+Pdu submit_when_ready(TestEsme& e, const pdu::ShortMessage& m) {
+  for (int i = 0; i < 200; ++i) {
+    const uint32_t seq = e.submit(m);
+    auto r = e.read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_EQ(r->header.sequence, seq);
+    if (r->header.command_status != pdu::status::throttled) return *r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "the server never took a submit";
+  return {};
+}
+
+TEST_P(SmppServerTest, BindsAndTheirRefusals) {
+  {
+    auto e = bound();
+    EXPECT_EQ(e->bind(pdu::cmd::bind_transceiver, "acme", "secret"), pdu::status::alybnd);
+  }
+  TestEsme wrong(address());
+  EXPECT_EQ(wrong.bind(pdu::cmd::bind_transmitter, "acme", "nope"), pdu::status::invpaswd);
+  TestEsme unknown(address());
+  EXPECT_EQ(unknown.bind(pdu::cmd::bind_transmitter, "nobody", "pw"), pdu::status::invsysid);
+  TestEsme type(address());
+  EXPECT_EQ(type.bind(pdu::cmd::bind_receiver, "acme-tx", "pw"), pdu::status::bindfail);
+  TestEsme where(address());
+  EXPECT_EQ(where.bind(pdu::cmd::bind_transceiver, "other", "pw"), pdu::status::bindfail);
+  EXPECT_GE(server().stats().bind_failures.load(), 4u);
+  // Four failures from 127.0.0.1: the next bind is refused even with the right password, on
+  // whichever core it lands, and the connection is closed.
+  for (int i = 0; i < 4; ++i) {
+    TestEsme e(address());
+    EXPECT_EQ(e.bind(pdu::cmd::bind_transceiver, "acme", "secret"), pdu::status::bindfail);
+    EXPECT_TRUE(e.wait_closed());
+  }
+  EXPECT_EQ(server().stats().bind_refused_rate.load(), 4u);
+}
+
+TEST_P(SmppServerTest, SubmitIsAnsweredWithTheIdOfTheDurableRecord) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  // 2125550102 is a `local` number: storing is its delivery.
+  const Pdu r = submit_when_ready(*e, message("12126660001", "12125550102", "hello", text));
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  auto id_text = pdu::decode_message_id_resp(r.body());
+  ASSERT_TRUE(id_text);
+  auto id = parse_message_id(*id_text);
+  ASSERT_TRUE(id) << *id_text;
+  EXPECT_GE(harness_->records(), 1u);
+  EXPECT_EQ(server().stats().submits.load(), 1u);
+}
+
+TEST_P(SmppServerTest, SubmitRefusals) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  // Warm up: the core link is up once a submit goes through.
+  ASSERT_EQ(
+      submit_when_ready(*e, message("12126660001", "12125550102", "a", text)).header.command_status,
+      pdu::status::ok);
+  auto expect = [&](const pdu::ShortMessage& m, uint32_t status) {
+    const uint32_t seq = e->submit(m);
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.sequence, seq);
+    EXPECT_EQ(r->header.command_status, status);
+  };
+  // Not one of acme's numbers.
+  expect(message("12125550100", "12125550102", "x", text), pdu::status::invsrcadr);
+  // Unroutable destination.
+  expect(message("12126660001", "12345", "x", text), pdu::status::invdstadr);
+  // Scheduled delivery is not offered.
+  auto m = message("12126660001", "12125550102", "x", text);
+  m.schedule_delivery_time = "261231235959000+";
+  expect(m, pdu::status::invsched);
+  // A validity period in the past.
+  m = message("12126660001", "12125550102", "x", text);
+  m.validity_period = "000101000000000+";
+  expect(m, pdu::status::invexpiry);
+  // A receiver bind may not submit.
+  auto rx = bound("acme", "secret", pdu::cmd::bind_receiver);
+  rx->submit(message("12126660001", "12125550102", "x", text));
+  auto r = rx->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.command_status, pdu::status::invbndsts);
+}
+
+TEST_P(SmppServerTest, DeliveryToThePeerAndItsReceipt) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  auto m = message("12126660001", "12126660002", "to a peer number", text);
+  m.registered_delivery = 1;
+  const Pdu r = submit_when_ready(*e, m);
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  const std::string id(*pdu::decode_message_id_resp(r.body()));
+  // The message routes to acme itself: it comes back as deliver_sm.
+  auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(d);
+  auto dm = pdu::decode_short_message(d->body());
+  ASSERT_TRUE(dm) << dm.error().what;
+  EXPECT_EQ(dm->esm_class, 0x00);
+  EXPECT_EQ(dm->destination_addr, "12126660002");
+  EXPECT_EQ(dm->source_addr, "12126660001");
+  const std::string got(reinterpret_cast<const char*>(dm->short_message.data()),
+                        dm->short_message.size());
+  EXPECT_EQ(got, "to a peer number");
+  e->respond(*d);
+  // Then the receipt for the original submit.
+  auto rc = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(rc);
+  auto rm = pdu::decode_short_message(rc->body());
+  ASSERT_TRUE(rm) << rm.error().what;
+  EXPECT_EQ(rm->esm_class, 0x04);
+  auto rid = pdu::find_tlv(rm->tlvs, pdu::tag::receipted_message_id);
+  ASSERT_TRUE(rid);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(rid->value.data()), rid->value.size() - 1),
+            id);
+  auto state = pdu::find_tlv(rm->tlvs, pdu::tag::message_state);
+  ASSERT_TRUE(state);
+  EXPECT_EQ(static_cast<int>(state->value[0]), 2);  // DELIVERED
+  const std::string receipt(reinterpret_cast<const char*>(rm->short_message.data()),
+                            rm->short_message.size());
+  EXPECT_NE(receipt.find("id:" + id), std::string::npos) << receipt;
+  EXPECT_NE(receipt.find("stat:DELIVRD"), std::string::npos) << receipt;
+  e->respond(*rc);
+  EXPECT_TRUE(eventually([&] { return server().stats().receipts.load() == 1; }));
+  EXPECT_TRUE(eventually([&] { return harness_->smsc().stats().delivered.load() >= 2; }));
+}
+
+TEST_P(SmppServerTest, RefusedDeliveryIsRetriedOnAnotherTry) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  const Pdu r = submit_when_ready(*e, message("12126660001", "12126660003", "retry me", text));
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(d);
+  e->respond(*d, pdu::status::msgqful);  // temporary: the core tries again after retry_delay
+  auto again = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(again);
+  e->respond(*again);
+  EXPECT_TRUE(eventually([&] { return harness_->smsc().stats().delivered.load() == 1; }));
+}
+
+TEST_P(SmppServerTest, LongMessageBecomesConcatenatedSegments) {
+  auto e = bound();
+  std::string long_text;
+  for (int i = 0; i < 30; ++i) long_text += "0123456789";  // 300 characters: 2 segments
+  std::vector<std::byte> text;
+  auto m = message("12126660001", "12126660004", "", text);
+  text = text_bytes(long_text);
+  m.short_message = {};
+  std::vector<std::byte> tlvs;
+  pdu::append_tlv(tlvs, pdu::tag::message_payload, text);
+  m.tlvs = tlvs;
+  const Pdu r = submit_when_ready(*e, m);
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  std::string joined;
+  for (int part = 0; part < 2; ++part) {
+    auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+    ASSERT_TRUE(d);
+    auto dm = pdu::decode_short_message(d->body());
+    ASSERT_TRUE(dm);
+    EXPECT_EQ(dm->esm_class & 0x40, 0x40);  // a UDH leads the short message
+    const auto udh = sms::parse_udh(dm->short_message);
+    ASSERT_TRUE(udh);
+    EXPECT_EQ(udh->concat_total, 2);
+    EXPECT_EQ(udh->concat_seq, part + 1);
+    joined.append(reinterpret_cast<const char*>(dm->short_message.data()) + udh->length,
+                  dm->short_message.size() - udh->length);
+    e->respond(*d);
+  }
+  EXPECT_EQ(joined, long_text);
+}
+
+TEST_P(SmppServerTest, MalformedInput) {
+  {
+    TestEsme e(address());
+    // submit_sm before bind.
+    std::vector<std::byte> text;
+    e.submit(message("12126660001", "12125550102", "x", text));
+    auto r = e.read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.command_status, pdu::status::invbndsts);
+    // An unknown command id.
+    e.send(pdu::encode_header_only(0x00000077, 0, 9));
+    auto n = e.read_command(pdu::cmd::generic_nack);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->header.command_status, pdu::status::invcmdid);
+    EXPECT_EQ(n->header.sequence, 9u);
+    // enquire_link works before a bind.
+    e.send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 10));
+    EXPECT_TRUE(e.read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
+    // A command_length below the header: generic_nack, then the connection closes.
+    const std::byte bad[] = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{3},
+                             std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0x15}};
+    e.send(bad);
+    auto nack = e.read_command(pdu::cmd::generic_nack);
+    ASSERT_TRUE(nack);
+    EXPECT_EQ(nack->header.command_status, pdu::status::invcmdlen);
+    EXPECT_TRUE(e.wait_closed());
+  }
+  {
+    // A truncated submit_sm body maps to its status, and the bind stays usable.
+    auto e = bound();
+    std::vector<std::byte> text;
+    auto good = pdu::encode_short_message(pdu::cmd::submit_sm, 5,
+                                          message("12126660001", "12125550102", "x", text));
+    auto cut = std::vector<std::byte>(good.begin(), good.begin() + 20);
+    cut[3] = std::byte{20};
+    e->send(cut);
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->header.command_status, pdu::status::ok);
+    e->send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 11));
+    EXPECT_TRUE(e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
+  }
+  EXPECT_GE(server().stats().protocol_errors.load(), 2u);
+}
+
+TEST_P(SmppServerTest, UnbindAnswersAndCloses) {
+  auto e = bound();
+  e->send(pdu::encode_header_only(pdu::cmd::unbind, 0, 42));
+  auto r = e->read_command(pdu::cmd::unbind | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.sequence, 42u);
+  EXPECT_TRUE(e->wait_closed());
+  EXPECT_TRUE(eventually([&] { return server().binds().empty(); }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTest, ::testing::Values(1u, 2u),
+                         [](const auto& p) { return std::to_string(p.param) + "core"; });
+
+}  // namespace
+}  // namespace cp::smpp

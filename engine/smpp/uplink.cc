@@ -25,6 +25,7 @@ using storage::SmRecord;
 
 namespace {
 constexpr Nanos kSweep = 250 * kNanosPerMilli;
+constexpr Nanos kReceiptWait = 5 * kNanosPerSecond;
 
 storage::Disposition disposition_of(pdu::MessageState s) {
   switch (s) {
@@ -107,6 +108,18 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
   std::deque<wire::Message> waiting;
   std::unordered_map<std::string, Origin> origins;
   std::deque<std::string> origin_order;
+  // Receipts for ids we do not know yet: the upstream may send a receipt before the
+  // submit_sm_resp that tells us the id has been read (a fast final delivery). Held, unanswered,
+  // until that response or kReceiptWait.
+  struct HeldReceipt {
+    std::string id;
+    pdu::MessageState state = pdu::MessageState::unknown;
+    uint32_t err = 0;
+    uint32_t sequence = 0;
+    uint64_t conn_serial = 0;
+    Nanos since = 0;
+  };
+  std::deque<HeldReceipt> held;
   std::vector<In> ins;
   std::vector<uint32_t> ins_free;
   std::vector<pdu::SmsSegment> segments{255};
@@ -358,6 +371,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
                   temporary ? wire::Status::temporary_failure : wire::Status::permanent_failure,
                   h.command_status);
     }
+    if (!held.empty()) release_held(false);
     pump();
   }
 
@@ -431,16 +445,33 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     pdu::MessageState final_state = parsed ? parsed->state : pdu::MessageState::unknown;
     if (auto t = pdu::find_tlv(m.tlvs, pdu::tag::message_state); t && t->value.size() == 1)
       final_state = static_cast<pdu::MessageState>(t->value[0]);
-    auto it = origins.find(std::string(id));
-    if (it == origins.end()) {
-      stats.receipts_unmatched.fetch_add(1, std::memory_order_relaxed);
-      CP_LOG_DEBUG("smpp uplink: receipt for unknown upstream id '{}'", id);
-      respond(resp, pdu::status::ok, h.sequence);
-      return;
-    }
     if (final_state == pdu::MessageState::enroute || final_state == pdu::MessageState::accepted) {
       // An intermediate receipt: the final one comes later.
       respond(resp, pdu::status::ok, h.sequence);
+      return;
+    }
+    HeldReceipt r;
+    r.id = std::string(id);
+    r.state = final_state;
+    r.err = parsed ? parsed->err : 0;
+    r.sequence = h.sequence;
+    r.conn_serial = conn_serial;
+    r.since = reactor->clock().now();
+    if (origins.count(r.id) == 0 && submits_out() > 0 && held.size() < 1024) {
+      held.push_back(std::move(r));
+      return;
+    }
+    apply_receipt(r);
+  }
+
+  // A final receipt: a status report for our message's originator, deliver_sm_resp once durable.
+  void apply_receipt(const HeldReceipt& rc) {
+    const uint32_t resp = pdu::cmd::deliver_sm | pdu::cmd::response_bit;
+    auto it = origins.find(rc.id);
+    if (it == origins.end()) {
+      stats.receipts_unmatched.fetch_add(1, std::memory_order_relaxed);
+      CP_LOG_DEBUG("smpp uplink: receipt for unknown upstream id '{}'", rc.id);
+      if (conn && rc.conn_serial == conn_serial) respond(resp, pdu::status::ok, rc.sequence);
       return;
     }
     const Origin og = it->second;
@@ -456,12 +487,12 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     rep.message_id = og.message_id;
     rep.submitted_ns = og.entry_ns;
     rep.done_ns = reactor->clock().wall_now();
-    rep.disposition = static_cast<uint8_t>(disposition_of(final_state));
-    rep.extra_info = parsed ? parsed->err : 0;
+    rep.disposition = static_cast<uint8_t>(disposition_of(rc.state));
+    rep.extra_info = rc.err;
     std::memcpy(r.user_data, &rep, sizeof rep);
     r.ud_length = sizeof rep;
-    const uint32_t index = take_in(h.sequence, 1, true);
-    ins[index].accepted.clear();
+    const uint32_t index = take_in(rc.sequence, 1, true);
+    ins[index].conn_serial = rc.conn_serial;
     const uint64_t cookie = (uint64_t{ins[index].generation} << 32) | index;
     std::byte buf[wire::kMessageMax];
     if (!role->send({buf, wire::encode_submit(buf, 0, sub)}, cookie)) {
@@ -470,6 +501,26 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
       return finish_in(index);
     }
     origins.erase(it);  // one final receipt per message
+  }
+
+  // After a submit_sm_resp: receipts that were waiting for its id, and those waited too long.
+  void release_held(bool only_expired) {
+    const Nanos now = reactor->clock().now();
+    for (auto it = held.begin(); it != held.end();) {
+      const bool known = origins.count(it->id) != 0;
+      if ((known && !only_expired) || now - it->since > kReceiptWait ||
+          it->conn_serial != conn_serial || (!known && submits_out() == 0)) {
+        const HeldReceipt r = std::move(*it);
+        it = held.erase(it);
+        if (ins_free.empty()) {
+          held.push_front(r);
+          return;
+        }
+        apply_receipt(r);
+      } else {
+        ++it;
+      }
+    }
   }
 
   uint32_t take_in(uint32_t sequence, uint16_t total, bool receipt) {
@@ -537,6 +588,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     i->reactor->arm_timer(i->sweep_timer, kSweep);
   }
   void sweep() {
+    if (!held.empty()) release_held(true);
     if (!conn) return;
     const Nanos now = reactor->clock().now();
     if (state == State::binding && now - state_since > opt.response_timeout) {

@@ -470,6 +470,10 @@ struct Core final : engine::Poller {
         heap_push(*s);
         const SmRecord* r = record_of(*s);
         if (r) enqueue(*s, *r);
+      } else if (q.kind == InReq::Kind::submit && impl.opt.status_reports &&
+                 (q.record.flags & SmRecord::kFlagStatusReport)) {
+        // Stored is delivered for a `local` destination: its originator hears so now.
+        make_report(q.record, Disposition::stored_only, 0);
       }
     }
     reply(q);

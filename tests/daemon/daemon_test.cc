@@ -95,6 +95,70 @@ class Daemon {
   pid_t pid_ = -1;
 };
 
+// A long-running helper program (a node script) with its stdout on a pipe read line by line.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(fds[1], 1);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      _exit(127);
+    }
+    ::close(fds[1]);
+    fd_ = fds[0];
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // The next line that contains `needle` (lines before it are kept in seen()), or "" on timeout.
+  std::string wait_line(std::string_view needle, int timeout_ms = 15000) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      for (size_t nl; (nl = buf_.find('\n')) != std::string::npos;) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        seen_ += line + "\n";
+        if (line.find(needle) != std::string::npos) return line;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) return "";
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) return "";
+      char tmp[4096];
+      const ssize_t n = ::read(fd_, tmp, sizeof tmp);
+      if (n <= 0) return "";
+      buf_.append(tmp, static_cast<size_t>(n));
+    }
+  }
+  const std::string& seen() const { return seen_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string buf_, seen_;
+};
+
+// The value of "key":NUMBER in a JSON line.
+std::string json_number(const std::string& line, const std::string& key) {
+  std::smatch m;
+  if (!std::regex_search(line, m, std::regex("\"" + key + "\":([0-9]+)"))) return "";
+  return m[1].str();
+}
+
 class DaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -312,6 +376,138 @@ TEST_F(DaemonTest, SmppOutOfTheBoxWithNpmSmpp) {
                           "12126660001", "12126660002"});
   EXPECT_EQ(wrong.status, 1);
   EXPECT_NE(wrong.text.find("bind status 14"), std::string::npos) << wrong.text;  // invpaswd
+}
+
+// The uplink against an upstream SMSC made of npm `smpp`'s server: it binds as a transceiver;
+// the upstream's MO deliver_sm is stored; a message to the outside world goes up as submit_sm
+// with a receipt requested, and the upstream's receipt comes back as our status report.
+TEST_F(DaemonTest, UplinkAgainstNpmSmppUpstream) {
+  const fs::path peers = SMPP_PEERS_DIR;
+  ASSERT_TRUE(fs::exists(peers / "node_modules" / "smpp"))
+      << "npm smpp is not installed in " << peers << ": scripts/dev.sh test installs it (npm ci)";
+  Child up({"node", (peers / "upstream.js").string(), "up", "uppw", "14155550100", "12125550150",
+            "hello from upstream"});
+  const std::string port = json_number(up.wait_line("\"port\""), "port");
+  ASSERT_FALSE(port.empty()) << up.seen();
+  std::ofstream(config_, std::ios::app)
+      << "[uplink]\nenabled = true\nserver = \"127.0.0.1:" << port
+      << "\"\nsystem_id = \"up\"\npassword = \"uppw\"\nreconnect_min_ms = 100\n";
+  Daemon d(dir_, {"--config", config_});
+  ASSERT_TRUE(wait_socket()) << d.log();
+  ASSERT_NE(up.wait_line("\"bound\""), "") << up.seen() << d.log();
+  const std::string mo = up.wait_line("mo_answered");
+  EXPECT_EQ(json_number(mo, "status"), "0") << up.seen() << d.log();
+  const auto dump =
+      run({SMSC_DUMP_PATH, "--store", (dir_ / "state" / "pms").string(), "--show-content"});
+  EXPECT_NE(dump.text.find("hello from upstream"), std::string::npos) << dump.text;
+
+  const std::string body = (dir_ / "body.txt").string();
+  std::ofstream(body) << "to the outside world\n";
+  const auto sent = run({"/bin/sh", "-c",
+                         std::string(SMSC_SUBMIT_PATH) + " --config " + config_ +
+                             " --text --srr 2125550100 4155550123 < " + body});
+  ASSERT_EQ(sent.status, 0) << sent.text << d.log();
+  const std::string submit = up.wait_line("\"submit_sm\"");
+  EXPECT_NE(submit.find("\"text\":\"to the outside world\""), std::string::npos) << up.seen();
+  EXPECT_NE(submit.find("\"registered_delivery\":1"), std::string::npos) << submit;
+  EXPECT_EQ(json_number(up.wait_line("receipt_answered"), "status"), "0") << up.seen() << d.log();
+  const auto uplink = ctl({"--json", "uplink"});
+  EXPECT_NE(uplink.text.find("\"state\":\"bound\""), std::string::npos) << uplink.text;
+  EXPECT_NE(uplink.text.find("\"receipts\":1"), std::string::npos) << uplink.text;
+  EXPECT_NE(uplink.text.find("\"submits\":1"), std::string::npos) << uplink.text;
+  // The report went into the store for the originator (a GSM number: it waits for the GSM
+  // side), marked as a status report.
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        return run({SMSC_DUMP_PATH, "--store", (dir_ / "state" / "pms").string()})
+                   .text.find("status-report") != std::string::npos;
+      },
+      5000));
+}
+
+// A two-level hierarchy of two cellplaned instances: the downstream one's uplink binds to the
+// upstream one's SMPP server as its peer `down`. A message crosses up with a receipt coming
+// back down as a status report, and another crosses down.
+TEST_F(DaemonTest, TwoLevelHierarchy) {
+  const fs::path top = dir_ / "top";
+  const fs::path bottom = dir_ / "bottom";
+  fs::create_directories(top / "state");
+  fs::create_directories(bottom / "state");
+  // The upstream instance: 313555xxxx belongs to its downstream peer `down`.
+  std::ofstream(top / "state" / "numbers.txt") << "2125550100 local smsprov\n";
+  std::ofstream(top / "state" / "peers.txt") << "313555* down\n";
+  std::ofstream(top / "state" / "smpp-accounts.txt")
+      << "down system_id=down password=downpw allow=127.0.0.1\n";
+  const std::string top_config = (top / "cellplane.toml").string();
+  std::ofstream(top_config) << "state_dir = \"" << (top / "state").string() << "\"\n"
+                            << "[engine]\ncores = 2\n[metrics]\nenabled = false\n"
+                            << "[smpp]\nlisten = \"127.0.0.1:0\"\n";
+  Daemon upper(top, {"--config", top_config});
+  auto ctl_at = [](const std::string& config, std::vector<std::string> words) {
+    std::vector<std::string> argv{CELLCTL_PATH, "--config", config};
+    argv.insert(argv.end(), words.begin(), words.end());
+    return run(argv);
+  };
+  std::string port;
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        std::smatch m;
+        const auto s = ctl_at(top_config, {"--json", "smpp"});
+        if (!std::regex_search(s.text, m, std::regex(":([0-9]+)\""))) return false;
+        port = m[1].str();
+        return port != "0";
+      },
+      10000))
+      << upper.log();
+  // The downstream instance: its own number, provisioned for outside SMS; its uplink is `down`.
+  std::ofstream(bottom / "state" / "numbers.txt") << "3135550100 local smsprov\n";
+  std::ofstream(bottom / "state" / "peers.txt") << "";
+  const std::string bottom_config = (bottom / "cellplane.toml").string();
+  std::ofstream(bottom_config) << "state_dir = \"" << (bottom / "state").string() << "\"\n"
+                               << "[engine]\ncores = 2\n[metrics]\nenabled = false\n"
+                               << "[smpp]\nenabled = false\n"
+                               << "[uplink]\nenabled = true\nserver = \"127.0.0.1:" << port
+                               << "\"\nsystem_id = \"down\"\npassword = \"downpw\"\n"
+                               << "reconnect_min_ms = 100\n";
+  Daemon lower(bottom, {"--config", bottom_config});
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        return ctl_at(bottom_config, {"--json", "uplink"}).text.find("\"state\":\"bound\"") !=
+               std::string::npos;
+      },
+      10000))
+      << lower.log() << upper.log();
+
+  // Up: from the downstream's number to the upstream's local number, with a receipt.
+  const std::string body = (dir_ / "body.txt").string();
+  std::ofstream(body) << "going up\n";
+  const auto up = run({"/bin/sh", "-c",
+                       std::string(SMSC_SUBMIT_PATH) + " --config " + bottom_config +
+                           " --text --srr 3135550100 2125550100 < " + body});
+  ASSERT_EQ(up.status, 0) << up.text << lower.log();
+  auto dump = [](const fs::path& state) {
+    return run({SMSC_DUMP_PATH, "--store", (state / "pms").string(), "--show-content"}).text;
+  };
+  EXPECT_TRUE(cp::test::eventually(
+      [&] { return dump(top / "state").find("going up") != std::string::npos; }, 10000))
+      << upper.log();
+  // The upstream delivered it (stored) and reported back over SMPP; the downstream entered the
+  // report for its originator.
+  EXPECT_TRUE(cp::test::eventually(
+      [&] { return dump(bottom / "state").find("status-report") != std::string::npos; }, 10000))
+      << lower.log() << upper.log();
+  EXPECT_NE(ctl_at(bottom_config, {"--json", "uplink"}).text.find("\"receipts\":1"),
+            std::string::npos);
+
+  // Down: from the upstream's number to the downstream's, routed to peer `down`.
+  std::ofstream(body) << "coming down\n";
+  const auto down = run({"/bin/sh", "-c",
+                         std::string(SMSC_SUBMIT_PATH) + " --config " + top_config +
+                             " --text 2125550100 3135550100 < " + body});
+  ASSERT_EQ(down.status, 0) << down.text << upper.log();
+  EXPECT_TRUE(cp::test::eventually(
+      [&] { return dump(bottom / "state").find("coming down") != std::string::npos; }, 10000))
+      << lower.log() << upper.log();
 }
 
 TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {

@@ -1039,7 +1039,31 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
     uint16_t queue = 0;
     bool up = false;
     uint32_t in_flight = 0;  // requests handed to owners, not yet answered
+    // Messages waiting for room in a packet: a packet the core sends holds at most kPacketMax
+    // bytes (docs/SMSC-SOCKET.md), so any client's receive buffer of that size takes it whole.
+    std::vector<std::byte> pending;
   };
+  static constexpr size_t kPacketMax = 4096;
+  // Sends one message to a client, at most kPacketMax bytes per packet (the reactor sends what
+  // is queued in one packet: keeping the queue within the limit keeps every packet within it).
+  void send_msg(Connection& conn, std::span<const std::byte> msg) {
+    Client& c = clients[conn.id()];
+    if (c.pending.empty() && conn.send_queued() + msg.size() <= kPacketMax && conn.send(msg))
+      return;
+    c.pending.insert(c.pending.end(), msg.begin(), msg.end());
+    conn.wait_writable();
+  }
+  void flush_pending(Connection& conn, Client& c) {
+    size_t at = 0;
+    while (at < c.pending.size()) {
+      const auto h = wire::peek_header({c.pending.data() + at, c.pending.size() - at});
+      const size_t len = h->length;
+      if (conn.send_queued() + len > kPacketMax || !conn.send({c.pending.data() + at, len})) break;
+      at += len;
+    }
+    c.pending.erase(c.pending.begin(), c.pending.begin() + static_cast<long>(at));
+    if (!c.pending.empty()) conn.wait_writable();
+  }
   std::unordered_map<uint64_t, Client> clients;  // by connection id
   uint64_t imsi_rh = 0, gsm_rh = 0;
   std::unordered_map<std::string, uint64_t> peer_rh;  // "" = upstream
@@ -1122,13 +1146,14 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
         impl.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
         const size_t n = wire::encode_error(buf, static_cast<uint8_t>(h->type), h->request_id,
                                             Status::bad_message);
-        conn.send({buf, n});
+        send_msg(conn, {buf, n});
         conn.close();
         return data.size();
       }
       if (data.size() - used < h->length) break;
       // Room for this answer and everything already in flight on this connection.
-      if (conn.send_room() < (size_t{c.in_flight} + 2) * wire::kMessageMax) {
+      if (conn.send_room() < (size_t{c.in_flight} + 2) * wire::kMessageMax ||
+          c.pending.size() >= kPendingMax) {
         conn.pause_reading();
         conn.wait_writable();
         break;
@@ -1139,11 +1164,16 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
     }
     return used;
   }
-  void on_writable(Connection& conn) override { conn.resume_reading(); }
+  void on_writable(Connection& conn) override {
+    Client& c = clients[conn.id()];
+    flush_pending(conn, c);
+    if (c.pending.size() < kPendingMax) conn.resume_reading();
+  }
+  static constexpr size_t kPendingMax = 64 * 1024;
 
   void respond_error(Connection& conn, uint8_t type, uint64_t request_id, Status status) {
     const size_t n = wire::encode_error(buf, type, request_id, status);
-    conn.send({buf, n});
+    send_msg(conn, {buf, n});
   }
 
   void handle(Connection& conn, Client& c, std::span<const std::byte> bytes) {
@@ -1220,7 +1250,7 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
     if (!a) {
       impl.stats.submit_refusals.fetch_add(1, std::memory_order_relaxed);
       const size_t n = wire::encode_response(buf, Type::submit, m.header.request_id, a.error());
-      conn.send({buf, n});
+      send_msg(conn, {buf, n});
       return give_in(q);
     }
     q->store_only = a->store_only;
@@ -1252,7 +1282,7 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
       if (!r) {
         const size_t n =
             wire::encode_response(buf, m.header.type, m.header.request_id, Status::not_found);
-        conn.send({buf, n});
+        send_msg(conn, {buf, n});
         return give_in(q);
       }
       owner = shard_for(r->routed_digits, impl.cores);
@@ -1279,7 +1309,7 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
   void rh_register(Connection& conn, Client& c, const wire::Message& m) {
     auto answer = [&](Status st) {
       const size_t n = wire::encode_response(buf, Type::rh_register, m.header.request_id, st);
-      conn.send({buf, n});
+      send_msg(conn, {buf, n});
     };
     if (c.has_role) return answer(Status::already_registered);
     uint16_t queue = 0;
@@ -1329,7 +1359,7 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
       publish_roles();
     }
     const size_t n = wire::encode_response(buf, Type::rh_service_state, m.header.request_id, st);
-    conn.send({buf, n});
+    send_msg(conn, {buf, n});
   }
 
   void broadcast_role(wire::Role role, uint16_t queue, bool up) {
@@ -1381,12 +1411,12 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
         n = wire::encode_record(buf, o->type, rid, o->record);
         break;
     }
-    if (!conn.can_send(n)) {
+    if (!conn.can_send(n) || clients[conn.id()].pending.size() >= kPendingMax) {
       conn.wait_writable();
       o->status = Status::busy;
       return back_to_owner(o);
     }
-    conn.send({buf, n});
+    send_msg(conn, {buf, n});
     const uint32_t k = pending_free;
     pending_free = pending[k].next_free;
     pending[k] = Pending{o, id, rid, reactor->clock().now() + impl.opt.handler_timeout, kNone};
@@ -1466,8 +1496,8 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
                           : q.kind == InReq::Kind::change_srr ? Type::change_srr
                                                               : Type::mt_discharge;
         const size_t n = wire::encode_response(buf, type, q.request_id, q.status, q.message_id);
-        c.conn->send({buf, n});
-        if (c.conn->reading_paused()) c.conn->resume_reading();
+        send_msg(*c.conn, {buf, n});
+        if (c.conn->reading_paused() && c.pending.size() < kPendingMax) c.conn->resume_reading();
       }
     }
     give_in(&q);

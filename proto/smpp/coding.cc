@@ -113,6 +113,13 @@ Result<Content, Error> content_of(uint8_t data_coding, std::span<const std::byte
       if (dc0 == DefaultAlphabet::gsm7) return septets_of(body, 0x00);
       return from_text(body, dc0 == DefaultAlphabet::ia5);
     case 1:
+      // IA5 — but the npm `smpp` package labels its GSM 03.38 septets (one per octet, '@' 0x00,
+      // '_' 0x11, escapes 0x1B) data_coding 1. Control octets other than LF and CR never occur
+      // in IA5 text, so their presence says "GSM septets".
+      for (std::byte x : body) {
+        const auto c = static_cast<uint8_t>(x);
+        if (c < 0x20 && c != '\n' && c != '\r') return septets_of(body, 0x00);
+      }
       return from_text(body, true);
     case 3:
       return from_text(body, false);

@@ -45,10 +45,11 @@ struct ToSmsOptions {
 };
 
 // SMPP -> SMS. `payload`: short_message or message_payload; `esm_udhi`: esm_class 0x40 (the
-// payload starts with a UDH, kept as is). Text codings (0 per dc0, 1 IA5, 3 Latin-1) become
-// GSM 7-bit (DCS 0x00) when every character is in the default alphabet or its extension table,
-// else UCS-2 (0x08); 8 is UCS-2; 2 and 4 are 8-bit data (0x04); 0xC0..0xFF are GSM DCS octets
-// passed through. A message longer than one segment is split with a concatenation IE, never
+// payload starts with a UDH, kept as is). Text codings (0 per dc0; 1 IA5, read as GSM septets
+// when it holds control octets other than LF/CR, as the npm `smpp` package sends it; 3 Latin-1)
+// become GSM 7-bit (DCS 0x00) when every character is in the default alphabet or its extension
+// table, else UCS-2 (0x08); 8 is UCS-2; 2 and 4 are 8-bit data (0x04); 0xC0..0xFF are GSM DCS
+// octets passed through. A message longer than one segment is split with a concatenation IE, never
 // inside a GSM escape pair or a UTF-16 surrogate pair; with `sar` the message is one segment
 // and the IE is made from it. Writes the segments into `out` and returns their count; an error
 // (status + phrase) for an unsupported coding, text that does not decode, a malformed UDH, or

@@ -788,6 +788,7 @@ void Reactor::run(Nanos drain_timeout) {
   stop_listening();
   for (auto& c : connections_) {
     if (c.state_ == Connection::State::open) {
+      if (c.handler_ && c.handler_->on_shutdown(c)) continue;
       c.close_reason_ = CloseReason::shutdown;
       c.close();
     } else if (c.state_ == Connection::State::connecting) {

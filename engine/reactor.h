@@ -60,6 +60,10 @@ class ConnectionHandler {
   virtual void on_peer_closed(Connection& conn);
   // The last call for this connection; the Connection is recycled when it returns.
   virtual void on_close(Connection& conn, CloseReason reason, int error) = 0;
+  // The reactor is stopping. Return false (the default) to have the connection closed now
+  // (gracefully); true to end it yourself — say goodbye in the protocol (SMPP unbind), then
+  // close() — within the drain timeout, after which it is closed anyway.
+  virtual bool on_shutdown(Connection&) { return false; }
 };
 
 // A service accepting connections on a listener of one reactor.

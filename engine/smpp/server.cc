@@ -86,7 +86,8 @@ struct PendingSubmit {
 // A request of ours on a session, waiting for its response.
 struct OutRequest {
   uint32_t sequence = 0;
-  bool deliver = false;  // deliver_sm (else enquire_link)
+  bool deliver = false;  // deliver_sm (else enquire_link or unbind)
+  bool unbind = false;   // our unbind at shutdown
   bool receipt = false;
   uint64_t core_rid = 0;  // the DELIVER_TO_PEER it carries
   PeerRole* role = nullptr;
@@ -127,6 +128,7 @@ struct Session final : engine::ConnectionHandler {
   size_t on_data(Connection& c, std::span<const std::byte> data) override;
   void on_writable(Connection& c) override;
   void on_close(Connection& c, CloseReason reason, int error) override;
+  bool on_shutdown(Connection& c) override;
   void send(std::span<const std::byte> pdu);
   void flush();
   uint32_t take_sequence() {
@@ -274,6 +276,21 @@ void Session::on_close(Connection&, CloseReason reason, int error) {
                 error ? std::strerror(error) : "");
   conn = nullptr;
   shard->closed(*this);
+}
+
+// The daemon is stopping: a bound peer hears unbind and the connection closes on its
+// unbind_resp (or when the reactor's drain timeout runs out).
+bool Session::on_shutdown(Connection& c) {
+  if (state != State::bound) return false;
+  state = State::unbinding;
+  OutRequest o;
+  o.sequence = take_sequence();
+  o.unbind = true;
+  o.sent_at = c.reactor().clock().now();
+  out.push_back(o);
+  std::byte buf[pdu::kHeaderBytes];
+  send(encode_header_into(buf, pdu::cmd::unbind, 0, o.sequence));
+  return true;
 }
 
 // ---- PeerRole ---------------------------------------------------------------------------------
@@ -758,6 +775,11 @@ void SmppServer::Shard::handle_response(Session& s, const pdu::Header& h,
   }
   const OutRequest o = *it;
   s.out.erase(it);
+  if (o.unbind) {
+    CP_LOG_INFO("smpp {}: {} unbound (shutdown)", s.remote, s.account->system_id);
+    s.conn->close();
+    return;
+  }
   if (!o.deliver) return;  // enquire_link_resp: last_rx already moved
   if (h.command_status == pdu::status::ok) {
     shared.stats.delivers.fetch_add(1, std::memory_order_relaxed);

@@ -186,6 +186,17 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     send(pdu::encode_bind(pdu::cmd::bind_transceiver, take_seq(), b));
   }
 
+  // The daemon is stopping: unbind from the upstream, close on its unbind_resp.
+  bool on_shutdown(Connection&) override {
+    if (state != State::bound) return false;
+    state = State::binding;  // no more submits
+    role->set_service_up(false);
+    unbinding = true;
+    respond(pdu::cmd::unbind, 0, take_seq());
+    return true;
+  }
+  bool unbinding = false;
+
   void on_close(Connection&, CloseReason reason, int error) override {
     const bool was_bound = state == State::bound;
     conn = nullptr;
@@ -210,6 +221,10 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     while (!waiting.empty()) {
       answer_core(waiting.front().header.request_id, wire::Status::temporary_failure, 0);
       waiting.pop_front();
+    }
+    if (unbinding || reactor->stop_requested()) {
+      CP_LOG_INFO("smpp uplink: unbound from {} (shutdown)", opt.server.to_string());
+      return;
     }
     schedule_reconnect();
   }
@@ -276,6 +291,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
       case pdu::cmd::generic_nack:
         return response(h, body);
       case pdu::cmd::unbind | pdu::cmd::response_bit:
+        if (unbinding) conn->close();
         return;
       default:
         if (h.response()) return;

@@ -254,7 +254,7 @@ void CoreLink::on_close(engine::Connection&, engine::CloseReason reason, int err
   connected_ = false;
   set_up(false);
   fail_all();
-  if (stopped_ || reason == engine::CloseReason::shutdown) return;
+  if (stopped_ || reason == engine::CloseReason::shutdown || reactor_.stop_requested()) return;
   if (was_connected && reason == engine::CloseReason::local)
     CP_LOG_DEBUG("{}: connection to the SMSC core closed; reconnecting", opt_.name);
   else if (was_connected)

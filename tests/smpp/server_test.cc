@@ -318,6 +318,17 @@ TEST_P(SmppServerTest, UnbindAnswersAndCloses) {
   EXPECT_TRUE(eventually([&] { return server().binds().empty(); }));
 }
 
+TEST_P(SmppServerTest, ShutdownUnbindsBoundPeers) {
+  auto e = bound();
+  std::thread stopper([this] { harness_->stop(); });
+  auto u = e->read_command(pdu::cmd::unbind);
+  ASSERT_TRUE(u);
+  e->send(
+      pdu::encode_header_only(pdu::cmd::unbind | pdu::cmd::response_bit, 0, u->header.sequence));
+  EXPECT_TRUE(e->wait_closed());
+  stopper.join();
+}
+
 INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTest, ::testing::Values(1u, 2u),
                          [](const auto& p) { return std::to_string(p.param) + "core"; });
 

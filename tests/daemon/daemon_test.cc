@@ -1,6 +1,8 @@
 // cellplaned and cellctl as an operator uses them: the real binaries, started as processes,
 // talking over the real control socket and HTTP.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -157,6 +159,19 @@ std::string json_number(const std::string& line, const std::string& key) {
   std::smatch m;
   if (!std::regex_search(line, m, std::regex("\"" + key + "\":([0-9]+)"))) return "";
   return m[1].str();
+}
+
+// A TCP port free right now on 127.0.0.1 (for programs that want a fixed port in their config).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 class DaemonTest : public ::testing::Test {
@@ -508,6 +523,119 @@ TEST_F(DaemonTest, TwoLevelHierarchy) {
   EXPECT_TRUE(cp::test::eventually(
       [&] { return dump(bottom / "state").find("coming down") != std::string::npos; }, 10000))
       << lower.log() << upper.log();
+}
+
+// Kannel (bearerbox + smsbox, Debian's) as a real ESME on our SMPP server: it binds as a
+// transceiver; a message sent through its sendsms HTTP interface to one of its own numbers
+// comes back to it as MO (smsbox fetches its get-url), its delivery receipt reaches its
+// dlr-url, a message from our side reaches it too, and it unbinds when shut down.
+TEST_F(DaemonTest, KannelAsAnEsme) {
+  ASSERT_TRUE(fs::exists("/usr/sbin/bearerbox") && fs::exists("/usr/sbin/smsbox"))
+      << "Kannel is not installed: scripts/deps.sh installs it (apt-get install kannel)";
+  const fs::path peers = SMPP_PEERS_DIR;
+  const fs::path kannel_dir = peers.parent_path() / "kannel";
+  fs::create_directories(dir_ / "state");
+  std::ofstream(dir_ / "state" / "numbers.txt") << "2125550150 local smsprov\n";
+  std::ofstream(dir_ / "state" / "peers.txt") << "212777* kannel\n";
+  std::ofstream(dir_ / "state" / "smpp-accounts.txt")
+      << "kannel system_id=kannel password=kannelpw allow=127.0.0.1 window=10\n";
+  const int smpp_port = free_port();
+  std::ofstream(config_, std::ios::app);
+  {
+    // Our SMPP port must be known to Kannel's configuration: pick one.
+    std::string cfg;
+    {
+      std::ifstream in(config_);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      cfg = ss.str();
+    }
+    cfg = std::regex_replace(cfg, std::regex("\\[smpp\\]\nlisten = \"127.0.0.1:0\""),
+                             "[smpp]\nlisten = \"127.0.0.1:" + std::to_string(smpp_port) + "\"");
+    std::ofstream(config_) << cfg;
+  }
+  Daemon d(dir_, {"--config", config_});
+  ASSERT_TRUE(wait_socket()) << d.log();
+
+  Child sink({"node", (kannel_dir / "http-sink.js").string()});
+  const std::string sink_port = json_number(sink.wait_line("\"port\""), "port");
+  ASSERT_FALSE(sink_port.empty());
+  const int admin = free_port(), smsbox = free_port(), sendsms = free_port();
+  std::string conf;
+  {
+    std::ifstream in(kannel_dir / "kannel.conf.in");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    conf = ss.str();
+  }
+  const fs::path kdir = dir_ / "kannel";
+  fs::create_directories(kdir);
+  for (auto [k, v] :
+       std::vector<std::pair<std::string, std::string>>{{"@ADMIN@", std::to_string(admin)},
+                                                        {"@SMSBOX@", std::to_string(smsbox)},
+                                                        {"@SENDSMS@", std::to_string(sendsms)},
+                                                        {"@SMPP@", std::to_string(smpp_port)},
+                                                        {"@SINK@", sink_port},
+                                                        {"@DIR@", kdir.string()}})
+    conf = std::regex_replace(conf, std::regex(k), v);
+  const std::string conf_path = (kdir / "kannel.conf").string();
+  std::ofstream(conf_path) << conf;
+  Child bearerbox({"/usr/sbin/bearerbox", conf_path});
+  auto kannel_log = [&] {
+    std::ifstream a(kdir / "bearerbox.log"), b(kdir / "smsbox.log");
+    std::stringstream ss;
+    ss << a.rdbuf() << b.rdbuf();
+    return ss.str();
+  };
+  // Kannel binds as a transceiver.
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        return ctl({"--json", "smpp"})
+                   .text.find("\"system_id\":\"kannel\",\"peer\":\"kannel\",\"type\":\"trx\"") !=
+               std::string::npos;
+      },
+      20000))
+      << d.log() << kannel_log();
+  // smsbox once bearerbox listens (it gives up at once otherwise).
+  Child smsbox_proc({"/usr/sbin/smsbox", conf_path});
+  // MT through Kannel's sendsms, to one of its own numbers, with a receipt asked for.
+  auto http_get = [](int port, const std::string& path) {
+    return run(
+        {"/usr/bin/curl", "-s", "-m", "5", "http://127.0.0.1:" + std::to_string(port) + path});
+  };
+  std::string sent;
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        sent = http_get(sendsms,
+                        "/cgi-bin/sendsms?username=tester&password=testpw&from=12127770001"
+                        "&to=12127770002&text=hello+from+kannel&dlr-mask=1&dlr-url=" +
+                            std::string("http%3A%2F%2F127.0.0.1%3A") + sink_port +
+                            "%2Fdlr%3Ftype%3D%25d")
+                   .text;
+        return sent.find("Accepted") != std::string::npos || sent.find("Sent") != std::string::npos;
+      },
+      15000))
+      << sent << kannel_log();
+  const std::string mo = sink.wait_line("hello from kannel", 20000);
+  EXPECT_NE(mo.find("/mo?from=+12127770001&to=+12127770002"), std::string::npos)
+      << sink.seen() << kannel_log();
+  const std::string dlr = sink.wait_line("/dlr?type=1", 20000);
+  EXPECT_NE(dlr, "") << sink.seen() << kannel_log() << d.log();
+  // From our side: a local number to Kannel's block.
+  const std::string body = (dir_ / "body.txt").string();
+  std::ofstream(body) << "hello from cellplane\n";
+  const auto ours = run({"/bin/sh", "-c",
+                         std::string(SMSC_SUBMIT_PATH) + " --config " + config_ +
+                             " --text 2125550150 2127770003 < " + body});
+  ASSERT_EQ(ours.status, 0) << ours.text;
+  EXPECT_NE(sink.wait_line("hello from cellplane", 20000), "") << sink.seen() << kannel_log();
+  const auto stats = ctl({"--json", "smpp"});
+  EXPECT_NE(stats.text.find("\"receipts\":1"), std::string::npos) << stats.text;
+  // Kannel ignores SIGTERM; its admin interface shuts it down, which unbinds.
+  http_get(admin, "/shutdown?password=kpw");
+  EXPECT_TRUE(cp::test::eventually(
+      [&] { return d.log().find("kannel unbinds") != std::string::npos; }, 15000))
+      << d.log() << kannel_log();
 }
 
 TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {

@@ -386,8 +386,14 @@ Result<bool, pdu::Error> build_deliver(const SmRecord& record, pdu::DefaultAlpha
     w.u8(0);
     w.u8(text->data_coding);
     w.u8(0);
-    w.u8(text->length);
-    w.raw(std::span(text->bytes.data(), text->length));
+    const auto bytes = std::span<const std::byte>(text->bytes.data(), text->length);
+    if (text->length <= 254) {
+      w.u8(static_cast<uint8_t>(text->length));
+      w.raw(bytes);
+    } else {
+      w.u8(0);  // too long for short_message (UCS-2 for a GSM segment): message_payload
+      w.tlv(pdu::tag::message_payload, bytes);
+    }
     if (record.message_ref != 0) {
       const std::byte ref[2] = {static_cast<std::byte>(record.message_ref >> 8),
                                 static_cast<std::byte>(record.message_ref)};

@@ -340,7 +340,7 @@ Result<SmppText, Error> to_smpp(const SmsSegment& seg, DefaultAlphabet dc0) {
   auto put = [&](std::span<const std::byte> b) -> bool {
     if (t.length + b.size() > t.bytes.size()) return false;
     if (!b.empty()) std::memcpy(t.bytes.data() + t.length, b.data(), b.size());
-    t.length = static_cast<uint8_t>(t.length + b.size());
+    t.length = static_cast<uint16_t>(t.length + b.size());
     return true;
   };
   put(ud.first(udh_octets));

@@ -58,11 +58,14 @@ Result<size_t, Error> to_sms(uint8_t data_coding, bool esm_udhi, std::span<const
                              std::optional<Sar> sar, const ToSmsOptions& opt,
                              std::span<SmsSegment> out);
 
+// The text of one segment for SMPP. Usually at most 254 octets (short_message); a GSM segment
+// re-coded as UCS-2 for a peer whose default alphabet lacks a character can reach 320 octets
+// (160 characters) plus its UDH: then it goes in message_payload.
 struct SmppText {
   uint8_t data_coding = 0;
   bool esm_udhi = false;
-  uint8_t length = 0;
-  std::array<std::byte, 254> bytes{};
+  uint16_t length = 0;
+  std::array<std::byte, 480> bytes{};
 };
 // SMS -> SMPP: GSM 7-bit as data_coding 0 (per dc0: septets one per octet, or IA5/Latin-1 when
 // every character fits, else UCS-2 as data_coding 8); UCS-2 as 8; 8-bit as 4. A DCS of the

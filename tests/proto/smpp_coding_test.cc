@@ -201,6 +201,21 @@ TEST(SmppCoding, PeerUdhAndSarAreKept) {
   EXPECT_FALSE(to_sms(0, true, bad, std::nullopt, {}, out));
 }
 
+TEST(SmppCoding, Gsm7ForALatin1PeerMayNeedMoreThanAShortMessage) {
+  // 160 septets holding a Greek capital (0x13, Gamma) that Latin-1 lacks: UCS-2, 320 octets.
+  std::vector<std::byte> septets(160, std::byte{'a'});
+  septets[0] = std::byte{0x13};
+  auto s = split(0, septets);
+  ASSERT_EQ(s.segs.size(), 1u);
+  auto t = to_smpp(s.segs[0], DefaultAlphabet::latin1);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->data_coding, 8);
+  EXPECT_EQ(t->length, 320);
+  auto g = to_smpp(s.segs[0], DefaultAlphabet::gsm7);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->length, 160);
+}
+
 TEST(SmppCoding, BinaryAndClassDcs) {
   const std::vector<std::byte> bin = {std::byte{0xDE}, std::byte{0xAD}, std::byte{0x00}};
   auto s = split(4, bin);

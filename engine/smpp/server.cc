@@ -419,6 +419,7 @@ void SmppServer::Shard::handle(Session& s, const pdu::Header& h, std::span<const
       if (s.submits_in_flight == 0) s.conn->close();
       return;
     case pdu::cmd::submit_sm:
+    case pdu::cmd::data_sm:
       if (s.state != Session::State::bound) {
         respond(s, resp, pdu::status::invbndsts, h.sequence);
         return;
@@ -434,13 +435,17 @@ void SmppServer::Shard::handle(Session& s, const pdu::Header& h, std::span<const
     case pdu::cmd::query_sm:
     case pdu::cmd::cancel_sm:
     case pdu::cmd::replace_sm:
-    case pdu::cmd::submit_multi:
-    case pdu::cmd::data_sm:
-      // Known, not offered by this server yet (docs/SMPP.md).
-      respond(s, resp,
-              s.state == Session::State::bound ? pdu::status::invcmdid : pdu::status::invbndsts,
-              h.sequence);
+    case pdu::cmd::submit_multi: {
+      // Not offered (docs/SMPP.md): the core's socket cannot tell whether a message id is this
+      // peer's own, and submit_multi fans out nothing yet. Each gets its own failure status.
+      uint32_t st = h.command_id == pdu::cmd::query_sm     ? pdu::status::queryfail
+                    : h.command_id == pdu::cmd::cancel_sm  ? pdu::status::cancelfail
+                    : h.command_id == pdu::cmd::replace_sm ? pdu::status::replacefail
+                                                           : pdu::status::submitfail;
+      if (s.state != Session::State::bound) st = pdu::status::invbndsts;
+      respond(s, resp, st, h.sequence);
       return;
+    }
     default:
       shared.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
       respond(s, pdu::cmd::generic_nack, pdu::status::invcmdid, h.sequence);
@@ -638,10 +643,11 @@ void SmppServer::Shard::closed(Session& s) {
 
 void SmppServer::Shard::handle_submit(Session& s, const pdu::Header& h,
                                       std::span<const std::byte> body) {
-  const uint32_t resp = pdu::cmd::submit_sm | pdu::cmd::response_bit;
+  const uint32_t resp = h.command_id | pdu::cmd::response_bit;
   auto refuse = [&](uint32_t status, std::string_view why) {
     shared.stats.submit_errors.fetch_add(1, std::memory_order_relaxed);
-    CP_LOG_DEBUG("smpp {}: submit_sm {} refused: {}", s.remote, h.sequence, why);
+    CP_LOG_DEBUG("smpp {}: {} {} refused: {}", s.remote, pdu::command_name(h.command_id),
+                 h.sequence, why);
     respond(s, resp, status, h.sequence);
   };
   if (!s.can_transmit()) return refuse(pdu::status::invbndsts, "a receiver bind");
@@ -654,7 +660,29 @@ void SmppServer::Shard::handle_submit(Session& s, const pdu::Header& h,
     s.tokens -= 1;
   }
   if (!link || !link->up()) return refuse(pdu::status::throttled, "the SMSC core is not reachable");
-  auto m = pdu::decode_short_message(body);
+  // data_sm (4.7.1) is submit_sm with its text in message_payload and fewer fields.
+  Result<pdu::ShortMessage, pdu::Error> m = fail(pdu::Error{});
+  if (h.command_id == pdu::cmd::data_sm) {
+    auto d = pdu::decode_data_sm(body);
+    if (!d) return refuse(d.error().status, d.error().what);
+    pdu::ShortMessage sm;
+    sm.service_type = d->service_type;
+    sm.source_addr_ton = d->source.ton;
+    sm.source_addr_npi = d->source.npi;
+    sm.source_addr = d->source.addr;
+    sm.dest_addr_ton = d->dest.ton;
+    sm.dest_addr_npi = d->dest.npi;
+    sm.destination_addr = d->dest.addr;
+    sm.esm_class = d->esm_class;
+    sm.registered_delivery = d->registered_delivery;
+    sm.data_coding = d->data_coding;
+    sm.tlvs = d->tlvs;
+    if (!pdu::find_tlv(sm.tlvs, pdu::tag::message_payload))
+      return refuse(pdu::status::missingoptparam, "data_sm without message_payload");
+    m = sm;
+  } else {
+    m = pdu::decode_short_message(body);
+  }
   if (!m) return refuse(m.error().status, m.error().what);
   InboundPolicy policy;
   policy.dc0 = s.account->dc0;

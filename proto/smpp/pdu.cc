@@ -1,6 +1,7 @@
 #include "proto/smpp/pdu.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "base/byte_reader.h"
@@ -31,6 +32,64 @@ Result<uint8_t, Error> octet(ByteReader& r, std::string_view what) {
 
 void put_be(std::vector<std::byte>& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
+}
+
+Result<Address, Error> address(ByteReader& r, size_t max_chars, uint32_t st,
+                               std::string_view what) {
+  Address a;
+  auto ton = octet(r, "address TON missing");
+  if (!ton) return fail(ton.error());
+  auto npi = octet(r, "address NPI missing");
+  if (!npi) return fail(npi.error());
+  auto addr = cstring(r, max_chars, st, what);
+  if (!addr) return fail(addr.error());
+  a.ton = *ton;
+  a.npi = *npi;
+  a.addr = *addr;
+  return a;
+}
+
+Result<std::string_view, Error> smpp_time(ByteReader& r, uint32_t st, std::string_view what) {
+  auto t = cstring(r, 16, st, what);
+  if (!t) return fail(t.error());
+  if (!t->empty() && t->size() != 16) return fail(Error{st, what});
+  return *t;
+}
+
+Result<void, Error> tlvs_only(ByteReader& r, std::span<const std::byte>& out) {
+  out = r.rest();
+  return check_tlvs(out);
+}
+
+// submit_sm / deliver_sm / submit_multi from esm_class on (4.4.1): the same fields and checks.
+Result<void, Error> message_tail(ByteReader& r, ShortMessage& m) {
+  for (uint8_t* f : {&m.esm_class, &m.protocol_id, &m.priority_flag}) {
+    auto v = octet(r, "mandatory field missing");
+    if (!v) return fail(v.error());
+    *f = *v;
+  }
+  auto sched = smpp_time(r, status::invsched, "schedule_delivery_time is not 16 characters");
+  if (!sched) return fail(sched.error());
+  auto validity = smpp_time(r, status::invexpiry, "validity_period is not 16 characters");
+  if (!validity) return fail(validity.error());
+  m.schedule_delivery_time = *sched;
+  m.validity_period = *validity;
+  uint8_t sm_length = 0;
+  for (uint8_t* f : {&m.registered_delivery, &m.replace_if_present_flag, &m.data_coding,
+                     &m.sm_default_msg_id, &sm_length}) {
+    auto v = octet(r, "mandatory field missing");
+    if (!v) return fail(v.error());
+    *f = *v;
+  }
+  if (sm_length > 254) return fail(Error{status::invmsglen, "sm_length above 254"});
+  const auto text = r.bytes(sm_length);
+  if (!text) return fail(Error{status::invmsglen, "short_message shorter than sm_length"});
+  m.short_message = *text;
+  if (auto ok = tlvs_only(r, m.tlvs); !ok) return fail(ok.error());
+  // message_payload and short_message together are a contradiction (5.3.2.32).
+  if (sm_length > 0 && find_tlv(m.tlvs, tag::message_payload))
+    return fail(Error{status::invoptparamval, "both short_message and message_payload"});
+  return {};
 }
 
 }  // namespace
@@ -139,30 +198,7 @@ Result<ShortMessage, Error> decode_short_message(std::span<const std::byte> body
   auto dst = cstring(r, 20, status::invdstadr, "destination_addr longer than 20 or unterminated");
   if (!dst) return fail(dst.error());
   m.destination_addr = *dst;
-  if (auto e = read_octets({&m.esm_class, &m.protocol_id, &m.priority_flag})) return fail(*e);
-  auto sched = cstring(r, 16, status::invsched, "schedule_delivery_time too long");
-  if (!sched) return fail(sched.error());
-  if (!sched->empty() && sched->size() != 16)
-    return fail(Error{status::invsched, "schedule_delivery_time is not 16 characters"});
-  m.schedule_delivery_time = *sched;
-  auto validity = cstring(r, 16, status::invexpiry, "validity_period too long");
-  if (!validity) return fail(validity.error());
-  if (!validity->empty() && validity->size() != 16)
-    return fail(Error{status::invexpiry, "validity_period is not 16 characters"});
-  m.validity_period = *validity;
-  uint8_t sm_length = 0;
-  if (auto e = read_octets({&m.registered_delivery, &m.replace_if_present_flag, &m.data_coding,
-                            &m.sm_default_msg_id, &sm_length}))
-    return fail(*e);
-  if (sm_length > 254) return fail(Error{status::invmsglen, "sm_length above 254"});
-  const auto sm = r.bytes(sm_length);
-  if (!sm) return fail(Error{status::invmsglen, "short_message shorter than sm_length"});
-  m.short_message = *sm;
-  m.tlvs = r.rest();
-  if (auto ok = check_tlvs(m.tlvs); !ok) return fail(ok.error());
-  // message_payload and short_message together are a contradiction (5.3.2.32).
-  if (sm_length > 0 && find_tlv(m.tlvs, tag::message_payload))
-    return fail(Error{status::invoptparamval, "both short_message and message_payload"});
+  if (auto ok = message_tail(r, m); !ok) return fail(ok.error());
   return m;
 }
 
@@ -173,6 +209,259 @@ Result<std::string_view, Error> decode_message_id_resp(std::span<const std::byte
   if (!id) return fail(id.error());
   if (!r.empty()) return fail(Error{status::invcmdlen, "bytes after the message_id"});
   return *id;
+}
+
+std::string command_name(uint32_t id) {
+  static constexpr std::pair<uint32_t, std::string_view> kNames[] = {
+      {cmd::generic_nack, "generic_nack"},
+      {cmd::bind_receiver, "bind_receiver"},
+      {cmd::bind_transmitter, "bind_transmitter"},
+      {cmd::query_sm, "query_sm"},
+      {cmd::submit_sm, "submit_sm"},
+      {cmd::deliver_sm, "deliver_sm"},
+      {cmd::unbind, "unbind"},
+      {cmd::replace_sm, "replace_sm"},
+      {cmd::cancel_sm, "cancel_sm"},
+      {cmd::bind_transceiver, "bind_transceiver"},
+      {cmd::outbind, "outbind"},
+      {cmd::enquire_link, "enquire_link"},
+      {cmd::submit_multi, "submit_multi"},
+      {cmd::alert_notification, "alert_notification"},
+      {cmd::data_sm, "data_sm"},
+  };
+  const uint32_t base = id == cmd::generic_nack ? id : (id & ~cmd::response_bit);
+  for (const auto& [k, v] : kNames) {
+    if (k != base) continue;
+    // Responses exist for every request but outbind and alert_notification.
+    if (id != base && (base == cmd::outbind || base == cmd::alert_notification)) break;
+    return id != base ? std::string(v) + "_resp" : std::string(v);
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", id);
+  return buf;
+}
+
+bool known_command(uint32_t id) {
+  return command_name(id)[0] != '0';
+}
+
+Result<BindResp, Error> decode_bind_resp(std::span<const std::byte> body) {
+  BindResp b;
+  if (body.empty()) return b;
+  ByteReader r(body);
+  auto sid = cstring(r, 15, status::invsysid, "system_id longer than 15 or unterminated");
+  if (!sid) return fail(sid.error());
+  b.system_id = *sid;
+  if (auto ok = tlvs_only(r, b.tlvs); !ok) return fail(ok.error());
+  return b;
+}
+
+Result<Outbind, Error> decode_outbind(std::span<const std::byte> body) {
+  ByteReader r(body);
+  Outbind o;
+  auto sid = cstring(r, 15, status::invsysid, "system_id longer than 15 or unterminated");
+  if (!sid) return fail(sid.error());
+  auto pw = cstring(r, 8, status::invpaswd, "password longer than 8 or unterminated");
+  if (!pw) return fail(pw.error());
+  if (!r.empty()) return fail(Error{status::invcmdlen, "bytes after the outbind body"});
+  o.system_id = *sid;
+  o.password = *pw;
+  return o;
+}
+
+Result<AlertNotification, Error> decode_alert_notification(std::span<const std::byte> body) {
+  ByteReader r(body);
+  AlertNotification a;
+  auto src = address(r, 64, status::invsrcadr, "source_addr longer than 64 or unterminated");
+  if (!src) return fail(src.error());
+  auto esme = address(r, 64, status::invdstadr, "esme_addr longer than 64 or unterminated");
+  if (!esme) return fail(esme.error());
+  a.source = *src;
+  a.esme = *esme;
+  if (auto ok = tlvs_only(r, a.tlvs); !ok) return fail(ok.error());
+  return a;
+}
+
+Result<DataSm, Error> decode_data_sm(std::span<const std::byte> body) {
+  ByteReader r(body);
+  DataSm d;
+  auto service = cstring(r, 5, status::invsertyp, "service_type longer than 5 or unterminated");
+  if (!service) return fail(service.error());
+  d.service_type = *service;
+  auto src = address(r, 64, status::invsrcadr, "source_addr longer than 64 or unterminated");
+  if (!src) return fail(src.error());
+  auto dst = address(r, 64, status::invdstadr, "destination_addr longer than 64 or unterminated");
+  if (!dst) return fail(dst.error());
+  d.source = *src;
+  d.dest = *dst;
+  for (uint8_t* f : {&d.esm_class, &d.registered_delivery, &d.data_coding}) {
+    auto v = octet(r, "mandatory field missing");
+    if (!v) return fail(v.error());
+    *f = *v;
+  }
+  if (auto ok = tlvs_only(r, d.tlvs); !ok) return fail(ok.error());
+  return d;
+}
+
+std::optional<Dest> DestReader::next() {
+  if (left_ == 0) return std::nullopt;
+  ByteReader r(rest_);
+  Dest d;
+  auto flag = octet(r, "dest_flag missing");
+  if (!flag) return std::nullopt;
+  d.flag = *flag;
+  if (d.flag == 1) {
+    auto a = address(r, 20, status::invdstadr, "destination_addr longer than 20");
+    if (!a) return std::nullopt;
+    d.sme = *a;
+  } else if (d.flag == 2) {
+    auto l = cstring(r, 20, status::invdstadr, "dl_name longer than 20");
+    if (!l) return std::nullopt;
+    d.list = *l;
+  } else {
+    return std::nullopt;
+  }
+  rest_ = r.rest();
+  --left_;
+  return d;
+}
+
+Result<SubmitMulti, Error> decode_submit_multi(std::span<const std::byte> body) {
+  ByteReader r(body);
+  SubmitMulti m;
+  auto service = cstring(r, 5, status::invsertyp, "service_type longer than 5 or unterminated");
+  if (!service) return fail(service.error());
+  m.service_type = *service;
+  auto src = address(r, 20, status::invsrcadr, "source_addr longer than 20 or unterminated");
+  if (!src) return fail(src.error());
+  m.source = *src;
+  auto n = octet(r, "number_of_dests missing");
+  if (!n) return fail(n.error());
+  if (*n == 0 || *n > 254) return fail(Error{status::invnumdests, "number_of_dests not 1..254"});
+  m.number_of_dests = *n;
+  const auto start = ByteReader(r).rest();  // rest() consumes: read it from a copy
+  for (uint8_t i = 0; i < *n; ++i) {
+    auto flag = octet(r, "dest_flag missing");
+    if (!flag) return fail(flag.error());
+    if (*flag == 1) {
+      auto a = address(r, 20, status::invdstadr, "destination_addr longer than 20");
+      if (!a) return fail(a.error());
+    } else if (*flag == 2) {
+      auto l = cstring(r, 20, status::invdstadr, "dl_name longer than 20");
+      if (!l) return fail(l.error());
+    } else {
+      return fail(Error{status::invdestflag, "dest_flag is neither 1 nor 2"});
+    }
+  }
+  m.dests = start.first(start.size() - ByteReader(r).rest().size());
+  // The rest is laid out as submit_sm from esm_class on.
+  ShortMessage& sm = m.message;
+  sm.service_type = m.service_type;
+  sm.source_addr_ton = src->ton;
+  sm.source_addr_npi = src->npi;
+  sm.source_addr = src->addr;
+  if (auto ok = message_tail(r, sm); !ok) return fail(ok.error());
+  return m;
+}
+
+std::vector<std::byte> encode_submit_multi_resp(uint32_t sequence, std::string_view message_id,
+                                                std::span<const Unsuccess> failed) {
+  PduWriter w(cmd::submit_multi | cmd::response_bit, status::ok, sequence);
+  w.cstring(message_id).u8(static_cast<uint8_t>(std::min<size_t>(failed.size(), 254)));
+  for (size_t i = 0; i < failed.size() && i < 254; ++i)
+    w.u8(failed[i].sme.ton)
+        .u8(failed[i].sme.npi)
+        .cstring(failed[i].sme.addr)
+        .u32(failed[i].error_status);
+  return w.finish();
+}
+
+Result<QuerySm, Error> decode_query_sm(std::span<const std::byte> body) {
+  ByteReader r(body);
+  QuerySm q;
+  auto id = cstring(r, 64, status::invmsgid, "message_id longer than 64 or unterminated");
+  if (!id) return fail(id.error());
+  auto src = address(r, 20, status::invsrcadr, "source_addr longer than 20 or unterminated");
+  if (!src) return fail(src.error());
+  if (!r.empty()) return fail(Error{status::invcmdlen, "bytes after the query_sm body"});
+  q.message_id = *id;
+  q.source = *src;
+  return q;
+}
+
+Result<QuerySmResp, Error> decode_query_sm_resp(std::span<const std::byte> body) {
+  QuerySmResp q;
+  if (body.empty()) return q;
+  ByteReader r(body);
+  auto id = cstring(r, 64, status::invmsgid, "message_id longer than 64 or unterminated");
+  if (!id) return fail(id.error());
+  auto date = smpp_time(r, status::invcmdlen, "final_date is not 16 characters");
+  if (!date) return fail(date.error());
+  auto st = octet(r, "message_state missing");
+  if (!st) return fail(st.error());
+  auto err = octet(r, "error_code missing");
+  if (!err) return fail(err.error());
+  if (!r.empty()) return fail(Error{status::invcmdlen, "bytes after the query_sm_resp body"});
+  q.message_id = *id;
+  q.final_date = *date;
+  q.message_state = *st;
+  q.error_code = *err;
+  return q;
+}
+
+std::vector<std::byte> encode_query_sm_resp(uint32_t st, uint32_t sequence, const QuerySmResp& q) {
+  PduWriter w(cmd::query_sm | cmd::response_bit, st, sequence);
+  if (st == status::ok)
+    w.cstring(q.message_id).cstring(q.final_date).u8(q.message_state).u8(q.error_code);
+  return w.finish();
+}
+
+Result<CancelSm, Error> decode_cancel_sm(std::span<const std::byte> body) {
+  ByteReader r(body);
+  CancelSm c;
+  auto service = cstring(r, 5, status::invsertyp, "service_type longer than 5 or unterminated");
+  if (!service) return fail(service.error());
+  auto id = cstring(r, 64, status::invmsgid, "message_id longer than 64 or unterminated");
+  if (!id) return fail(id.error());
+  auto src = address(r, 20, status::invsrcadr, "source_addr longer than 20 or unterminated");
+  if (!src) return fail(src.error());
+  auto dst = address(r, 20, status::invdstadr, "destination_addr longer than 20 or unterminated");
+  if (!dst) return fail(dst.error());
+  if (!r.empty()) return fail(Error{status::invcmdlen, "bytes after the cancel_sm body"});
+  c.service_type = *service;
+  c.message_id = *id;
+  c.source = *src;
+  c.dest = *dst;
+  return c;
+}
+
+Result<ReplaceSm, Error> decode_replace_sm(std::span<const std::byte> body) {
+  ByteReader r(body);
+  ReplaceSm m;
+  auto id = cstring(r, 64, status::invmsgid, "message_id longer than 64 or unterminated");
+  if (!id) return fail(id.error());
+  auto src = address(r, 20, status::invsrcadr, "source_addr longer than 20 or unterminated");
+  if (!src) return fail(src.error());
+  auto sched = smpp_time(r, status::invsched, "schedule_delivery_time is not 16 characters");
+  if (!sched) return fail(sched.error());
+  auto validity = smpp_time(r, status::invexpiry, "validity_period is not 16 characters");
+  if (!validity) return fail(validity.error());
+  uint8_t sm_length = 0;
+  for (uint8_t* f : {&m.registered_delivery, &m.sm_default_msg_id, &sm_length}) {
+    auto v = octet(r, "mandatory field missing");
+    if (!v) return fail(v.error());
+    *f = *v;
+  }
+  if (sm_length > 254) return fail(Error{status::invmsglen, "sm_length above 254"});
+  const auto text = r.bytes(sm_length);
+  if (!text) return fail(Error{status::invmsglen, "short_message shorter than sm_length"});
+  if (!r.empty()) return fail(Error{status::invcmdlen, "bytes after the replace_sm body"});
+  m.message_id = *id;
+  m.source = *src;
+  m.schedule_delivery_time = *sched;
+  m.validity_period = *validity;
+  m.short_message = *text;
+  return m;
 }
 
 PduWriter::PduWriter(uint32_t command_id, uint32_t command_status, uint32_t sequence) {

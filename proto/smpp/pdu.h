@@ -6,9 +6,10 @@
 //
 // Decoding allocates nothing (views, TlvReader); the encoders build a std::vector per PDU.
 //
-// Status of this file: the foundation of the SMPP codec. Still to come (issue 5): submit_multi,
-// data_sm, query_sm, cancel_sm, replace_sm, outbind, alert_notification bodies, and the named
-// TLV accessors beyond the tag list below.
+// Every SMPP 3.4 operation has its body here: binds and their responses, outbind, submit_sm /
+// deliver_sm, data_sm, submit_multi (and its response), query_sm (and its response), cancel_sm,
+// replace_sm, alert_notification, the message-id responses and the header-only PDUs. Every
+// optional parameter tag of §5.3.2 is named; unknown ones are kept as they came.
 #pragma once
 
 #include <cstddef>
@@ -66,6 +67,11 @@ inline constexpr uint32_t msgqful = 0x14;          // message queue full
 inline constexpr uint32_t invsertyp = 0x15;        // invalid service type
 inline constexpr uint32_t invesmclass = 0x43;      // invalid esm_class
 inline constexpr uint32_t submitfail = 0x45;       // submit_sm or submit_multi failed
+inline constexpr uint32_t cancelfail = 0x11;       // cancel_sm failed
+inline constexpr uint32_t replacefail = 0x13;      // replace_sm failed
+inline constexpr uint32_t invnumdests = 0x33;      // invalid number of destinations
+inline constexpr uint32_t invdestflag = 0x40;      // submit_multi: bad dest_flag
+inline constexpr uint32_t queryfail = 0x67;        // query_sm failed
 inline constexpr uint32_t throttled = 0x58;        // throttling error
 inline constexpr uint32_t invsched = 0x61;         // invalid scheduled delivery time
 inline constexpr uint32_t invexpiry = 0x62;        // invalid validity period
@@ -80,6 +86,42 @@ inline constexpr uint32_t unknownerr = 0xFF;
 
 // Optional parameter tags (SMPP 3.4, 5.3.2) the SMSC uses.
 namespace tag {
+inline constexpr uint16_t dest_addr_subunit = 0x0005;
+inline constexpr uint16_t dest_network_type = 0x0006;
+inline constexpr uint16_t dest_bearer_type = 0x0007;
+inline constexpr uint16_t dest_telematics_id = 0x0008;
+inline constexpr uint16_t source_addr_subunit = 0x000D;
+inline constexpr uint16_t source_network_type = 0x000E;
+inline constexpr uint16_t source_bearer_type = 0x000F;
+inline constexpr uint16_t source_telematics_id = 0x0010;
+inline constexpr uint16_t qos_time_to_live = 0x0017;
+inline constexpr uint16_t payload_type = 0x0019;
+inline constexpr uint16_t additional_status_info_text = 0x001D;
+inline constexpr uint16_t ms_msg_wait_facilities = 0x0030;
+inline constexpr uint16_t privacy_indicator = 0x0201;
+inline constexpr uint16_t source_subaddress = 0x0202;
+inline constexpr uint16_t dest_subaddress = 0x0203;
+inline constexpr uint16_t user_response_code = 0x0205;
+inline constexpr uint16_t source_port = 0x020A;
+inline constexpr uint16_t destination_port = 0x020B;
+inline constexpr uint16_t language_indicator = 0x020D;
+inline constexpr uint16_t callback_num_pres_ind = 0x0302;
+inline constexpr uint16_t callback_num_atag = 0x0303;
+inline constexpr uint16_t number_of_messages = 0x0304;
+inline constexpr uint16_t callback_num = 0x0381;
+inline constexpr uint16_t dpf_result = 0x0420;
+inline constexpr uint16_t set_dpf = 0x0421;
+inline constexpr uint16_t ms_availability_status = 0x0422;
+inline constexpr uint16_t network_error_code = 0x0423;
+inline constexpr uint16_t delivery_failure_reason = 0x0425;
+inline constexpr uint16_t more_messages_to_send = 0x0426;
+inline constexpr uint16_t ussd_service_op = 0x0501;
+inline constexpr uint16_t display_time = 0x1201;
+inline constexpr uint16_t sms_signal = 0x1203;
+inline constexpr uint16_t ms_validity = 0x1204;
+inline constexpr uint16_t alert_on_message_delivery = 0x130C;
+inline constexpr uint16_t its_reply_type = 0x1380;
+inline constexpr uint16_t its_session_info = 0x1383;
 inline constexpr uint16_t user_message_reference = 0x0204;
 inline constexpr uint16_t sar_msg_ref_num = 0x020C;
 inline constexpr uint16_t sar_total_segments = 0x020E;
@@ -169,6 +211,122 @@ Result<ShortMessage, Error> decode_short_message(std::span<const std::byte> body
 // submit_sm_resp / deliver_sm_resp / data_sm_resp: a message_id (at most 64 characters); an
 // error response may have no body at all.
 Result<std::string_view, Error> decode_message_id_resp(std::span<const std::byte> body);
+
+// The command's name for logs ("submit_sm", "deliver_sm_resp", "0x00000077" when unknown), and
+// whether SMPP 3.4 defines it.
+std::string command_name(uint32_t command_id);
+bool known_command(uint32_t command_id);
+
+// bind_*_resp (4.1.2): our system_id and the optional parameters (sc_interface_version). An
+// error response may have no body.
+struct BindResp {
+  std::string_view system_id;  // at most 15
+  std::span<const std::byte> tlvs;
+};
+Result<BindResp, Error> decode_bind_resp(std::span<const std::byte> body);
+
+// outbind (4.1.7).
+struct Outbind {
+  std::string_view system_id;  // at most 15
+  std::string_view password;   // at most 8
+};
+Result<Outbind, Error> decode_outbind(std::span<const std::byte> body);
+
+// An address with its TON and NPI, as several bodies carry them.
+struct Address {
+  uint8_t ton = 0;
+  uint8_t npi = 0;
+  std::string_view addr;
+};
+
+// alert_notification (4.12.1): the MS that became available, and the ESME to tell.
+struct AlertNotification {
+  Address source;                   // addr at most 64
+  Address esme;                     // addr at most 64
+  std::span<const std::byte> tlvs;  // ms_availability_status
+};
+Result<AlertNotification, Error> decode_alert_notification(std::span<const std::byte> body);
+
+// data_sm (4.7.1): the message is in message_payload.
+struct DataSm {
+  std::string_view service_type;  // at most 5
+  Address source;                 // addr at most 64
+  Address dest;                   // addr at most 64
+  uint8_t esm_class = 0;
+  uint8_t registered_delivery = 0;
+  uint8_t data_coding = 0;
+  std::span<const std::byte> tlvs;
+};
+Result<DataSm, Error> decode_data_sm(std::span<const std::byte> body);
+
+// submit_multi (4.5.1): 1..254 destinations, each an SME address (dest_flag 1) or a
+// distribution list name (dest_flag 2), walked with DestReader; the rest as submit_sm.
+struct Dest {
+  uint8_t flag = 1;       // 1 SME address, 2 distribution list
+  Address sme;            // flag 1: addr at most 20
+  std::string_view list;  // flag 2: at most 20
+};
+class DestReader {
+ public:
+  DestReader(std::span<const std::byte> section, uint8_t count) : rest_(section), left_(count) {}
+  std::optional<Dest> next();  // checked by decode_submit_multi: never fails on its output
+
+ private:
+  std::span<const std::byte> rest_;
+  uint8_t left_;
+};
+struct SubmitMulti {
+  std::string_view service_type;
+  Address source;  // addr at most 20
+  uint8_t number_of_dests = 0;
+  std::span<const std::byte> dests;  // the destination section, for DestReader
+  ShortMessage message;              // esm_class onwards, and the TLVs (its addresses unused)
+};
+Result<SubmitMulti, Error> decode_submit_multi(std::span<const std::byte> body);
+// submit_multi_resp (4.5.2): the message id and the destinations that failed.
+struct Unsuccess {
+  Address sme;  // addr at most 20
+  uint32_t error_status = 0;
+};
+std::vector<std::byte> encode_submit_multi_resp(uint32_t sequence, std::string_view message_id,
+                                                std::span<const Unsuccess> failed);
+
+// query_sm (4.8.1) and its response (4.8.2).
+struct QuerySm {
+  std::string_view message_id;  // at most 64
+  Address source;               // addr at most 20
+};
+Result<QuerySm, Error> decode_query_sm(std::span<const std::byte> body);
+struct QuerySmResp {
+  std::string_view message_id;
+  std::string_view final_date;  // empty or 16
+  uint8_t message_state = 0;
+  uint8_t error_code = 0;
+};
+Result<QuerySmResp, Error> decode_query_sm_resp(std::span<const std::byte> body);
+std::vector<std::byte> encode_query_sm_resp(uint32_t status, uint32_t sequence,
+                                            const QuerySmResp& r);
+
+// cancel_sm (4.9.1).
+struct CancelSm {
+  std::string_view service_type;
+  std::string_view message_id;  // at most 64; empty: by source, dest (and service_type)
+  Address source;               // addr at most 20
+  Address dest;                 // addr at most 20
+};
+Result<CancelSm, Error> decode_cancel_sm(std::span<const std::byte> body);
+
+// replace_sm (4.10.1).
+struct ReplaceSm {
+  std::string_view message_id;  // at most 64
+  Address source;               // addr at most 20
+  std::string_view schedule_delivery_time;
+  std::string_view validity_period;
+  uint8_t registered_delivery = 0;
+  uint8_t sm_default_msg_id = 0;
+  std::span<const std::byte> short_message;  // at most 254
+};
+Result<ReplaceSm, Error> decode_replace_sm(std::span<const std::byte> body);
 
 // ---- encoding ---------------------------------------------------------------------------------
 

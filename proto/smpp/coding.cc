@@ -158,14 +158,14 @@ Result<void, Error> pack(const Content& c, std::span<const uint8_t> udh,
     const auto packed = sms::pack_septets(units, fill);
     if (udh.size() + packed.size() > kUdOctets)
       return fail(bad(status::invmsglen, "more than 140 octets in one segment"));
-    std::memcpy(seg.ud.data(), udh.data(), udh.size());
+    if (!udh.empty()) std::memcpy(seg.ud.data(), udh.data(), udh.size());
     if (!packed.empty()) std::memcpy(seg.ud.data() + udh.size(), packed.data(), packed.size());
     seg.ud_bytes = static_cast<uint8_t>(udh.size() + packed.size());
     seg.ud_length = static_cast<uint8_t>(hs + units.size());
   } else {
     if (udh.size() + units.size() > kUdOctets)
       return fail(bad(status::invmsglen, "more than 140 octets in one segment"));
-    std::memcpy(seg.ud.data(), udh.data(), udh.size());
+    if (!udh.empty()) std::memcpy(seg.ud.data(), udh.data(), udh.size());
     if (!units.empty()) std::memcpy(seg.ud.data() + udh.size(), units.data(), units.size());
     seg.ud_bytes = static_cast<uint8_t>(udh.size() + units.size());
     seg.ud_length = seg.ud_bytes;

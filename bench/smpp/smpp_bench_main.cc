@@ -71,7 +71,7 @@ struct Options {
   double npm_seconds = 3;
   uint32_t prealloc_mib = 1024;
   unsigned npm_clients = 3;
-  int generator_nice = -10;
+  int generator_nice = 0;
 };
 
 double median(std::vector<double> v) {
@@ -463,9 +463,9 @@ int run_bench(const Options& o) {
   gc.drain_timeout = 100 * kNanosPerMilli;
   engine::Engine gen_engine(gc);
   gen_engine.on_each_core([&](engine::Reactor& r) -> Result<void, std::string> {
-    // The generator shares the server's two CPUs: ahead of them in the run queue (nice -10, when
-    // allowed), it reads each answer when it arrives instead of after a server thread's time
-    // slice, so the latencies are the server's, not the scheduler's.
+    // The generator shares the server's two CPUs. --generator-nice -10 puts it ahead of the
+    // server's threads in the run queue, so it reads each answer when it arrives rather than
+    // after a server thread's time slice (docs/BENCHMARKS.md has runs both ways).
     if (o.generator_nice != 0 &&
         ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), o.generator_nice) != 0)
       std::fprintf(stderr, "generator: nice %d refused (%s); latencies include CPU sharing\n",

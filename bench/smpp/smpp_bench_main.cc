@@ -37,6 +37,7 @@
 
 #include "base/log.h"
 #include "bench/common/latency_histogram.h"
+#include "bench/common/median.h"
 #include "bench/common/process_util.h"
 #include "engine/engine.h"
 #include "engine/smpp/server.h"
@@ -73,12 +74,6 @@ struct Options {
   unsigned npm_clients = 3;
   int generator_nice = 0;
 };
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 Nanos mono() {
   return SystemClock::instance().now();

@@ -29,6 +29,7 @@
 
 #include "base/alloc_counter.h"
 #include "base/log.h"
+#include "bench/common/median.h"
 #include "engine/engine.h"
 #include "engine/smsc/admission.h"
 #include "engine/smsc/client.h"
@@ -57,12 +58,6 @@ struct Options {
   std::string dir = "/tmp";
   uint32_t prealloc_mib = 512;
 };
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();

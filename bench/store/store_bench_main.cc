@@ -55,6 +55,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "bench/common/latency_histogram.h"
+#include "bench/common/median.h"
 #include "bench/common/process_util.h"
 #include "engine/engine.h"
 #include "storage/record.h"

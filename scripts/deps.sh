@@ -9,7 +9,7 @@ packages=(
   libconcurrentqueue-dev libreaderwriterqueue-dev libexpected-dev libtomlplusplus-dev
   libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev procps util-linux
-  nodejs npm kannel kannel-extras curl
+  kannel kannel-extras curl
 )
 
 missing=()
@@ -28,7 +28,13 @@ else
   echo "deps: all ${#packages[@]} packages present"
 fi
 
-# Real SMPP software the tests talk to (../shared/PEERS.md): npm `smpp`, pinned by the lock file.
+# Real SMPP software the tests talk to (../shared/PEERS.md): npm `smpp`, pinned by the lock file,
+# with the machine's Node.js and npm (this machine kind has them; Debian's nodejs/npm packages
+# conflict with that install, so they are not asked for above).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "deps: node and npm are needed for the SMPP interoperability tests (npm smpp)" >&2
+  exit 1
+fi
 peers="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/peers/smpp"
 if [[ ! -d "$peers/node_modules/smpp" ]]; then
   echo "deps: npm ci in tests/peers/smpp"

@@ -105,6 +105,13 @@ Result<Account, std::string> parse_line(const std::vector<std::string_view>& w) 
         if (!cidr) return fail(cidr.error());
         a.allow.push_back(*cidr);
       }
+    } else if (key == "concat") {
+      if (value == "udh")
+        a.concat_sar = false;
+      else if (value == "sar")
+        a.concat_sar = true;
+      else
+        return fail(fmt::format("concat '{}': udh or sar", value));
     } else if (key == "dc0") {
       if (value == "gsm7")
         a.dc0 = proto::smpp::DefaultAlphabet::gsm7;

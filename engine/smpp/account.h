@@ -3,7 +3,8 @@
 // reported as file:line); `cellctl smpp reload` swaps a new set in for the binds that follow.
 //
 //   PEER  system_id=ID password=PW [binds=trx,tx,rx] [window=N] [tps=N] [max_binds=N]
-//         [allow=CIDR[,CIDR...]] [dc0=gsm7|ia5|latin1] [any_source] [trusted]
+//         [allow=CIDR[,CIDR...]] [dc0=gsm7|ia5|latin1] [concat=udh|sar] [any_source]
+//         [trusted]
 //
 // PEER is the peer's name in the SMSC's peers file: messages routed to that peer's numbers are
 // delivered to its receiver-capable binds, and it may send only from those numbers (unless
@@ -49,6 +50,7 @@ struct Account {
   proto::smpp::DefaultAlphabet dc0 = proto::smpp::DefaultAlphabet::gsm7;
   bool any_source = false;  // may send from any number (not only its own)
   bool trusted = false;     // its PID/DCS octets are not filtered (design 2.4.3)
+  bool concat_sar = false;  // long messages reach it with sar_* TLVs instead of a UDH
 
   bool allowed_from(const SocketAddress& address) const;
 };

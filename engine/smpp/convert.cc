@@ -319,7 +319,7 @@ void fill_segment(SmRecord& r, const pdu::SmsSegment& s) {
   std::memcpy(r.user_data, s.ud.data(), std::min<size_t>(s.ud_bytes, sizeof r.user_data));
 }
 
-Result<bool, pdu::Error> build_deliver(const SmRecord& record, pdu::DefaultAlphabet dc0,
+Result<bool, pdu::Error> build_deliver(const SmRecord& record, const OutboundOptions& options,
                                        uint32_t sequence, uint32_t command, OutPdu& out) {
   FixedWriter w{out.buf};
   w.header(command, 0, sequence);
@@ -375,9 +375,20 @@ Result<bool, pdu::Error> build_deliver(const SmRecord& record, pdu::DefaultAlpha
         std::min<size_t>(septets ? (size_t{record.ud_length} * 7 + 7) / 8 : record.ud_length,
                          storage::kUserDataBytesMax));
     std::memcpy(seg.ud.data(), record.user_data, storage::kUserDataBytesMax);
-    auto text = pdu::to_smpp(seg, dc0);
+    auto text = pdu::to_smpp(seg, options.dc0);
     if (!text) return fail(text.error());
-    w.u8(text->esm_udhi ? 0x40 : 0x00);
+    // sar_* instead of the UDH, for a peer that wants them and a UDH that is only the
+    // concatenation element.
+    std::optional<pdu::Sar> sar;
+    size_t skip = 0;
+    if (options.sar && text->esm_udhi) {
+      if (auto udh = sms::parse_udh(std::span(text->bytes.data(), text->length));
+          udh && udh->concat_ref && udh->elements.size() == 1) {
+        sar = pdu::Sar{*udh->concat_ref, udh->concat_total, udh->concat_seq};
+        skip = udh->length;
+      }
+    }
+    w.u8(text->esm_udhi && !sar ? 0x40 : 0x00);
     w.u8(record.pid);
     w.u8(0);
     w.cstring("");
@@ -386,13 +397,22 @@ Result<bool, pdu::Error> build_deliver(const SmRecord& record, pdu::DefaultAlpha
     w.u8(0);
     w.u8(text->data_coding);
     w.u8(0);
-    const auto bytes = std::span<const std::byte>(text->bytes.data(), text->length);
-    if (text->length <= 254) {
-      w.u8(static_cast<uint8_t>(text->length));
+    const auto bytes = std::span<const std::byte>(text->bytes.data(), text->length).subspan(skip);
+    if (bytes.size() <= 254) {
+      w.u8(static_cast<uint8_t>(bytes.size()));
       w.raw(bytes);
     } else {
       w.u8(0);  // too long for short_message (UCS-2 for a GSM segment): message_payload
       w.tlv(pdu::tag::message_payload, bytes);
+    }
+    if (sar) {
+      const std::byte ref[2] = {static_cast<std::byte>(sar->ref >> 8),
+                                static_cast<std::byte>(sar->ref)};
+      const std::byte total[1] = {static_cast<std::byte>(sar->total)};
+      const std::byte seq[1] = {static_cast<std::byte>(sar->seq)};
+      w.tlv(pdu::tag::sar_msg_ref_num, ref);
+      w.tlv(pdu::tag::sar_total_segments, total);
+      w.tlv(pdu::tag::sar_segment_seqnum, seq);
     }
     if (record.message_ref != 0) {
       const std::byte ref[2] = {static_cast<std::byte>(record.message_ref >> 8),

@@ -78,11 +78,19 @@ struct OutPdu {
   size_t length = 0;
   std::span<const std::byte> bytes() const { return {buf.data(), length}; }
 };
+// How a peer wants what we send it.
+struct OutboundOptions {
+  proto::smpp::DefaultAlphabet dc0 = proto::smpp::DefaultAlphabet::gsm7;
+  // A segment of a long message: a concatenation UDH in short_message (esm_class 0x40), or,
+  // with `sar`, the sar_msg_ref_num / sar_total_segments / sar_segment_seqnum TLVs and the bare
+  // text (when the UDH holds nothing but the concatenation element).
+  bool sar = false;
+};
 // deliver_sm (or submit_sm, `command`) for a stored record: its text, or for a status report
 // (SmRecord::kFlagReport) the delivery receipt. Returns whether it is a receipt; an error when
 // the record cannot be expressed (a damaged report, an unsupported coding).
 Result<bool, proto::smpp::Error> build_deliver(const storage::SmRecord& record,
-                                               proto::smpp::DefaultAlphabet dc0, uint32_t sequence,
+                                               const OutboundOptions& options, uint32_t sequence,
                                                uint32_t command, OutPdu& out);
 
 }  // namespace cp::smpp

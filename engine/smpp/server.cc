@@ -340,8 +340,8 @@ void PeerRole::dispatch() {
     waiting.pop_front();
     OutPdu out;
     const uint32_t seq = target->take_sequence();
-    auto built =
-        build_deliver(m.submit.record, target->account->dc0, seq, pdu::cmd::deliver_sm, out);
+    auto built = build_deliver(m.submit.record, {target->account->dc0, target->account->concat_sar},
+                               seq, pdu::cmd::deliver_sm, out);
     if (!built) {
       CP_LOG_WARN("smpp: message {:#x} for peer {} cannot be sent over SMPP: {}; failed",
                   m.submit.record.message_id, peer, built.error().what);

@@ -337,7 +337,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
       }
       OutPdu pdu_out;
       const uint32_t seq = take_seq();
-      auto built = build_deliver(r, opt.dc0, seq, pdu::cmd::submit_sm, pdu_out);
+      auto built = build_deliver(r, {opt.dc0, false}, seq, pdu::cmd::submit_sm, pdu_out);
       if (!built) {
         CP_LOG_WARN("smpp uplink: message {:#x} cannot be sent over SMPP: {}", r.message_id,
                     built.error().what);

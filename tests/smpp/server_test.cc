@@ -26,6 +26,7 @@ namespace pdu = proto::smpp;
 constexpr std::string_view kAccounts =
     "acme  system_id=acme password=secret window=8\n"
     "acme  system_id=acme-tx password=pw binds=tx\n"
+    "acme  system_id=acme-sar password=pw concat=sar\n"
     "other system_id=other password=pw allow=10.0.0.0/8\n";
 
 bool eventually(const std::function<bool()>& f, int ms = 5000) {
@@ -368,6 +369,32 @@ TEST_P(SmppServerTest, DataSmAndTheOperationsNotOffered) {
     ASSERT_TRUE(x) << pdu::command_name(command);
     EXPECT_EQ(x->header.command_status, status) << pdu::command_name(command);
   }
+}
+
+TEST_P(SmppServerTest, LongMessageWithSarForAPeerThatWantsIt) {
+  auto e = bound("acme-sar", "pw");
+  std::string long_text;
+  for (int i = 0; i < 20; ++i) long_text += "abcdefghij";  // 200 characters: 2 segments
+  std::vector<std::byte> text;
+  auto m = message("12126660001", "12126660005", long_text, text);
+  ASSERT_EQ(submit_when_ready(*e, m).header.command_status, pdu::status::ok);
+  std::string joined;
+  for (int part = 1; part <= 2; ++part) {
+    auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+    ASSERT_TRUE(d);
+    auto dm = pdu::decode_short_message(d->body());
+    ASSERT_TRUE(dm);
+    EXPECT_EQ(dm->esm_class & 0x40, 0);  // no UDH: the sar_* TLVs say it
+    auto seq = pdu::find_tlv(dm->tlvs, pdu::tag::sar_segment_seqnum);
+    auto total = pdu::find_tlv(dm->tlvs, pdu::tag::sar_total_segments);
+    ASSERT_TRUE(seq && total && pdu::find_tlv(dm->tlvs, pdu::tag::sar_msg_ref_num));
+    EXPECT_EQ(static_cast<int>(seq->value[0]), part);
+    EXPECT_EQ(static_cast<int>(total->value[0]), 2);
+    joined.append(reinterpret_cast<const char*>(dm->short_message.data()),
+                  dm->short_message.size());
+    e->respond(*d);
+  }
+  EXPECT_EQ(joined, long_text);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTest, ::testing::Values(1u, 2u),

@@ -60,6 +60,9 @@ struct SmppServer::Shared {
     Nanos since = 0;
   };
   std::unordered_map<std::string, Failures> failures;  // failed binds by remote IP
+  // Receiver-capable binds of each peer (by peer index) on each core: where the role holder
+  // may hand deliveries.
+  std::unordered_map<uint16_t, std::vector<uint32_t>> rx_binds;
 
   Shared(ServerOptions o, ServerStats& s, NumdbSource n, unsigned c)
       : opt(std::move(o)), stats(s), numdb_source(std::move(n)), cores(c), shards(c, nullptr) {}
@@ -83,6 +86,17 @@ struct PendingSubmit {
   bool used = false;
 };
 
+// A delivery the core gave the shard holding a peer's role, handed to another shard's bind of
+// that peer (so a peer's binds on every core share its load) and answered back.
+struct Forward {
+  wire::Message m;
+  unsigned holder = 0;  // the core whose role link must answer the core
+  unsigned target = 0;
+  uint16_t peer = 0;
+  wire::Status status = wire::Status::temporary_failure;
+  uint32_t extra = 0;
+};
+
 // A request of ours on a session, waiting for its response.
 struct OutRequest {
   uint32_t sequence = 0;
@@ -91,6 +105,7 @@ struct OutRequest {
   bool receipt = false;
   uint64_t core_rid = 0;  // the DELIVER_TO_PEER it carries
   PeerRole* role = nullptr;
+  Forward* forward = nullptr;  // a delivery for another core's role
   Nanos sent_at = 0;
 };
 
@@ -148,11 +163,15 @@ struct PeerRole final : smsc::CoreLinkUser {
   std::vector<Session*> binds;
   size_t next = 0;
   std::deque<wire::Message> waiting;  // deliveries no bind had room for
+  std::vector<uint32_t> forwarded;    // deliveries out on each other core's binds
+  uint64_t turn = 0;
 
   void on_core_response(const wire::Message&, uint64_t) override {}
   void on_core_request(const wire::Message& m) override;
   void on_core_link(bool up) override;
   void dispatch();
+  // Sends one delivery on a local bind with room; false when there is none.
+  bool deliver_local(const wire::Message& m, Forward* forward);
   void answer(uint64_t rid, wire::Status status, uint32_t extra = 0);
 };
 
@@ -195,6 +214,11 @@ struct SmppServer::Shard final : engine::Acceptor, smsc::CoreLinkUser {
   void bound(Session& s);
   void closed(Session& s);
   void fail_out(Session& s);
+  void delivery_done(const OutRequest& o, wire::Status status, uint32_t extra);
+  void flush_replies();
+  std::vector<engine::CrossCoreMessage> replies;  // forward answers waiting for ring room
+  static void on_forward(engine::Reactor& r, const engine::CrossCoreMessage& msg);
+  static void on_forward_done(engine::Reactor& r, const engine::CrossCoreMessage& msg);
   void sweep();
   void publish();
   static void on_sweep(engine::Timer&, void* self) {
@@ -324,39 +348,86 @@ void PeerRole::on_core_request(const wire::Message& m) {
   dispatch();
 }
 
+bool PeerRole::deliver_local(const wire::Message& m, Forward* forward) {
+  Session* target = nullptr;
+  for (size_t i = 0; i < binds.size() && !target; ++i) {
+    Session* s = binds[(next + i) % binds.size()];
+    if (s->state == Session::State::bound && s->delivers_in_flight() < s->window() &&
+        s->tx_pending.size() < 65536) {
+      target = s;
+      next = (next + i + 1) % binds.size();
+    }
+  }
+  if (!target) return false;
+  OutPdu out;
+  const uint32_t seq = target->take_sequence();
+  auto built = build_deliver(m.submit.record, {target->account->dc0, target->account->concat_sar},
+                             seq, pdu::cmd::deliver_sm, out);
+  OutRequest o;
+  o.role = this;
+  o.forward = forward;
+  o.core_rid = m.header.request_id;
+  if (!built) {
+    CP_LOG_WARN("smpp: message {:#x} for peer {} cannot be sent over SMPP: {}; failed",
+                m.submit.record.message_id, peer, built.error().what);
+    shard->delivery_done(o, wire::Status::permanent_failure, built.error().status);
+    return true;
+  }
+  o.sequence = seq;
+  o.deliver = true;
+  o.receipt = *built;
+  o.sent_at = shard->reactor.clock().now();
+  target->out.push_back(o);
+  target->send(out.bytes());
+  return true;
+}
+
 void PeerRole::dispatch() {
+  const unsigned cores = shard->shared.cores;
+  const unsigned here = shard->reactor.core();
+  forwarded.resize(cores, 0);
   while (!waiting.empty()) {
-    Session* target = nullptr;
-    for (size_t i = 0; i < binds.size() && !target; ++i) {
-      Session* s = binds[(next + i) % binds.size()];
-      if (s->state == Session::State::bound && s->delivers_in_flight() < s->window() &&
-          s->tx_pending.size() < 65536) {
-        target = s;
-        next = (next + i + 1) % binds.size();
+    // The peer's receiver binds on every core share its deliveries, in proportion to their
+    // number: a slot is picked round robin over all of them; a core without room is skipped.
+    std::vector<uint32_t> counts;
+    {
+      std::lock_guard lock(shard->shared.mu);
+      auto it = shard->shared.rx_binds.find(peer_index);
+      if (it != shard->shared.rx_binds.end()) counts = it->second;
+    }
+    counts.resize(cores, 0);
+    uint32_t total = 0;
+    for (uint32_t c : counts) total += c;
+    bool sent = false;
+    for (uint32_t attempt = 0; attempt < std::max<uint32_t>(total, 1) && !sent; ++attempt) {
+      uint64_t slot = total ? turn++ % total : 0;
+      unsigned core = here;
+      for (unsigned c = 0; c < cores && total; ++c) {
+        if (slot < counts[c]) {
+          core = c;
+          break;
+        }
+        slot -= counts[c];
+      }
+      if (core == here) {
+        sent = deliver_local(waiting.front(), nullptr);
+      } else if (forwarded[core] < counts[core] * 64) {
+        auto* f = new Forward{waiting.front(), here, core, peer_index};
+        engine::CrossCoreMessage msg;
+        msg.fn = &SmppServer::Shard::on_forward;
+        msg.from_core = here;
+        msg.ptr = f;
+        msg.args[0] = reinterpret_cast<uintptr_t>(shard->shared.shards[core]);
+        if (shard->reactor.send_to(core, msg)) {
+          ++forwarded[core];
+          sent = true;
+        } else {
+          delete f;
+        }
       }
     }
-    if (!target) return;
-    const wire::Message m = waiting.front();
+    if (!sent) return;
     waiting.pop_front();
-    OutPdu out;
-    const uint32_t seq = target->take_sequence();
-    auto built = build_deliver(m.submit.record, {target->account->dc0, target->account->concat_sar},
-                               seq, pdu::cmd::deliver_sm, out);
-    if (!built) {
-      CP_LOG_WARN("smpp: message {:#x} for peer {} cannot be sent over SMPP: {}; failed",
-                  m.submit.record.message_id, peer, built.error().what);
-      answer(m.header.request_id, wire::Status::permanent_failure, built.error().status);
-      continue;
-    }
-    OutRequest o;
-    o.sequence = seq;
-    o.deliver = true;
-    o.receipt = *built;
-    o.core_rid = m.header.request_id;
-    o.role = this;
-    o.sent_at = shard->reactor.clock().now();
-    target->out.push_back(o);
-    target->send(out.bytes());
   }
 }
 
@@ -585,6 +656,12 @@ void SmppServer::Shard::bound(Session& s) {
   }
   role->binds.push_back(&s);
   s.role = role.get();
+  {
+    std::lock_guard lock(shared.mu);
+    auto& counts = shared.rx_binds[s.peer_index];
+    counts.resize(shared.cores, 0);
+    ++counts[reactor.core()];
+  }
   if (!role->link) {
     smsc::CoreLinkOptions lo;
     lo.name = fmt::format("smpp peer {} (core {})", role->peer, reactor.core());
@@ -601,11 +678,72 @@ void SmppServer::Shard::bound(Session& s) {
   role->dispatch();
 }
 
+void SmppServer::Shard::delivery_done(const OutRequest& o, wire::Status status, uint32_t extra) {
+  if (!o.forward) {
+    o.role->answer(o.core_rid, status, extra);
+    return;
+  }
+  Forward* f = o.forward;
+  f->status = status;
+  f->extra = extra;
+  engine::CrossCoreMessage msg;
+  msg.fn = &Shard::on_forward_done;
+  msg.from_core = reactor.core();
+  msg.ptr = f;
+  msg.args[0] = reinterpret_cast<uintptr_t>(shared.shards[f->holder]);
+  replies.push_back(msg);
+  flush_replies();
+}
+
+void SmppServer::Shard::flush_replies() {
+  size_t sent = 0;
+  while (sent < replies.size() &&
+         reactor.send_to(static_cast<Forward*>(replies[sent].ptr)->holder, replies[sent]))
+    ++sent;
+  replies.erase(replies.begin(), replies.begin() + static_cast<long>(sent));
+}
+
+// On the core with the bind: deliver it there, or answer at once that no bind had room (the
+// holder then keeps it for the core's retry).
+void SmppServer::Shard::on_forward(engine::Reactor&, const engine::CrossCoreMessage& msg) {
+  auto* self = reinterpret_cast<Shard*>(msg.args[0]);
+  auto* f = static_cast<Forward*>(msg.ptr);
+  OutRequest o;
+  o.forward = f;
+  o.core_rid = f->m.header.request_id;
+  auto it = self->roles.find(f->peer);
+  // No bind with room here (any more): bounced, the holder keeps it (`busy` never reaches the
+  // core).
+  if (it == self->roles.end() || !it->second->deliver_local(f->m, f))
+    self->delivery_done(o, wire::Status::busy, 0);
+}
+
+// Back on the holder: answer the core over the role link.
+void SmppServer::Shard::on_forward_done(engine::Reactor&, const engine::CrossCoreMessage& msg) {
+  auto* self = reinterpret_cast<Shard*>(msg.args[0]);
+  auto* f = static_cast<Forward*>(msg.ptr);
+  auto it = self->roles.find(f->peer);
+  if (it != self->roles.end()) {
+    PeerRole& role = *it->second;
+    if (f->target < role.forwarded.size() && role.forwarded[f->target] > 0)
+      --role.forwarded[f->target];
+    if (f->status == wire::Status::busy) {
+      if (!role.deliver_local(f->m, nullptr)) role.waiting.push_front(f->m);
+    } else {
+      role.answer(f->m.header.request_id, f->status, f->extra);
+    }
+    delete f;
+    role.dispatch();
+    return;
+  }
+  delete f;
+}
+
 void SmppServer::Shard::fail_out(Session& s) {
   for (const OutRequest& o : s.out) {
     if (!o.deliver) continue;
     shared.stats.deliver_errors.fetch_add(1, std::memory_order_relaxed);
-    o.role->answer(o.core_rid, wire::Status::temporary_failure, 0);
+    delivery_done(o, wire::Status::temporary_failure, 0);
   }
   s.out.clear();
 }
@@ -616,6 +754,11 @@ void SmppServer::Shard::closed(Session& s) {
     PeerRole* role = s.role;
     std::erase(role->binds, &s);
     s.role = nullptr;
+    {
+      std::lock_guard lock(shared.mu);
+      auto& counts = shared.rx_binds[role->peer_index];
+      if (counts.size() > reactor.core() && counts[reactor.core()] > 0) --counts[reactor.core()];
+    }
     if (role->binds.empty() && role->link) {
       CP_LOG_INFO("smpp: no receiver bind of peer {} left on core {}; releasing its deliveries",
                   role->peer, reactor.core());
@@ -812,7 +955,7 @@ void SmppServer::Shard::handle_response(Session& s, const pdu::Header& h,
   if (h.command_status == pdu::status::ok) {
     shared.stats.delivers.fetch_add(1, std::memory_order_relaxed);
     if (o.receipt) shared.stats.receipts.fetch_add(1, std::memory_order_relaxed);
-    o.role->answer(o.core_rid, wire::Status::ok, 0);
+    delivery_done(o, wire::Status::ok, 0);
   } else {
     shared.stats.deliver_errors.fetch_add(1, std::memory_order_relaxed);
     const bool temporary =
@@ -820,14 +963,14 @@ void SmppServer::Shard::handle_response(Session& s, const pdu::Header& h,
         h.command_status == pdu::status::syserr || h.command_id == pdu::cmd::generic_nack;
     CP_LOG_INFO("smpp {}: deliver_sm refused with {:#x} ({})", s.remote, h.command_status,
                 temporary ? "retried later" : "failed");
-    o.role->answer(o.core_rid,
-                   temporary ? wire::Status::temporary_failure : wire::Status::permanent_failure,
-                   h.command_status);
+    delivery_done(o, temporary ? wire::Status::temporary_failure : wire::Status::permanent_failure,
+                  h.command_status);
   }
   if (s.role) s.role->dispatch();
 }
 
 void SmppServer::Shard::sweep() {
+  if (!replies.empty()) flush_replies();
   const Nanos now = reactor.clock().now();
   numdb = shared.numdb_source();
   for (size_t i = 0; i < live.size(); ++i) {

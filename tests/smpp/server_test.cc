@@ -4,8 +4,11 @@
 // long messages, and malformed input.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "engine/smpp/convert.h"
@@ -395,6 +398,50 @@ TEST_P(SmppServerTest, LongMessageWithSarForAPeerThatWantsIt) {
     e->respond(*d);
   }
   EXPECT_EQ(joined, long_text);
+}
+
+TEST_P(SmppServerTest, DeliveriesSpreadOverThePeersBindsOnEveryCore) {
+  constexpr int kBinds = 8, kMessages = 48;
+  std::vector<std::unique_ptr<TestEsme>> binds;
+  for (int i = 0; i < kBinds; ++i) binds.push_back(bound());
+  std::vector<std::byte> text;
+  ASSERT_EQ(submit_when_ready(*binds[0], message("12126660001", "12125550102", "warm", text))
+                .header.command_status,
+            pdu::status::ok);
+  // Wait until every bind counts as a receiver (each core's role link may still be starting).
+  ASSERT_TRUE(eventually([&] { return server().binds().size() == kBinds; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < kMessages; ++i)
+    binds[0]->submit(message("12126660001", "1212666" + std::to_string(1000 + i), "spread", text));
+  std::vector<int> got(kBinds, 0);
+  int total = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (total < kMessages && std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < kBinds; ++i) {
+      if (auto d = binds[i]->read_command(pdu::cmd::deliver_sm, 5)) {
+        binds[i]->respond(*d);
+        ++got[i];
+        ++total;
+      }
+    }
+  }
+  ASSERT_EQ(total, kMessages);
+  // Which core serves each bind (the kernel spread them with SO_REUSEPORT).
+  std::map<std::string, unsigned> core_of;
+  for (const auto& b : server().binds()) core_of[b.remote] = b.core;
+  std::map<unsigned, int> per_core;
+  for (int i = 0; i < kBinds; ++i) {
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    ::getsockname(binds[i]->fd(), reinterpret_cast<sockaddr*>(&a), &len);
+    const std::string remote = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    ASSERT_TRUE(core_of.count(remote)) << remote;
+    per_core[core_of[remote]] += got[i];
+    EXPECT_GT(got[i], 0) << "bind " << i << " on core " << core_of[remote] << " got nothing";
+  }
+  if (GetParam() == 2 && per_core.size() == 2) {
+    EXPECT_GT(std::min(per_core[0], per_core[1]), kMessages / 8);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTest, ::testing::Values(1u, 2u),

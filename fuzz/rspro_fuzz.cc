@@ -1,0 +1,30 @@
+// libFuzzer target for RSPRO over IPA (proto/ipa/ipa.h, proto/rspro/rspro.h): the input is a TCP
+// stream of IPA frames. Every RSPRO payload that decodes must re-encode to DER that decodes to
+// the same DER again (our encoder's output is always acceptable to our decoder).
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+#include "proto/ipa/ipa.h"
+#include "proto/rspro/rspro.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace cp::proto;
+  std::span<const std::byte> in(reinterpret_cast<const std::byte*>(data), size);
+  while (auto len = ipa::frame_length(in)) {
+    if (*len > in.size()) break;
+    auto f = ipa::decode(in.first(*len));
+    in = in.subspan(*len);
+    if (!f || f->proto != ipa::kProtoOsmo || f->ext != ipa::kExtRspro) continue;
+    auto p = rspro::decode(f->payload);
+    if (!p) continue;
+    const auto der = rspro::encode(*p);
+    auto again = rspro::decode(der);
+    if (!again || rspro::encode(*again) != der) {
+      std::fprintf(stderr, "rspro_fuzz: our own DER does not round-trip\n");
+      std::abort();
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,519 @@
+#include "proto/rspro/rspro.h"
+
+#include <cstring>
+
+#include "proto/asn1/ber.h"
+
+namespace cp::proto::rspro {
+
+namespace {
+
+using asn1::context;
+using asn1::Element;
+using asn1::Reader;
+using asn1::Tag;
+using asn1::universal;
+using Err = std::string_view;
+
+constexpr Tag kSeq = universal(asn1::kSequence, true);
+constexpr Tag kInt = universal(asn1::kInteger);
+constexpr Tag kEnum = universal(asn1::kEnumerated);
+constexpr Tag kBool = universal(asn1::kBoolean);
+constexpr Tag kOctets = universal(asn1::kOctetString);
+constexpr Tag kIa5 = universal(asn1::kIa5String);
+
+// ---- decoding helpers -------------------------------------------------------------------------
+
+Result<Element, Err> expect(Reader& r, Tag tag, Err what) {
+  auto e = r.next();
+  if (!e) return fail(e.error());
+  if (!(e->tag == tag)) return fail(what);
+  return *e;
+}
+
+Result<int64_t, Err> integer(Reader& r, Tag tag, int64_t min, int64_t max, Err what) {
+  auto e = expect(r, tag, what);
+  if (!e) return fail(e.error());
+  auto v = asn1::as_integer(e->contents);
+  if (!v) return fail(v.error());
+  if (*v < min || *v > max) return fail(what);
+  return *v;
+}
+
+Result<bool, Err> boolean(Reader& r, Tag tag, Err what) {
+  auto e = expect(r, tag, what);
+  if (!e) return fail(e.error());
+  return asn1::as_boolean(e->contents);
+}
+
+bool ia5(std::span<const std::byte> b) {
+  for (std::byte c : b)
+    if (static_cast<uint8_t>(c) > 0x7F) return false;
+  return true;
+}
+
+Result<std::string_view, Err> name(std::span<const std::byte> b, size_t max, Err what) {
+  if (b.empty() || b.size() > max || !ia5(b)) return fail(what);
+  return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// The contents of a SEQUENCE (or an implicitly tagged one) as a reader.
+Result<Reader, Err> sequence(Reader& r, Tag tag, Err what) {
+  auto e = expect(r, tag, what);
+  if (!e) return fail(e.error());
+  return Reader(e->contents);
+}
+
+Result<ComponentIdentity, Err> identity(Reader& outer) {
+  auto r = sequence(outer, kSeq, "ComponentIdentity expected");
+  if (!r) return fail(r.error());
+  ComponentIdentity id;
+  auto type = integer(*r, kEnum, 0, 2, "ComponentType out of range");
+  if (!type) return fail(type.error());
+  id.type = static_cast<ComponentType>(*type);
+  auto n = expect(*r, kIa5, "ComponentIdentity.name expected");
+  if (!n) return fail(n.error());
+  auto nv = name(n->contents, 32, "ComponentName not 1..32 IA5 characters");
+  if (!nv) return fail(nv.error());
+  id.name = *nv;
+  auto sw = expect(*r, context(0), "ComponentIdentity.software expected");
+  if (!sw) return fail(sw.error());
+  auto swv = name(sw->contents, 32, "software not 1..32 IA5 characters");
+  if (!swv) return fail(swv.error());
+  id.software = *swv;
+  auto ver = expect(*r, context(1), "ComponentIdentity.swVersion expected");
+  if (!ver) return fail(ver.error());
+  auto verv = name(ver->contents, 32, "swVersion not 1..32 IA5 characters");
+  if (!verv) return fail(verv.error());
+  id.sw_version = *verv;
+  for (uint32_t k = 2; k <= 6; ++k) {
+    auto opt = r->next_if(context(k));
+    if (!opt) return fail(opt.error());
+    if (*opt) {
+      auto v = name((*opt)->contents, 32, "hardware string not 1..32 IA5 characters");
+      if (!v) return fail(v.error());
+      id.hw[k - 2] = *v;
+    }
+  }
+  return id;  // further (extension) elements are skipped
+}
+
+template <typename SlotT>
+Result<SlotT, Err> slot(Reader& outer, Tag tag, Err what) {
+  auto r = sequence(outer, tag, what);
+  if (!r) return fail(r.error());
+  auto a = integer(*r, kInt, 0, 1023, "id out of 0..1023");
+  if (!a) return fail(a.error());
+  auto b = integer(*r, kInt, 0, 1023, "slot number out of 0..1023");
+  if (!b) return fail(b.error());
+  return SlotT{static_cast<uint16_t>(*a), static_cast<uint16_t>(*b)};
+}
+
+Result<ResultCode, Err> result_code(Reader& r) {
+  auto v = integer(r, kEnum, 0, 0x7FFFFFFF, "ResultCode expected");
+  if (!v) return fail(v.error());
+  return static_cast<ResultCode>(*v);
+}
+
+Result<TpduFlags, Err> tpdu_flags(Reader& outer) {
+  auto r = sequence(outer, kSeq, "TpduFlags expected");
+  if (!r) return fail(r.error());
+  TpduFlags f;
+  for (bool* b : {&f.header_present, &f.final_part, &f.pb_continue_tx, &f.pb_continue_rx}) {
+    auto v = boolean(*r, kBool, "TpduFlags BOOLEAN expected");
+    if (!v) return fail(v.error());
+    *b = *v;
+  }
+  return f;
+}
+
+Result<SlotPhysStatus, Err> phys_status(Reader& outer) {
+  auto r = sequence(outer, kSeq, "SlotPhysStatus expected");
+  if (!r) return fail(r.error());
+  SlotPhysStatus s;
+  auto reset = boolean(*r, context(0), "resetActive expected");
+  if (!reset) return fail(reset.error());
+  s.reset_active = *reset;
+  std::optional<bool>* opts[] = {&s.vcc_present, &s.clk_active, &s.card_present};
+  for (uint32_t k = 1; k <= 3; ++k) {
+    auto e = r->next_if(context(k));
+    if (!e) return fail(e.error());
+    if (*e) {
+      auto v = asn1::as_boolean((*e)->contents);
+      if (!v) return fail(v.error());
+      *opts[k - 1] = *v;
+    }
+  }
+  return s;
+}
+
+Result<std::span<const std::byte>, Err> octets(Reader& r, size_t min, size_t max, Err what) {
+  auto e = expect(r, kOctets, what);
+  if (!e) return fail(e.error());
+  if (e->contents.size() < min || e->contents.size() > max) return fail(what);
+  return e->contents;
+}
+
+Result<void, Err> body(Reader& r, Pdu& p) {
+  switch (p.type) {
+    case MsgType::connect_bank_req: {
+      auto id = identity(r);
+      if (!id) return fail(id.error());
+      p.identity = *id;
+      auto bank = integer(r, kInt, 0, 1023, "bankId out of 0..1023");
+      if (!bank) return fail(bank.error());
+      auto n = integer(r, kInt, 0, 1023, "numberOfSlots out of 0..1023");
+      if (!n) return fail(n.error());
+      p.bank_id = static_cast<uint16_t>(*bank);
+      p.number_of_slots = static_cast<uint16_t>(*n);
+      return {};
+    }
+    case MsgType::connect_bank_res:
+    case MsgType::connect_client_res: {
+      auto id = identity(r);
+      if (!id) return fail(id.error());
+      p.identity = *id;
+      auto res = result_code(r);
+      if (!res) return fail(res.error());
+      p.result = *res;
+      return {};
+    }
+    case MsgType::connect_client_req: {
+      auto id = identity(r);
+      if (!id) return fail(id.error());
+      p.identity = *id;
+      if (!r.empty()) {
+        auto cs = slot<ClientSlot>(r, kSeq, "ClientSlot expected");
+        if (!cs) return fail(cs.error());
+        p.client_slot = *cs;
+      }
+      return {};
+    }
+    case MsgType::create_mapping_req:
+    case MsgType::remove_mapping_req: {
+      auto c = slot<ClientSlot>(r, kSeq, "ClientSlot expected");
+      if (!c) return fail(c.error());
+      auto b = slot<BankSlot>(r, kSeq, "BankSlot expected");
+      if (!b) return fail(b.error());
+      p.client = *c;
+      p.bank = *b;
+      return {};
+    }
+    case MsgType::config_client_id_req: {
+      auto c = slot<ClientSlot>(r, kSeq, "ClientSlot expected");
+      if (!c) return fail(c.error());
+      p.client_slot = *c;
+      return {};
+    }
+    case MsgType::config_client_bank_req: {
+      auto b = slot<BankSlot>(r, kSeq, "BankSlot expected");
+      if (!b) return fail(b.error());
+      p.bank = *b;
+      auto ipp = sequence(r, kSeq, "IpPort expected");
+      if (!ipp) return fail(ipp.error());
+      auto ip = ipp->next();
+      if (!ip) return fail(ip.error());
+      if (ip->tag == context(0) && ip->contents.size() == 4) {
+        p.bankd.v6 = false;
+      } else if (ip->tag == context(1) && ip->contents.size() == 16) {
+        p.bankd.v6 = true;
+      } else {
+        return fail(Err("IpAddress neither a 4-octet ipv4 nor a 16-octet ipv6"));
+      }
+      std::memcpy(p.bankd.ip.data(), ip->contents.data(), ip->contents.size());
+      auto port = integer(*ipp, kInt, 0, 65535, "PortNumber out of 0..65535");
+      if (!port) return fail(port.error());
+      p.bankd.port = static_cast<uint16_t>(*port);
+      return {};
+    }
+    case MsgType::set_atr_req: {
+      auto c = slot<ClientSlot>(r, kSeq, "ClientSlot expected");
+      if (!c) return fail(c.error());
+      p.client = *c;
+      auto atr = octets(r, 1, 55, "ATR not 1..55 octets");
+      if (!atr) return fail(atr.error());
+      p.atr = *atr;
+      return {};
+    }
+    case MsgType::tpdu_modem_to_card:
+    case MsgType::tpdu_card_to_modem: {
+      const bool m2c = p.type == MsgType::tpdu_modem_to_card;
+      if (m2c) {
+        auto c = slot<ClientSlot>(r, kSeq, "fromClientSlot expected");
+        if (!c) return fail(c.error());
+        auto b = slot<BankSlot>(r, kSeq, "toBankSlot expected");
+        if (!b) return fail(b.error());
+        p.client = *c;
+        p.bank = *b;
+      } else {
+        auto b = slot<BankSlot>(r, kSeq, "fromBankSlot expected");
+        if (!b) return fail(b.error());
+        auto c = slot<ClientSlot>(r, kSeq, "toClientSlot expected");
+        if (!c) return fail(c.error());
+        p.client = *c;
+        p.bank = *b;
+      }
+      auto f = tpdu_flags(r);
+      if (!f) return fail(f.error());
+      p.flags = *f;
+      // A C-TPDU is at least a 5-byte header; an R-TPDU at least SW1 SW2 (osmo-remsim checks
+      // 5..260 on what it sends toward the card and accepts short answers).
+      auto d = octets(r, m2c ? 5 : 2, 260, "TPDU data out of range");
+      if (!d) return fail(d.error());
+      p.data = *d;
+      return {};
+    }
+    case MsgType::client_slot_status_ind:
+    case MsgType::bank_slot_status_ind: {
+      if (p.type == MsgType::client_slot_status_ind) {
+        auto c = slot<ClientSlot>(r, kSeq, "fromClientSlot expected");
+        if (!c) return fail(c.error());
+        auto b = slot<BankSlot>(r, kSeq, "toBankSlot expected");
+        if (!b) return fail(b.error());
+        p.client = *c;
+        p.bank = *b;
+      } else {
+        auto b = slot<BankSlot>(r, kSeq, "fromBankSlot expected");
+        if (!b) return fail(b.error());
+        auto c = slot<ClientSlot>(r, kSeq, "toClientSlot expected");
+        if (!c) return fail(c.error());
+        p.client = *c;
+        p.bank = *b;
+      }
+      auto s = phys_status(r);
+      if (!s) return fail(s.error());
+      p.status = *s;
+      return {};
+    }
+    case MsgType::error_ind: {
+      auto sender = integer(r, kEnum, 0, 2, "ErrorInd.sender out of range");
+      if (!sender) return fail(sender.error());
+      auto severity = integer(r, kEnum, 0, 0x7FFFFFFF, "ErrorSeverity expected");
+      if (!severity) return fail(severity.error());
+      auto code = integer(r, kEnum, 0, 0x7FFFFFFF, "ErrorCode expected");
+      if (!code) return fail(code.error());
+      p.error.sender = static_cast<ComponentType>(*sender);
+      p.error.severity = static_cast<int32_t>(*severity);
+      p.error.code = static_cast<int32_t>(*code);
+      if (auto e = r.next_if(context(0, true)); !e) {
+        return fail(e.error());
+      } else if (*e) {
+        Reader inner((*e)->contents);
+        auto a = integer(inner, kInt, 0, 1023, "bankId out of 0..1023");
+        auto b = a ? integer(inner, kInt, 0, 1023, "slot out of 0..1023") : a;
+        if (!b) return fail(b.error());
+        p.error.bank_slot = BankSlot{static_cast<uint16_t>(*a), static_cast<uint16_t>(*b)};
+      }
+      if (auto e = r.next_if(context(1, true)); !e) {
+        return fail(e.error());
+      } else if (*e) {
+        Reader inner((*e)->contents);
+        auto a = integer(inner, kInt, 0, 1023, "clientId out of 0..1023");
+        auto b = a ? integer(inner, kInt, 0, 1023, "slot out of 0..1023") : a;
+        if (!b) return fail(b.error());
+        p.error.client_slot = ClientSlot{static_cast<uint16_t>(*a), static_cast<uint16_t>(*b)};
+      }
+      if (auto e = r.next_if(context(2)); !e) {
+        return fail(e.error());
+      } else if (*e) {
+        auto s = name((*e)->contents, 255, "ErrorString not 1..255 IA5 characters");
+        if (!s) return fail(s.error());
+        p.error.error_string = *s;
+      }
+      return {};
+    }
+    case MsgType::reset_state_req:
+      return {};
+    case MsgType::create_mapping_res:
+    case MsgType::remove_mapping_res:
+    case MsgType::config_client_id_res:
+    case MsgType::config_client_bank_res:
+    case MsgType::set_atr_res:
+    case MsgType::reset_state_res: {
+      auto res = result_code(r);
+      if (!res) return fail(res.error());
+      p.result = *res;
+      return {};
+    }
+  }
+  return fail(Err("unknown message"));
+}
+
+// ---- encoding helpers -------------------------------------------------------------------------
+
+void put_identity(asn1::Writer& w, const ComponentIdentity& id) {
+  w.begin(kSeq);
+  w.integer(kEnum, static_cast<int64_t>(id.type));
+  w.string(kIa5, id.name);
+  w.string(context(0), id.software);
+  w.string(context(1), id.sw_version);
+  for (uint32_t k = 0; k < 5; ++k)
+    if (id.hw[k]) w.string(context(k + 2), *id.hw[k]);
+  w.end();
+}
+
+void put_slot(asn1::Writer& w, Tag tag, uint16_t a, uint16_t b) {
+  w.begin(tag);
+  w.integer(kInt, a);
+  w.integer(kInt, b);
+  w.end();
+}
+void put_client(asn1::Writer& w, const ClientSlot& c, Tag tag = kSeq) {
+  put_slot(w, tag, c.client_id, c.slot);
+}
+void put_bank(asn1::Writer& w, const BankSlot& b, Tag tag = kSeq) {
+  put_slot(w, tag, b.bank_id, b.slot);
+}
+
+void put_flags(asn1::Writer& w, const TpduFlags& f) {
+  w.begin(kSeq);
+  for (bool b : {f.header_present, f.final_part, f.pb_continue_tx, f.pb_continue_rx})
+    w.boolean(kBool, b);
+  w.end();
+}
+
+void put_status(asn1::Writer& w, const SlotPhysStatus& s) {
+  w.begin(kSeq);
+  w.boolean(context(0), s.reset_active);
+  if (s.vcc_present) w.boolean(context(1), *s.vcc_present);
+  if (s.clk_active) w.boolean(context(2), *s.clk_active);
+  if (s.card_present) w.boolean(context(3), *s.card_present);
+  w.end();
+}
+
+void put_body(asn1::Writer& w, const Pdu& p) {
+  switch (p.type) {
+    case MsgType::connect_bank_req:
+      put_identity(w, p.identity);
+      w.integer(kInt, p.bank_id);
+      w.integer(kInt, p.number_of_slots);
+      return;
+    case MsgType::connect_bank_res:
+    case MsgType::connect_client_res:
+      put_identity(w, p.identity);
+      w.integer(kEnum, static_cast<int64_t>(p.result));
+      return;
+    case MsgType::connect_client_req:
+      put_identity(w, p.identity);
+      if (p.client_slot) put_client(w, *p.client_slot);
+      return;
+    case MsgType::create_mapping_req:
+    case MsgType::remove_mapping_req:
+      put_client(w, p.client);
+      put_bank(w, p.bank);
+      return;
+    case MsgType::config_client_id_req:
+      put_client(w, p.client_slot.value_or(ClientSlot{}));
+      return;
+    case MsgType::config_client_bank_req:
+      put_bank(w, p.bank);
+      w.begin(kSeq);
+      w.octets(context(p.bankd.v6 ? 1 : 0),
+               std::as_bytes(std::span(p.bankd.ip.data(), p.bankd.v6 ? 16 : 4)));
+      w.integer(kInt, p.bankd.port);
+      w.end();
+      return;
+    case MsgType::set_atr_req:
+      put_client(w, p.client);
+      w.octets(kOctets, p.atr);
+      return;
+    case MsgType::tpdu_modem_to_card:
+      put_client(w, p.client);
+      put_bank(w, p.bank);
+      put_flags(w, p.flags);
+      w.octets(kOctets, p.data);
+      return;
+    case MsgType::tpdu_card_to_modem:
+      put_bank(w, p.bank);
+      put_client(w, p.client);
+      put_flags(w, p.flags);
+      w.octets(kOctets, p.data);
+      return;
+    case MsgType::client_slot_status_ind:
+      put_client(w, p.client);
+      put_bank(w, p.bank);
+      put_status(w, p.status);
+      return;
+    case MsgType::bank_slot_status_ind:
+      put_bank(w, p.bank);
+      put_client(w, p.client);
+      put_status(w, p.status);
+      return;
+    case MsgType::error_ind:
+      w.integer(kEnum, static_cast<int64_t>(p.error.sender));
+      w.integer(kEnum, p.error.severity);
+      w.integer(kEnum, p.error.code);
+      if (p.error.bank_slot) put_bank(w, *p.error.bank_slot, context(0, true));
+      if (p.error.client_slot) put_client(w, *p.error.client_slot, context(1, true));
+      if (p.error.error_string) w.string(context(2), *p.error.error_string);
+      return;
+    case MsgType::reset_state_req:
+      return;
+    case MsgType::create_mapping_res:
+    case MsgType::remove_mapping_res:
+    case MsgType::config_client_id_res:
+    case MsgType::config_client_bank_res:
+    case MsgType::set_atr_res:
+    case MsgType::reset_state_res:
+      w.integer(kEnum, static_cast<int64_t>(p.result));
+      return;
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(MsgType t) {
+  static constexpr std::string_view kNames[kMsgTypes] = {
+      "connectBankReq",    "connectBankRes",      "connectClientReq",    "connectClientRes",
+      "createMappingReq",  "createMappingRes",    "removeMappingReq",    "removeMappingRes",
+      "configClientIdReq", "configClientIdRes",   "setAtrReq",           "setAtrRes",
+      "tpduModemToCard",   "tpduCardToModem",     "clientSlotStatusInd", "bankSlotStatusInd",
+      "errorInd",          "configClientBankReq", "configClientBankRes", "resetStateReq",
+      "resetStateRes"};
+  const auto i = static_cast<uint8_t>(t);
+  return i < kMsgTypes ? kNames[i] : "unknown";
+}
+
+Result<Pdu, std::string_view> decode(std::span<const std::byte> der) {
+  Reader top(der);
+  auto seq = sequence(top, kSeq, "RsproPDU is not a SEQUENCE");
+  if (!seq) return fail(seq.error());
+  if (!top.empty()) return fail(Err("bytes after the RsproPDU"));
+  Pdu p;
+  auto version = integer(*seq, context(0), 0, 32, "version [0] expected (0..32)");
+  if (!version) return fail(version.error());
+  p.version = *version;
+  auto tag = integer(*seq, context(1), 0, 2147483647, "tag [1] expected");
+  if (!tag) return fail(tag.error());
+  p.tag = static_cast<uint32_t>(*tag);
+  auto msg = expect(*seq, context(2, true), "msg [2] expected");
+  if (!msg) return fail(msg.error());
+  Reader choice(msg->contents);
+  auto alt = choice.next();
+  if (!alt) return fail(alt.error());
+  if (alt->tag.cls != asn1::Class::context || !alt->tag.constructed || alt->tag.number >= kMsgTypes)
+    return fail(Err("unknown RsproPDUchoice alternative"));
+  p.type = static_cast<MsgType>(alt->tag.number);
+  Reader r(alt->contents);
+  if (auto ok = body(r, p); !ok) return fail(ok.error());
+  // Extension elements after the known ones are skipped, but they must be well-formed.
+  while (!r.empty())
+    if (auto e = r.next(); !e) return fail(e.error());
+  return p;
+}
+
+std::vector<std::byte> encode(const Pdu& p) {
+  asn1::Writer w;
+  w.begin(kSeq);
+  w.integer(context(0), p.version);
+  w.integer(context(1), p.tag);
+  w.begin(context(2, true));
+  w.begin(context(static_cast<uint32_t>(p.type), true));
+  put_body(w, p);
+  w.end();
+  w.end();
+  w.end();
+  return w.take();
+}
+
+}  // namespace cp::proto::rspro

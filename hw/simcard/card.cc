@@ -80,7 +80,6 @@ std::vector<uint8_t> pin_block(std::string_view pin) {
 
 }  // namespace
 
-
 Result<Contents, std::string> parse_contents(std::string_view text, std::string_view name) {
   Contents c;
   std::vector<std::string> problems;

@@ -154,6 +154,24 @@ Result<std::span<const std::byte>, Err> octets(Reader& r, size_t min, size_t max
   return e->contents;
 }
 
+// A ClientSlot and a BankSlot in either order (tpdu*, *SlotStatusInd).
+Result<void, Err> slot_pair(Reader& r, bool client_first, Pdu& p) {
+  if (client_first) {
+    auto c = slot<ClientSlot>(r, kSeq, "ClientSlot expected");
+    if (!c) return fail(c.error());
+    p.client = *c;
+  }
+  auto b = slot<BankSlot>(r, kSeq, "BankSlot expected");
+  if (!b) return fail(b.error());
+  p.bank = *b;
+  if (!client_first) {
+    auto c = slot<ClientSlot>(r, kSeq, "ClientSlot expected");
+    if (!c) return fail(c.error());
+    p.client = *c;
+  }
+  return {};
+}
+
 Result<void, Err> body(Reader& r, Pdu& p) {
   switch (p.type) {
     case MsgType::connect_bank_req: {
@@ -238,21 +256,7 @@ Result<void, Err> body(Reader& r, Pdu& p) {
     case MsgType::tpdu_modem_to_card:
     case MsgType::tpdu_card_to_modem: {
       const bool m2c = p.type == MsgType::tpdu_modem_to_card;
-      if (m2c) {
-        auto c = slot<ClientSlot>(r, kSeq, "fromClientSlot expected");
-        if (!c) return fail(c.error());
-        auto b = slot<BankSlot>(r, kSeq, "toBankSlot expected");
-        if (!b) return fail(b.error());
-        p.client = *c;
-        p.bank = *b;
-      } else {
-        auto b = slot<BankSlot>(r, kSeq, "fromBankSlot expected");
-        if (!b) return fail(b.error());
-        auto c = slot<ClientSlot>(r, kSeq, "toClientSlot expected");
-        if (!c) return fail(c.error());
-        p.client = *c;
-        p.bank = *b;
-      }
+      if (auto ok = slot_pair(r, m2c, p); !ok) return fail(ok.error());
       auto f = tpdu_flags(r);
       if (!f) return fail(f.error());
       p.flags = *f;
@@ -265,21 +269,8 @@ Result<void, Err> body(Reader& r, Pdu& p) {
     }
     case MsgType::client_slot_status_ind:
     case MsgType::bank_slot_status_ind: {
-      if (p.type == MsgType::client_slot_status_ind) {
-        auto c = slot<ClientSlot>(r, kSeq, "fromClientSlot expected");
-        if (!c) return fail(c.error());
-        auto b = slot<BankSlot>(r, kSeq, "toBankSlot expected");
-        if (!b) return fail(b.error());
-        p.client = *c;
-        p.bank = *b;
-      } else {
-        auto b = slot<BankSlot>(r, kSeq, "fromBankSlot expected");
-        if (!b) return fail(b.error());
-        auto c = slot<ClientSlot>(r, kSeq, "toClientSlot expected");
-        if (!c) return fail(c.error());
-        p.client = *c;
-        p.bank = *b;
-      }
+      if (auto ok = slot_pair(r, p.type == MsgType::client_slot_status_ind, p); !ok)
+        return fail(ok.error());
       auto s = phys_status(r);
       if (!s) return fail(s.error());
       p.status = *s;

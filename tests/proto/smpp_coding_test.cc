@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "proto/sms/text.h"
 #include "proto/smpp/coding.h"
+#include "proto/sms/text.h"
 
 namespace cp::proto::smpp {
 namespace {
@@ -174,8 +174,8 @@ TEST(SmppCoding, TooManySegmentsIsAnError) {
 
 TEST(SmppCoding, PeerUdhAndSarAreKept) {
   // A peer's own concatenation UDH (ref 7, 2 parts, part 1) before GSM text.
-  std::vector<std::byte> p = {std::byte{5}, std::byte{0}, std::byte{3}, std::byte{7},
-                              std::byte{2}, std::byte{1}};
+  std::vector<std::byte> p = {std::byte{5}, std::byte{0}, std::byte{3},
+                              std::byte{7}, std::byte{2}, std::byte{1}};
   for (char c : std::string("first half")) p.push_back(static_cast<std::byte>(c));
   auto s = split(0, p, {}, true);
   ASSERT_EQ(s.segs.size(), 1u);
@@ -246,8 +246,7 @@ TEST(SmppCoding, ReceiptFormatAndParse) {
   const size_t n = format_receipt(r, buf);
   const std::string text(buf, n);
   EXPECT_EQ(text.rfind("id:1a2b sub:001 dlvrd:001 submit date:", 0), 0u) << text;
-  EXPECT_NE(text.find("stat:DELIVRD err:000 text:hello there, this te"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("stat:DELIVRD err:000 text:hello there, this te"), std::string::npos) << text;
   auto p = parse_receipt(text);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->id, "1a2b");

@@ -9,7 +9,7 @@ packages=(
   libconcurrentqueue-dev libreaderwriterqueue-dev libexpected-dev libtomlplusplus-dev
   libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev procps util-linux
-  kannel kannel-extras curl nettle-dev
+  kannel kannel-extras curl nettle-dev pcscd vsmartcard-vpcd
 )
 
 missing=()

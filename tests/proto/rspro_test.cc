@@ -111,7 +111,8 @@ TEST(Rspro, MessagesNotInTheCaptureRoundTrip) {
   p.error.bank_slot = rspro::BankSlot{3, 4};
   p.error.client_slot = rspro::ClientSlot{5, 6};
   p.error.error_string = "client went away";
-  auto back = rspro::decode(rspro::encode(p));
+  const auto err_der = rspro::encode(p);  // decoded views point into it
+  auto back = rspro::decode(err_der);
   ASSERT_TRUE(back) << back.error();
   EXPECT_EQ(back->error.bank_slot, p.error.bank_slot);
   EXPECT_EQ(back->error.client_slot, p.error.client_slot);
@@ -125,7 +126,8 @@ TEST(Rspro, MessagesNotInTheCaptureRoundTrip) {
   s.status.reset_active = true;
   s.status.vcc_present = true;
   s.status.card_present = false;
-  auto sb = rspro::decode(rspro::encode(s));
+  const auto s_der = rspro::encode(s);
+  auto sb = rspro::decode(s_der);
   ASSERT_TRUE(sb);
   EXPECT_TRUE(sb->status.reset_active);
   EXPECT_EQ(sb->status.vcc_present, std::optional<bool>(true));
@@ -151,7 +153,8 @@ TEST(Rspro, MessagesNotInTheCaptureRoundTrip) {
   v6.bankd.v6 = true;
   v6.bankd.ip[15] = 1;
   v6.bankd.port = 9999;
-  auto v6b = rspro::decode(rspro::encode(v6));
+  const auto v6_der = rspro::encode(v6);
+  auto v6b = rspro::decode(v6_der);
   ASSERT_TRUE(v6b);
   EXPECT_TRUE(v6b->bankd.v6);
   EXPECT_EQ(v6b->bankd.ip[15], 1);

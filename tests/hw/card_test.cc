@@ -43,7 +43,7 @@ std::vector<uint8_t> select(Card& c, std::vector<uint8_t> cmd) {
   EXPECT_EQ(r[0], 0x61);
   auto g = c.transmit(apdu({0x00, 0xC0, 0x00, 0x00, r[1]}));
   EXPECT_EQ(sw_of(g), 0x9000);
-  g.resize(g.size() - 2);
+  if (g.size() >= 2) g.erase(g.end() - 2, g.end());  // drop SW1 SW2
   return g;
 }
 

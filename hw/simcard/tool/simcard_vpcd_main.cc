@@ -118,8 +118,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cp-simcard: --vpcd: %s\n", addr.error().c_str());
     return 2;
   }
-  ::signal(SIGTERM, [](int) { stop.store(true); });
-  ::signal(SIGINT, [](int) { stop.store(true); });
+  // Without SA_RESTART, so a blocking recv() returns (EINTR) and the loops see `stop`.
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { stop.store(true); };
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
   cp::simcard::Card card(*contents);
   CP_LOG_INFO("cp-simcard: card ICCID {} IMSI {}, reader at {}", contents->iccid, contents->imsi,
               addr->to_string());

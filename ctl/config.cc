@@ -176,6 +176,46 @@ void visit_uplink(ConfigVisitor& v, UplinkConfig& s) {
   v.choice("dc0", s.dc0, kDc0Names);
 }
 
+std::string check_optional_tcp_address(std::string_view v) {
+  return v.empty() ? "" : check_tcp_address(v);
+}
+std::string check_optional_path(std::string_view v) {
+  return v.empty() ? "" : check_path(v);
+}
+std::string check_component_name(std::string_view v) {
+  if (v.empty() || v.size() > 32) return "must be 1..32 characters (RSPRO)";
+  for (char c : v)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
+      return "must be printable ASCII (RSPRO IA5String)";
+  return "";
+}
+
+void visit_remsim_server(ConfigVisitor& v, RemsimServerConfig& s) {
+  v.boolean("enabled", s.enabled);
+  v.text("listen", s.listen, check_tcp_address);
+  v.text("rest_listen", s.rest_listen, check_optional_tcp_address);
+  v.text("rest_token", s.rest_token);
+  v.text("slotmaps", s.slotmaps, check_path);
+  v.text("bankd_advertise", s.bankd_advertise, check_optional_tcp_address);
+  v.u32("bankd_port", s.bankd_port, 1, 65535);
+  v.u32("id_timeout_ms", s.id_timeout_ms, 100, 3'600'000);
+}
+
+constexpr std::array<std::string_view, 2> kBankdBackendNames = {"sim", "pcsc"};
+
+void visit_bankd(ConfigVisitor& v, BankdConfig& s) {
+  v.boolean("enabled", s.enabled);
+  v.text("server", s.server, check_optional_tcp_address);
+  v.text("listen", s.listen, check_tcp_address);
+  v.u32("bank_id", s.bank_id, 0, 1023);
+  v.text("name", s.name, check_component_name);
+  v.choice("backend", s.backend, kBankdBackendNames);
+  v.u32("sim_slots", s.sim_slots, 1, 1024);
+  v.text("sim_cards", s.sim_cards, check_optional_path);
+  v.text("readers", s.readers, check_path);
+  v.boolean("exclusive", s.exclusive);
+}
+
 void visit_log(ConfigVisitor& v, LogConfig& s) {
   v.enumeration("level", s.level, kLogLevelNames);
   v.boolean("wire_trace", s.wire_trace);
@@ -543,6 +583,8 @@ void visit_config(ConfigVisitor& v, Config& config) {
   v.section("smsc", config.smsc, visit_smsc);
   v.section("smpp", config.smpp, visit_smpp);
   v.section("uplink", config.uplink, visit_uplink);
+  v.section("remsim_server", config.remsim_server, visit_remsim_server);
+  v.section("bankd", config.bankd, visit_bankd);
   v.section("log", config.log, visit_log);
 }
 

@@ -113,6 +113,34 @@ struct UplinkConfig {
   bool operator==(const UplinkConfig&) const = default;
 };
 
+// The remsim server (docs/REMSIM.md): RSPRO for banks and clients, the REST API, the slotmaps.
+struct RemsimServerConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1:9998";
+  std::string rest_listen = "127.0.0.1:9997";  // "" = no REST API
+  std::string rest_token;                      // "" = no authentication
+  std::string slotmaps = "remsim-slotmaps.txt";
+  std::string bankd_advertise;  // "" = the bank's source address with bankd_port
+  uint32_t bankd_port = 9999;
+  uint32_t id_timeout_ms = 10000;
+  bool operator==(const RemsimServerConfig&) const = default;
+};
+
+// The SIM bank daemon (docs/REMSIM.md).
+struct BankdConfig {
+  bool enabled = true;
+  std::string server;  // "" = this daemon's remsim server
+  std::string listen = "127.0.0.1:9999";
+  uint32_t bank_id = 1;
+  std::string name = "cellplane-bankd";
+  size_t backend = 0;  // index into {sim, pcsc}
+  uint32_t sim_slots = 4;
+  std::string sim_cards;
+  std::string readers = "bankd_pcsc_slots.csv";
+  bool exclusive = true;
+  bool operator==(const BankdConfig&) const = default;
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::info;
   bool wire_trace = false;
@@ -128,6 +156,8 @@ struct Config {
   SmscConfig smsc;
   SmppConfig smpp;
   UplinkConfig uplink;
+  RemsimServerConfig remsim_server;
+  BankdConfig bankd;
   LogConfig log;
 
   // The control socket path: control.socket if absolute, else state_dir/control.socket,
@@ -289,6 +319,47 @@ reconnect_min_ms = 1000
 reconnect_max_ms = 60000
 # How data_coding 0 is read and written: gsm7, ia5 or latin1.
 dc0 = "gsm7"
+
+[remsim_server]
+# The remote-SIM server (docs/REMSIM.md): bank daemons and clients register over RSPRO; slot
+# mappings are managed over its REST API (osmo-remsim compatible) or `cellctl remsim`.
+enabled = true
+# RSPRO for banks and clients, host:port.
+listen = "127.0.0.1:9998"
+# The REST API (/api/backend/v1/...), host:port; "" = none.
+rest_listen = "127.0.0.1:9997"
+# When set, every REST request needs "Authorization: Bearer <token>".
+rest_token = ""
+# The slot mappings, kept across restarts; a relative path is under state_dir.
+slotmaps = "remsim-slotmaps.txt"
+# The bank daemon address told to clients: "" = the source address of the bank's control
+# connection with bankd_port (with [bankd] in this daemon: the port it listens on); or host:port.
+bankd_advertise = ""
+bankd_port = 9999
+# A connection must identify itself (ConnectBankReq / ConnectClientReq) within this long, ms.
+id_timeout_ms = 10000
+
+[bankd]
+# The SIM bank daemon (docs/REMSIM.md): serves this bank's cards to remsim clients.
+enabled = true
+# The remsim server, host:port; "" = the one in this daemon ([remsim_server]).
+server = ""
+# Where clients connect, host:port.
+listen = "127.0.0.1:9999"
+# Our bank id (0..1023) and the name we register with.
+bank_id = 1
+name = "cellplane-bankd"
+# "sim": simulated cards in the process (sim_slots of them); "pcsc": the cards in PC/SC readers,
+# one hardware thread per reader (readers).
+backend = "sim"
+sim_slots = 4
+# Optional directory of card contents files slot-N.txt (cp-simcard's format); missing ones are
+# generated from the bank id and slot. A relative path is under state_dir.
+sim_cards = ""
+# PC/SC: osmo-remsim's CSV of "bankId","slotNr","reader name regex"; relative: under state_dir.
+readers = "bankd_pcsc_slots.csv"
+# Open PC/SC cards exclusively (nothing else on the host may talk to them meanwhile).
+exclusive = true
 
 [log]
 # trace, debug, info, notice, warn or error.

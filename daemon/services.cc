@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstring>
 
+#include "base/atomic_file.h"
 #include "base/log.h"
 #include "base/octet_set.h"
 #include "engine/http/metrics.h"
@@ -248,28 +250,9 @@ Result<std::vector<std::string>, std::string> read_peer_index(const std::string&
 // Written whole and renamed into place (a crash leaves the old or the new one).
 Result<void, std::string> write_peer_index(const std::string& path,
                                            const std::vector<std::string>& names) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& n : names) out << n << "\n";
-    out.flush();
-    if (!out) return fail(tmp + ": cannot write");
-  }
-  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    if (fd >= 0) ::close(fd);
-    return fail(tmp + ": " + std::strerror(errno));
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(path + ": " + std::strerror(errno));
-  const int dir = ::open(std::filesystem::path(path).parent_path().c_str(), O_RDONLY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return {};
+  std::string text;
+  for (const auto& n : names) text += n + "\n";
+  return write_file_atomic(path, text);
 }
 
 // Loads the number database with the peer indices of `known`, and records any new peer in the
@@ -455,6 +438,288 @@ Result<void, std::string> Services::install_uplink() {
   return {};
 }
 
+namespace {
+
+Result<std::pair<uint16_t, uint16_t>, std::string> parse_pair(const ctl::ControlRequest& req,
+                                                              std::string_view key) {
+  auto v = req.string_arg(key);
+  if (!v) return fail(v.error());
+  const size_t colon = v->find(':');
+  uint32_t a = 0, b = 0;
+  auto num = [](std::string_view s, uint32_t& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size() && out <= 1023;
+  };
+  if (colon == std::string_view::npos || !num(v->substr(0, colon), a) ||
+      !num(v->substr(colon + 1), b))
+    return fail(fmt::format("{}= takes ID:SLOT, each 0..1023 (got \"{}\")", key, *v));
+  return std::pair{static_cast<uint16_t>(a), static_cast<uint16_t>(b)};
+}
+
+void write_slotmaps(ctl::JsonWriter& out, const remsim::Slotmaps& maps) {
+  out.begin_array();
+  for (const auto& [id, m] : maps.all())
+    out.begin_object()
+        .field("id", static_cast<uint64_t>(id))
+        .field("bank", fmt::format("{}:{}", m.bank.bank_id, m.bank.slot))
+        .field("client", fmt::format("{}:{}", m.client.client_id, m.client.slot))
+        .field("state", remsim::to_string(m.state))
+        .end_object();
+  out.end_array();
+}
+
+}  // namespace
+
+Result<void, std::string> Services::install_remsim_server() {
+  const ctl::RemsimServerConfig& c = config_.remsim_server;
+  remsim::ServerOptions o;
+  auto listen = SocketAddress::parse(c.listen);
+  if (!listen) return fail("[remsim_server] listen: " + listen.error());
+  o.listen = *listen;
+  if (c.rest_listen.empty()) {
+    o.rest_listen.reset();
+  } else {
+    auto rest = SocketAddress::parse(c.rest_listen);
+    if (!rest) return fail("[remsim_server] rest_listen: " + rest.error());
+    o.rest_listen = *rest;
+  }
+  o.rest_token = c.rest_token;
+  o.slotmaps_path = config_.state_path(c.slotmaps);
+  if (!c.bankd_advertise.empty()) o.bankd_advertise = *SocketAddress::parse(c.bankd_advertise);
+  o.bankd_port = static_cast<uint16_t>(c.bankd_port);
+  o.id_timeout = static_cast<Nanos>(c.id_timeout_ms) * kNanosPerMilli;
+  auto server = remsim::RemsimServer::create(std::move(o));
+  if (!server) return fail("remsim server: " + server.error());
+  remsim_server_ = std::move(*server);
+  engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {
+    if (r.core() != 0) return {};
+    return remsim_server_->start(r);
+  });
+  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
+    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
+    CP_ASSERT(ok);
+  };
+  using ctl::ControlRequest;
+  using ctl::JsonWriter;
+  add("remsim", "remsim server: addresses, banks, clients and slotmaps at a glance",
+      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+        const auto& s = remsim_server_->stats();
+        size_t active = 0;
+        for (const auto& [id, m] : remsim_server_->slotmaps().all())
+          active += m.state == remsim::SlotmapState::active;
+        out.begin_object()
+            .field("rspro", remsim_server_->bound_address().to_string())
+            .field("rest", remsim_server_->rest_address()
+                               ? "http://" + remsim_server_->rest_address()->to_string()
+                               : std::string("off"))
+            .field("banks", static_cast<uint64_t>(remsim_server_->banks().size()))
+            .field("clients", static_cast<uint64_t>(remsim_server_->clients().size()))
+            .field("slotmaps", static_cast<uint64_t>(remsim_server_->slotmaps().all().size()))
+            .field("slotmaps_active", static_cast<uint64_t>(active))
+            .field("restart_counter", remsim_server_->restart_counter())
+            .field("connections", s.connections)
+            .field("id_timeouts", s.id_timeouts)
+            .field("identity_in_use", s.identity_in_use)
+            .field("protocol_errors", s.protocol_errors)
+            .field("rest_requests", s.rest_requests)
+            .field("rest_unauthorized", s.rest_unauthorized)
+            .end_object();
+        return {};
+      });
+  add("remsim.banks", "bank daemons registered with the remsim server",
+      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+        out.begin_array();
+        for (const auto& b : remsim_server_->banks())
+          out.begin_object()
+              .field("bank", static_cast<uint64_t>(b.bank_id))
+              .field("slots", static_cast<uint64_t>(b.number_of_slots))
+              .field("state", b.state)
+              .field("name", b.identity.name)
+              .field("software", b.identity.software + " " + b.identity.sw_version)
+              .field("remote", b.remote)
+              .end_object();
+        out.end_array();
+        return {};
+      });
+  add("remsim.clients", "clients registered with the remsim server, and the bank each was told",
+      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+        out.begin_array();
+        for (const auto& cl : remsim_server_->clients())
+          out.begin_object()
+              .field("client", fmt::format("{}:{}", cl.client.client_id, cl.client.slot))
+              .field("state", cl.state)
+              .field("bankd", cl.bankd)
+              .field("name", cl.identity.name)
+              .field("software", cl.identity.software + " " + cl.identity.sw_version)
+              .field("remote", cl.remote)
+              .end_object();
+        out.end_array();
+        return {};
+      });
+  add("remsim.slotmaps.list", "slot mappings (bank slot -> client slot) and their state",
+      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+        write_slotmaps(out, remsim_server_->slotmaps());
+        return {};
+      });
+  add("remsim.slotmaps.add", "map a bank slot to a client slot: bank=ID:SLOT client=ID:SLOT",
+      [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
+        auto bank = parse_pair(req, "bank");
+        if (!bank) return fail(bank.error());
+        auto client = parse_pair(req, "client");
+        if (!client) return fail(client.error());
+        auto m = remsim_server_->add_slotmap({bank->first, bank->second},
+                                             {client->first, client->second});
+        if (!m) return fail(m.error());
+        out.begin_object()
+            .field("id", static_cast<uint64_t>((*m)->id()))
+            .field("state", remsim::to_string((*m)->state))
+            .end_object();
+        return {};
+      });
+  add("remsim.slotmaps.delete", "delete a slot mapping: id=N or bank=ID:SLOT",
+      [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
+        uint32_t id = 0;
+        if (req.has("id")) {
+          auto v = req.int_arg("id");
+          if (!v) return fail(v.error());
+          if (*v < 0 || *v > (1023 << 16 | 1023)) return fail(std::string("id= is out of range"));
+          id = static_cast<uint32_t>(*v);
+        } else {
+          auto bank = parse_pair(req, "bank");
+          if (!bank) return fail(std::string("give id=N or bank=ID:SLOT"));
+          id = uint32_t{bank->first} << 16 | bank->second;
+        }
+        if (auto r = remsim_server_->delete_slotmap(id); !r)
+          return fail(fmt::format("slotmap {}: {}", id, r.error()));
+        const remsim::Slotmap* m = remsim_server_->slotmaps().by_id(id);
+        out.begin_object()
+            .field("id", static_cast<uint64_t>(id))
+            .field("state", m ? remsim::to_string(m->state) : "deleted")
+            .end_object();
+        return {};
+      });
+  return {};
+}
+
+Result<void, std::string> Services::install_bankd() {
+  const ctl::BankdConfig& c = config_.bankd;
+  remsim::BankdOptions o;
+  auto listen = SocketAddress::parse(c.listen);
+  if (!listen) return fail("[bankd] listen: " + listen.error());
+  o.listen = *listen;
+  o.bank_id = static_cast<uint16_t>(c.bank_id);
+  o.name = c.name;
+  if (!c.server.empty()) {
+    o.server = *SocketAddress::parse(c.server);
+  } else if (!remsim_server_) {
+    return fail(std::string(
+        "[bankd] server is empty (this daemon's remsim server) but [remsim_server] is disabled"));
+  }
+  std::unique_ptr<remsim::CardBackend> backend;
+  if (c.backend == 0) {
+    remsim::SimCardOptions so;
+    so.bank_id = o.bank_id;
+    so.slots = static_cast<uint16_t>(c.sim_slots);
+    if (!c.sim_cards.empty()) so.contents_dir = config_.state_path(c.sim_cards);
+    auto b = remsim::make_sim_backend(so);
+    if (!b) return fail("[bankd] simulated cards: " + b.error());
+    backend = std::move(*b);
+  } else {
+    const std::string path = config_.state_path(c.readers);
+    auto text = read_small_file(path);
+    if (!text) return fail("[bankd] readers: " + text.error());
+    if (!*text)
+      return fail(
+          fmt::format("[bankd] readers: {} does not exist; it lists \"bankId\",\"slotNr\","
+                      "\"reader name regex\" per line (osmo-remsim's CSV)",
+                      path));
+    auto readers = remsim::parse_reader_csv(**text, path, o.bank_id);
+    if (!readers) return fail("[bankd] readers:\n" + readers.error());
+    remsim::PcscOptions po;
+    po.bank_id = o.bank_id;
+    po.readers = std::move(*readers);
+    po.exclusive = c.exclusive;
+    auto b = remsim::make_pcsc_backend(po);
+    if (!b) return fail(fmt::format("[bankd] {}: {}", path, b.error()));
+    backend = std::move(*b);
+  }
+  bankd_ = std::make_unique<remsim::Bankd>(o, std::move(backend), engine_.core_count());
+  const bool local_server = c.server.empty();
+  engine_.on_each_core([this, local_server](engine::Reactor& r) -> Result<void, std::string> {
+    // Core 0 runs the remsim server's setup first (registered before), so its address is known.
+    if (r.core() == 0 && local_server) bankd_->set_server(remsim_server_->bound_address());
+    auto ok = bankd_->start_on_core(r);
+    if (!ok) return ok;
+    if (r.core() == 0 && remsim_server_ && config_.remsim_server.bankd_advertise.empty())
+      remsim_server_->set_bankd_port(bankd_->bound_port());
+    return {};
+  });
+  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
+    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
+    CP_ASSERT(ok);
+  };
+  using ctl::ControlRequest;
+  using ctl::JsonWriter;
+  add("bankd", "SIM bank daemon: bank, server link, counters",
+      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+        const auto& s = bankd_->stats();
+        auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+        out.begin_object()
+            .field("bank", static_cast<uint64_t>(bankd_->options().bank_id))
+            .field("backend", bankd_->backend().name())
+            .field("slots", static_cast<uint64_t>(bankd_->backend().slots()))
+            .field("listen_port", static_cast<uint64_t>(bankd_->bound_port()))
+            .field("server", bankd_->options().server.to_string())
+            .field("server_link", get(s.server_up) ? "registered" : "down")
+            .field("mappings", static_cast<uint64_t>(bankd_->mappings().size()))
+            .field("clients", static_cast<uint64_t>(bankd_->workers().size()))
+            .field("clients_accepted", get(s.clients_accepted))
+            .field("tpdus", get(s.tpdus))
+            .field("card_errors", get(s.card_errors))
+            .field("resets", get(s.resets))
+            .end_object();
+        return {};
+      });
+  add("bankd.workers", "SIM bank daemon: one row per client connection, with its state",
+      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+        out.begin_array();
+        for (const auto& w : bankd_->workers())
+          out.begin_object()
+              .field("core", static_cast<uint64_t>(w.core))
+              .field("remote", w.remote)
+              .field("state", remsim::to_string(w.state))
+              .field("client", w.client ? fmt::format("{}:{}", w.client->client_id, w.client->slot)
+                                        : std::string("-"))
+              .field("bank_slot", w.bank ? std::to_string(w.bank->slot) : std::string("-"))
+              .field("tpdus", w.tpdus)
+              .end_object();
+        out.end_array();
+        return {};
+      });
+  add("bankd.cards", "SIM bank daemon: the card or reader behind each slot",
+      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+        out.begin_array();
+        for (const auto& line : bankd_->backend().describe()) out.string(line);
+        out.end_array();
+        return {};
+      });
+  add("bankd.card", "simulated cards: remove or insert one: slot=N present=true|false",
+      [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
+        if (bankd_->backend().name() != "sim")
+          return fail(std::string("only simulated cards can be removed from here"));
+        auto slot = req.int_arg("slot");
+        if (!slot) return fail(slot.error());
+        if (*slot < 0 || *slot >= bankd_->backend().slots())
+          return fail(fmt::format("slot= is 0..{}", bankd_->backend().slots() - 1));
+        auto present = req.bool_arg("present");
+        if (!present) return fail(present.error());
+        remsim::sim_set_present(bankd_->backend(), static_cast<uint16_t>(*slot), *present);
+        out.begin_object().field("slot", *slot).field("present", *present).end_object();
+        return {};
+      });
+  return {};
+}
+
 void Services::register_smsc_commands() {
   auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
     auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
@@ -604,6 +869,12 @@ Result<void, std::string> Services::install() {
   }
   if (config_.uplink.enabled) {
     if (auto ok = install_uplink(); !ok) return ok;
+  }
+  if (config_.remsim_server.enabled) {
+    if (auto ok = install_remsim_server(); !ok) return ok;
+  }
+  if (config_.bankd.enabled) {
+    if (auto ok = install_bankd(); !ok) return ok;
   }
   register_commands();
   ctl::ControlServiceOptions opts;

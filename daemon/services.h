@@ -11,6 +11,8 @@
 #include "ctl/control_server.h"
 #include "engine/engine.h"
 #include "engine/http/http_server.h"
+#include "engine/remsim/bankd.h"
+#include "engine/remsim/server.h"
 #include "engine/smpp/server.h"
 #include "engine/smpp/uplink.h"
 #include "engine/smsc/core.h"
@@ -45,6 +47,9 @@ class Services {
   smsc::SmscService* smsc() { return smsc_.get(); }
   // The SMPP server (null when [smpp] enabled = false).
   smpp::SmppServer* smpp() { return smpp_.get(); }
+  // The remsim server and bank daemon (null when disabled).
+  remsim::RemsimServer* remsim_server() { return remsim_server_.get(); }
+  remsim::Bankd* bankd() { return bankd_.get(); }
 
  private:
   void register_commands();
@@ -52,6 +57,8 @@ class Services {
   Result<void, std::string> install_smsc();
   Result<void, std::string> install_smpp();
   Result<void, std::string> install_uplink();
+  Result<void, std::string> install_remsim_server();
+  Result<void, std::string> install_bankd();
 
   const ctl::Config& config_;
   engine::Engine& engine_;
@@ -63,6 +70,8 @@ class Services {
   std::unique_ptr<smsc::SmscService> smsc_;
   std::unique_ptr<smpp::SmppServer> smpp_;
   std::unique_ptr<smpp::SmppUplink> uplink_;
+  std::unique_ptr<remsim::RemsimServer> remsim_server_;
+  std::unique_ptr<remsim::Bankd> bankd_;
   std::atomic<bool> shutdown_requested_{false};
   std::string metrics_address_;
 };

@@ -71,7 +71,9 @@ bool step(std::map<uint32_t, Slotmap>& maps, uint32_t id, SlotmapState from, Slo
 }  // namespace
 
 bool Slotmaps::create_sent(uint32_t id) {
-  return step(maps_, id, SlotmapState::fresh, SlotmapState::unacknowledged);
+  if (!step(maps_, id, SlotmapState::fresh, SlotmapState::unacknowledged)) return false;
+  maps_[id].sent = true;
+  return true;
 }
 bool Slotmaps::create_acked(uint32_t id) {
   return step(maps_, id, SlotmapState::unacknowledged, SlotmapState::active);
@@ -92,8 +94,11 @@ Result<void, SlotmapError> Slotmaps::request_delete(uint32_t id, bool* removed) 
   if (it == maps_.end()) return fail(SlotmapError::not_found);
   switch (it->second.state) {
     case SlotmapState::fresh:
-      // Never sent to the bank: nothing to undo there.
-      maps_.erase(it);
+      if (it->second.sent) {
+        it->second.state = SlotmapState::delete_req;  // the bank may hold it: undo it there
+        return {};
+      }
+      maps_.erase(it);  // never sent to the bank: nothing to undo there
       if (removed) *removed = true;
       return {};
     case SlotmapState::unacknowledged:
@@ -112,21 +117,21 @@ void Slotmaps::bank_lost(uint16_t bank_id) {
     Slotmap& m = it->second;
     if (m.bank.bank_id != bank_id) {
       ++it;
-    } else if (m.state == SlotmapState::delete_req || m.state == SlotmapState::deleting) {
-      it = maps_.erase(it);
     } else {
-      m.state = SlotmapState::fresh;
+      if (m.state == SlotmapState::deleting) m.state = SlotmapState::delete_req;
+      if (m.state == SlotmapState::unacknowledged || m.state == SlotmapState::active)
+        m.state = SlotmapState::fresh;
       ++it;
     }
   }
 }
 
 std::string Slotmaps::save() const {
-  std::string out = "# remsim slotmaps: bankId slotNr clientId slotNr\n";
+  std::string out = "# remsim slotmaps: bankId slotNr clientId slotNr [delete]\n";
   for (const auto& [id, m] : maps_) {
-    if (m.state == SlotmapState::delete_req || m.state == SlotmapState::deleting) continue;
-    out += fmt::format("{} {} {} {}\n", m.bank.bank_id, m.bank.slot, m.client.client_id,
-                       m.client.slot);
+    const bool deleting = m.state == SlotmapState::delete_req || m.state == SlotmapState::deleting;
+    out += fmt::format("{} {} {} {}{}\n", m.bank.bank_id, m.bank.slot, m.client.client_id,
+                       m.client.slot, deleting ? " delete" : "");
   }
   return out;
 }
@@ -143,6 +148,12 @@ Result<Slotmaps, std::string> Slotmaps::load(std::string_view text, std::string_
     ++line_no;
     if (const size_t hash = line.find('#'); hash != std::string_view::npos)
       line = line.substr(0, hash);
+    bool deleting = false;
+    if (const size_t d = line.find("delete"); d != std::string_view::npos) {
+      const std::string_view tail = line.substr(d + 6);
+      deleting = tail.find_first_not_of(" \t\r") == std::string_view::npos;
+      if (deleting) line = line.substr(0, d);
+    }
     uint32_t v[4];
     size_t n = 0;
     const char* p = line.data();
@@ -163,14 +174,21 @@ Result<Slotmaps, std::string> Slotmaps::load(std::string_view text, std::string_
     if (n == 0 && !bad) continue;
     if (bad || n != 4) {
       problems.push_back(
-          fmt::format("{}:{}: expected 4 numbers: bankId slotNr clientId slotNr", name, line_no));
+          fmt::format("{}:{}: expected bankId slotNr clientId slotNr [delete]", name, line_no));
       continue;
     }
     auto r = maps.add({static_cast<uint16_t>(std::min<uint32_t>(v[0], 65535)),
                        static_cast<uint16_t>(std::min<uint32_t>(v[1], 65535))},
                       {static_cast<uint16_t>(std::min<uint32_t>(v[2], 65535)),
                        static_cast<uint16_t>(std::min<uint32_t>(v[3], 65535))});
-    if (!r) problems.push_back(fmt::format("{}:{}: {}", name, line_no, to_string(r.error())));
+    if (!r) {
+      problems.push_back(fmt::format("{}:{}: {}", name, line_no, to_string(r.error())));
+    } else {
+      // The bank may hold it from before the restart.
+      Slotmap& m = maps.maps_[(*r)->id()];
+      m.sent = true;
+      if (deleting) m.state = SlotmapState::delete_req;
+    }
   }
   if (!problems.empty()) {
     std::string all;

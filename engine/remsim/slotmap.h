@@ -5,11 +5,17 @@
 //   ACTIVE / UNACKNOWLEDGED --(deletion asked)--> DELETE_REQ --(RemoveMappingReq sent)-->
 //   DELETING --(RemoveMappingRes)--> gone;  NEW --(deletion asked)--> gone at once
 //   bank daemon lost: UNACKNOWLEDGED and ACTIVE -> NEW (sent again when it is back),
-//                     DELETE_REQ and DELETING -> gone (the bank forgets its maps anyway)
+//                     DELETING -> DELETE_REQ (the removal is sent again when it is back)
+//
+// A bank daemon keeps serving its mappings while its control link is down, so a mapping it may
+// hold (sent to it once) is never dropped silently: deleting it while the bank is away leaves
+// it in DELETE_REQ until the bank is back and has acknowledged the removal. Only a mapping never
+// sent (NEW, `sent` false) goes at once.
 //
 // A bank slot and a client slot each belong to at most one mapping; a mapping's id is
 // bankId * 65536 + slotNr, as osmo-remsim's REST API has it. The table is saved as text and
-// loaded at start (every mapping comes back NEW: the bank must acknowledge it again), so
+// loaded at start (every mapping comes back NEW, or DELETE_REQ: the bank must acknowledge it
+// again, and may hold it), so
 // mappings survive a server restart. Single-threaded (the server's reactor).
 #pragma once
 
@@ -35,6 +41,7 @@ struct Slotmap {
   BankSlot bank;
   ClientSlot client;
   SlotmapState state = SlotmapState::fresh;
+  bool sent = false;  // a CreateMappingReq went out: the bank may hold it
   uint32_t id() const { return uint32_t{bank.bank_id} << 16 | bank.slot; }
 };
 
@@ -60,7 +67,8 @@ class Slotmaps {
   void bank_lost(uint16_t bank_id);
   void clear() { maps_.clear(); }
 
-  // Persistence: one mapping per line, "bankId slotNr clientId slotNr".
+  // Persistence: one mapping per line, "bankId slotNr clientId slotNr", followed by "delete"
+  // for a mapping whose removal the bank has not acknowledged yet.
   std::string save() const;
   static Result<Slotmaps, std::string> load(std::string_view text, std::string_view name);
 

@@ -44,6 +44,11 @@ struct Contents {
 // Every problem is reported as "name:line: problem".
 Result<Contents, std::string> parse_contents(std::string_view text, std::string_view name);
 
+// Contents for simulated card `slot` of bank `bank` (a rack started without files): ICCID
+// 898821100 BBB SSSSSSS + Luhn, IMSI 00101 BBB SSSSSSS, MSISDN 1555 BBB SSSS, a distinct EID, and a
+// Ki / OPc derived from the two numbers. Those keys are public: test cards only.
+Contents simulated_contents(uint16_t bank, uint16_t slot);
+
 class Card {
  public:
   explicit Card(Contents contents);

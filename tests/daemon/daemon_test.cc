@@ -181,9 +181,12 @@ class DaemonTest : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_ = (dir_ / "cellplane.toml").string();
-    std::ofstream(config_) << "state_dir = \"" << (dir_ / "state").string() << "\"\n"
-                           << "[engine]\ncores = 2\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
-                           << "[smpp]\nlisten = \"127.0.0.1:0\"\n";
+    std::ofstream(config_)
+        << "state_dir = \"" << (dir_ / "state").string() << "\"\n"
+        << "[engine]\ncores = 2\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+        << "[smpp]\nlisten = \"127.0.0.1:0\"\n"
+        << "[remsim_server]\nlisten = \"127.0.0.1:0\"\nrest_listen = \"127.0.0.1:0\"\n"
+        << "[bankd]\nlisten = \"127.0.0.1:0\"\n";
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -456,7 +459,8 @@ TEST_F(DaemonTest, TwoLevelHierarchy) {
   const std::string top_config = (top / "cellplane.toml").string();
   std::ofstream(top_config) << "state_dir = \"" << (top / "state").string() << "\"\n"
                             << "[engine]\ncores = 2\n[metrics]\nenabled = false\n"
-                            << "[smpp]\nlisten = \"127.0.0.1:0\"\n";
+                            << "[smpp]\nlisten = \"127.0.0.1:0\"\n"
+                            << "[remsim_server]\nenabled = false\n[bankd]\nenabled = false\n";
   Daemon upper(top, {"--config", top_config});
   auto ctl_at = [](const std::string& config, std::vector<std::string> words) {
     std::vector<std::string> argv{CELLCTL_PATH, "--config", config};
@@ -481,6 +485,7 @@ TEST_F(DaemonTest, TwoLevelHierarchy) {
   std::ofstream(bottom_config) << "state_dir = \"" << (bottom / "state").string() << "\"\n"
                                << "[engine]\ncores = 2\n[metrics]\nenabled = false\n"
                                << "[smpp]\nenabled = false\n"
+                               << "[remsim_server]\nenabled = false\n[bankd]\nenabled = false\n"
                                << "[uplink]\nenabled = true\nserver = \"127.0.0.1:" << port
                                << "\"\nsystem_id = \"down\"\npassword = \"downpw\"\n"
                                << "reconnect_min_ms = 100\n";

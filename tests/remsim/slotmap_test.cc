@@ -58,11 +58,22 @@ TEST(Slotmaps, ALostBankDaemonSendsItsMappingsBackToNew) {
   for (uint32_t id : {active, sent, going, other}) maps.create_sent(id);
   for (uint32_t id : {active, going, other}) maps.create_acked(id);
   ASSERT_TRUE(maps.request_delete(going));
+  ASSERT_TRUE(maps.remove_sent(going));
   maps.bank_lost(3);
   EXPECT_EQ(maps.by_id(active)->state, SlotmapState::fresh);
   EXPECT_EQ(maps.by_id(sent)->state, SlotmapState::fresh);
-  EXPECT_EQ(maps.by_id(going), nullptr);
+  // The bank may still hold it: the removal is sent again when it is back.
+  EXPECT_EQ(maps.by_id(going)->state, SlotmapState::delete_req);
   EXPECT_EQ(maps.by_id(other)->state, SlotmapState::active);
+  // Deleting a mapping the bank may hold waits for the bank; one never sent goes at once.
+  bool removed = true;
+  ASSERT_TRUE(maps.request_delete(active, &removed));
+  EXPECT_FALSE(removed);
+  EXPECT_EQ(maps.by_id(active)->state, SlotmapState::delete_req);
+  const uint32_t unsent = (*maps.add({3, 5}, {1, 5}))->id();
+  ASSERT_TRUE(maps.request_delete(unsent, &removed));
+  EXPECT_TRUE(removed);
+  EXPECT_EQ(maps.by_id(unsent), nullptr);
 }
 
 TEST(Slotmaps, SavedAndLoadedAcrossARestart) {
@@ -74,14 +85,19 @@ TEST(Slotmaps, SavedAndLoadedAcrossARestart) {
   maps.request_delete(going);
   auto loaded = Slotmaps::load(maps.save(), "slotmaps");
   ASSERT_TRUE(loaded) << loaded.error();
-  EXPECT_EQ(loaded->all().size(), 2u);  // the one being deleted is not kept
+  ASSERT_EQ(loaded->all().size(), 3u);
   EXPECT_EQ(loaded->by_id(65537)->client, (ClientSlot{23, 1}));
   EXPECT_EQ(loaded->by_id(65537)->state, SlotmapState::fresh);
-  auto bad = Slotmaps::load("1 0 23 0\n1 0 24 0\n1 2 x 0\n5 5 5\n", "slotmaps.txt");
+  EXPECT_TRUE(loaded->by_id(65537)->sent);  // the bank may hold it from before the restart
+  // The one being deleted stays until the bank acknowledges the removal.
+  EXPECT_EQ(loaded->by_id(going)->state, SlotmapState::delete_req);
+  auto bad =
+      Slotmaps::load("1 0 23 0\n1 0 24 0\n1 2 x 0\n5 5 5\n6 6 6 6 deleted\n", "slotmaps.txt");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().find("slotmaps.txt:2: the bank slot is already mapped"), std::string::npos);
-  EXPECT_NE(bad.error().find("slotmaps.txt:3: expected 4 numbers"), std::string::npos);
-  EXPECT_NE(bad.error().find("slotmaps.txt:4: expected 4 numbers"), std::string::npos);
+  EXPECT_NE(bad.error().find("slotmaps.txt:3: expected bankId"), std::string::npos);
+  EXPECT_NE(bad.error().find("slotmaps.txt:4: expected bankId"), std::string::npos);
+  EXPECT_NE(bad.error().find("slotmaps.txt:5: expected bankId"), std::string::npos);
 }
 
 }  // namespace

@@ -517,12 +517,12 @@ Result<void, std::string> Services::install_remsim_server() {
             .field("slotmaps", static_cast<uint64_t>(remsim_server_->slotmaps().all().size()))
             .field("slotmaps_active", static_cast<uint64_t>(active))
             .field("restart_counter", remsim_server_->restart_counter())
-            .field("connections", s.connections)
-            .field("id_timeouts", s.id_timeouts)
-            .field("identity_in_use", s.identity_in_use)
-            .field("protocol_errors", s.protocol_errors)
-            .field("rest_requests", s.rest_requests)
-            .field("rest_unauthorized", s.rest_unauthorized)
+            .field("connections", s.connections.load())
+            .field("id_timeouts", s.id_timeouts.load())
+            .field("identity_in_use", s.identity_in_use.load())
+            .field("protocol_errors", s.protocol_errors.load())
+            .field("rest_requests", s.rest_requests.load())
+            .field("rest_unauthorized", s.rest_unauthorized.load())
             .end_object();
         return {};
       });

@@ -157,7 +157,10 @@ RemsimServer::~RemsimServer() = default;
 
 Result<std::unique_ptr<RemsimServer>, std::string> RemsimServer::create(ServerOptions options) {
   std::unique_ptr<RemsimServer> s(new RemsimServer(std::move(options)));
-  if (s->opt_.slotmaps_path.empty()) return s;
+  if (s->opt_.slotmaps_path.empty()) {
+    s->restart_counter_ = 1;  // this start; nothing kept across restarts
+    return s;
+  }
   auto text = read_small_file(s->opt_.slotmaps_path);
   if (!text) return fail(text.error());
   if (*text) {
@@ -390,6 +393,7 @@ void RemsimServer::configure_client(Peer& c) {
   }
   if (!c.told && want_ip.port == 0) return;  // nothing to say yet
   if (c.told && c.told_bank == want_bank && same(c.told_ip, want_ip)) return;
+  if (c.told && c.told_ip.port == 0 && want_ip.port == 0) return;  // still no bank
   rspro::Pdu req;
   req.type = MsgType::config_client_bank_req;
   req.bank = want_bank;

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -74,15 +75,16 @@ struct PeerView {
   std::string bankd;                          // clients: the bank they were told, "ip:port"
 };
 
+// Written by the server's reactor, readable from any thread.
 struct ServerStats {
-  uint64_t connections = 0;
-  uint64_t id_timeouts = 0;
-  uint64_t identity_in_use = 0;
-  uint64_t protocol_errors = 0;  // unexpected messages
-  uint64_t rest_requests = 0;
-  uint64_t rest_unauthorized = 0;
-  uint64_t saves = 0;
-  uint64_t save_errors = 0;
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> id_timeouts{0};
+  std::atomic<uint64_t> identity_in_use{0};
+  std::atomic<uint64_t> protocol_errors{0};  // unexpected messages
+  std::atomic<uint64_t> rest_requests{0};
+  std::atomic<uint64_t> rest_unauthorized{0};
+  std::atomic<uint64_t> saves{0};
+  std::atomic<uint64_t> save_errors{0};
 };
 
 class RemsimServer final : public engine::Acceptor {

@@ -23,13 +23,13 @@
 #include <fmt/format.h>
 
 #include "base/socket_address.h"
-#include "proto/ipa/ipa.h"
+#include "engine/remsim/rspro_link.h"
 #include "proto/rspro/rspro.h"
 
 namespace {
 
 namespace rspro = cp::proto::rspro;
-namespace ipa = cp::proto::ipa;
+using cp::remsim::RsproLink;
 using Clock = std::chrono::steady_clock;
 
 struct Options {
@@ -41,78 +41,6 @@ struct Options {
   double wait_s = 30;                   // for a bank / the ATR
   double apdu_timeout_s = 10;
   bool verbose = false;
-};
-
-// One TCP link carrying IPA frames.
-class Link {
- public:
-  ~Link() { reset(); }
-  bool connect(const cp::SocketAddress& a, std::string& error) {
-    reset();
-    fd_ = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0 || ::connect(fd_, a.sa(), a.length) != 0) {
-      error = fmt::format("connect {}: {}", a.to_string(), std::strerror(errno));
-      reset();
-      return false;
-    }
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return true;
-  }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    in_.clear();
-  }
-  int fd() const { return fd_; }
-  bool up() const { return fd_ >= 0; }
-  bool send(std::span<const std::byte> bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
-    }
-    return true;
-  }
-  bool send(const rspro::Pdu& p) {
-    return send(ipa::encode_osmo(ipa::kExtRspro, rspro::encode(p)));
-  }
-  // Reads what is there; false on EOF or error.
-  bool receive() {
-    std::byte buf[4096];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) return n < 0 && errno == EINTR;
-    in_.insert(in_.end(), buf, buf + n);
-    return true;
-  }
-  // The next whole RSPRO PDU's bytes (PINGs answered, other frames dropped); nullopt when no
-  // whole frame is there. `bad` set on an undecodable frame.
-  std::optional<std::vector<std::byte>> next(bool& bad) {
-    for (;;) {
-      const auto len = ipa::frame_length(in_);
-      if (!len || in_.size() < *len) return std::nullopt;
-      std::vector<std::byte> frame(in_.begin(), in_.begin() + static_cast<long>(*len));
-      in_.erase(in_.begin(), in_.begin() + static_cast<long>(*len));
-      auto f = ipa::decode(frame);
-      if (!f) {
-        bad = true;
-        return std::nullopt;
-      }
-      if (f->proto == ipa::kProtoCcm) {
-        if (!f->payload.empty() && static_cast<uint8_t>(f->payload[0]) == ipa::kCcmPing)
-          send(ipa::encode_ccm(ipa::kCcmPong));
-        continue;
-      }
-      if (f->proto != ipa::kProtoOsmo || f->ext != ipa::kExtRspro) continue;
-      return std::vector<std::byte>(f->payload.begin(), f->payload.end());
-    }
-  }
-
- private:
-  int fd_ = -1;
-  std::vector<std::byte> in_;
 };
 
 std::string hex(std::span<const std::byte> b) {
@@ -173,8 +101,7 @@ class Shell {
     if (o_.bankd.empty()) {
       auto a = cp::SocketAddress::parse(o_.server);
       if (!a) return fatal("--server: " + a.error());
-      std::string err;
-      if (!server_.connect(*a, err)) return fatal("remsim server: " + err);
+      if (auto ok = server_.connect(*a); !ok) return fatal("remsim server: " + ok.error());
       rspro::Pdu req;
       req.type = rspro::MsgType::connect_client_req;
       req.identity = identity();
@@ -219,11 +146,11 @@ class Shell {
       if (rc < 0 && errno != EINTR) return fatal(std::string("poll: ") + std::strerror(errno));
       if (rc <= 0) continue;
       if (si >= 0 && fds[si].revents) {
-        if (!server_.receive()) return fatal("the remsim server closed the connection");
+        if (!server_.read_available()) return fatal("the remsim server closed the connection");
         if (int r = drain_server(); r != 0) return r;
       }
       if (bi >= 0 && fds[bi].revents) {
-        if (!bankd_.receive()) {
+        if (!bankd_.read_available()) {
           note("the bank daemon closed the connection");
           bank_lost();
         } else if (int r = drain_bankd(); r != 0) {
@@ -244,11 +171,11 @@ class Shell {
   }
 
   int drain_server() {
-    bool bad = false;
-    while (auto bytes = server_.next(bad)) {
-      auto pdu = rspro::decode(*bytes);
-      if (!pdu)
-        return fatal(std::string("undecodable RSPRO from the server: ") + std::string(pdu.error()));
+    for (;;) {
+      auto m = server_.next();
+      if (!m) return fatal("from the server: " + m.error());
+      if (!*m) return 0;
+      const rspro::Pdu* pdu = &(*m)->pdu;
       if (pdu->type == rspro::MsgType::connect_client_res) {
         if (pdu->result != rspro::ResultCode::ok)
           return fatal(fmt::format("the remsim server refused client {}:{} (result {})",
@@ -269,20 +196,17 @@ class Shell {
           note(fmt::format("bank {}:{} at {}", pdu->bank.bank_id, pdu->bank.slot,
                            addr->to_string()));
           bank_addr_ = *addr;
-          bankd_.reset();
+          bankd_.close();
           ready_ = false;
           next_bank_try_ = Clock::now();
         }
       }
     }
-    if (bad) return fatal("a malformed IPA frame from the server");
-    return 0;
   }
 
   void connect_bank() {
-    std::string err;
-    if (!bankd_.connect(*bank_addr_, err)) {
-      note(err);
+    if (auto ok = bankd_.connect(*bank_addr_); !ok) {
+      note(ok.error());
       next_bank_try_ = Clock::now() + std::chrono::seconds(1);
       return;
     }
@@ -294,7 +218,7 @@ class Shell {
   }
 
   void bank_lost() {
-    bankd_.reset();
+    bankd_.close();
     ready_ = false;
     if (awaiting_) {
       // The APDU in flight is lost with its card: report it, go on with the next.
@@ -306,11 +230,11 @@ class Shell {
   }
 
   int drain_bankd() {
-    bool bad = false;
-    while (auto bytes = bankd_.next(bad)) {
-      auto pdu = rspro::decode(*bytes);
-      if (!pdu)
-        return fatal(std::string("undecodable RSPRO from the bank: ") + std::string(pdu.error()));
+    for (;;) {
+      auto m = bankd_.next();
+      if (!m) return fatal("from the bank: " + m.error());
+      if (!*m) return 0;
+      const rspro::Pdu* pdu = &(*m)->pdu;
       switch (pdu->type) {
         case rspro::MsgType::connect_client_res:
           if (pdu->result != rspro::ResultCode::ok) {
@@ -344,8 +268,6 @@ class Shell {
       }
       if (!bankd_.up()) return 0;
     }
-    if (bad) return fatal("a malformed IPA frame from the bank");
-    return 0;
   }
 
   bool read_stdin() {
@@ -399,7 +321,7 @@ class Shell {
   }
 
   Options o_;
-  Link server_, bankd_;
+  RsproLink server_, bankd_;
   std::optional<cp::SocketAddress> bank_addr_;
   rspro::BankSlot bank_;
   Clock::time_point next_bank_try_{};

@@ -19,139 +19,31 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/process.h"
 #include "tests/support/reactor_harness.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Output {
-  int status = -1;
-  std::string text;  // stdout + stderr
-};
+using cp::test::Child;
+using cp::test::free_port;
+using cp::test::Output;
+using cp::test::run;
 
-// Runs a command to completion, capturing its output.
-Output run(const std::vector<std::string>& argv) {
-  std::string cmd;
-  for (const auto& a : argv) cmd += "'" + a + "' ";
-  cmd += "2>&1";
-  Output out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.text.append(buf, n);
-  const int rc = ::pclose(p);
-  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
-}
-
-class Daemon {
+class Daemon : public cp::test::Process {
  public:
   // `env`: extra NAME=value pairs for the daemon's environment.
   Daemon(const fs::path& dir, const std::vector<std::string>& extra,
          const std::vector<std::string>& env = {})
-      : log_(dir / "daemon.log") {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen(log_.c_str(), "w", stderr);
-      (void)f;
-      for (const auto& kv : env) ::putenv(const_cast<char*>(kv.c_str()));
-      std::vector<std::string> args{CELLPLANED_PATH};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Daemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // Sends SIGTERM and returns the exit status (-1 on timeout).
-  int terminate(int timeout_ms = 10000) {
-    ::kill(pid_, SIGTERM);
-    for (int waited = 0; waited < timeout_ms; waited += 10) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-  std::string log() const {
-    std::ifstream in(log_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+      : Process(with_program(extra), dir / "daemon.log", env) {}
 
  private:
-  fs::path log_;
-  pid_t pid_ = -1;
-};
-
-// A long-running helper program (a node script) with its stdout on a pipe read line by line.
-class Child {
- public:
-  explicit Child(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      _exit(127);
-    }
-    ::close(fds[1]);
-    fd_ = fds[0];
+  static std::vector<std::string> with_program(const std::vector<std::string>& extra) {
+    std::vector<std::string> args{CELLPLANED_PATH};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
   }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (fd_ >= 0) ::close(fd_);
-  }
-  // The next line that contains `needle` (lines before it are kept in seen()), or "" on timeout.
-  std::string wait_line(std::string_view needle, int timeout_ms = 15000) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (true) {
-      for (size_t nl; (nl = buf_.find('\n')) != std::string::npos;) {
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        seen_ += line + "\n";
-        if (line.find(needle) != std::string::npos) return line;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            until - std::chrono::steady_clock::now())
-                            .count();
-      if (left <= 0) return "";
-      pollfd pfd{fd_, POLLIN, 0};
-      if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) return "";
-      char tmp[4096];
-      const ssize_t n = ::read(fd_, tmp, sizeof tmp);
-      if (n <= 0) return "";
-      buf_.append(tmp, static_cast<size_t>(n));
-    }
-  }
-  const std::string& seen() const { return seen_; }
-
- private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  std::string buf_, seen_;
 };
 
 // The value of "key":NUMBER in a JSON line.
@@ -159,19 +51,6 @@ std::string json_number(const std::string& line, const std::string& key) {
   std::smatch m;
   if (!std::regex_search(line, m, std::regex("\"" + key + "\":([0-9]+)"))) return "";
   return m[1].str();
-}
-
-// A TCP port free right now on 127.0.0.1 (for programs that want a fixed port in their config).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 class DaemonTest : public ::testing::Test {

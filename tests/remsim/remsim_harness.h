@@ -18,6 +18,7 @@
 #include "hw/simcard/card.h"
 #include "hw/simcard/milenage.h"
 #include "tests/http/http_test_support.h"
+#include "tests/support/process.h"
 #include "tests/support/reactor_harness.h"
 #include "tests/support/temp_dir.h"
 
@@ -26,17 +27,7 @@ namespace cp::remsim::test {
 namespace rspro = proto::rspro;
 using cp::test::eventually;
 
-inline uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+using cp::test::free_port;
 
 inline SocketAddress loopback(uint16_t port) {
   return *SocketAddress::parse("127.0.0.1:" + std::to_string(port));

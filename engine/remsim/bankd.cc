@@ -1,5 +1,6 @@
 #include "engine/remsim/bankd.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -448,7 +449,9 @@ class Bankd::Control final : public RsproUser {
     req.type = MsgType::connect_bank_req;
     req.identity = {rspro::ComponentType::bankd, b_.opt_.name, kSoftware, kVersion, {}};
     req.bank_id = b_.opt_.bank_id;
-    req.number_of_slots = b_.backend_->slots();
+    // RSPRO's numberOfSlots is a SlotNumber (0..1023): a full bank of 1,024 says 1023, which
+    // the server reads as "slots 0..1023".
+    req.number_of_slots = std::min<uint16_t>(b_.backend_->slots(), 1023);
     conn_.send(req);
   }
 

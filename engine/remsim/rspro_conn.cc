@@ -17,8 +17,7 @@ RsproConn::RsproConn(RsproUser& user, RsproOptions options)
 
 bool RsproConn::send(const rspro::Pdu& pdu) {
   if (!conn_) return false;
-  const auto frame = ipa::encode_osmo(ipa::kExtRspro, rspro::encode(pdu));
-  return conn_->send(frame);
+  return conn_->send(rspro::encode_frame(pdu, scratch_));
 }
 
 void RsproConn::close() {

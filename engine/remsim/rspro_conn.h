@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/clock.h"
 #include "engine/reactor.h"
@@ -65,6 +66,7 @@ class RsproConn final : public engine::ConnectionHandler {
   engine::Timer timer_;
   Nanos ping_sent_at_ = 0;  // 0: no PONG awaited
   uint64_t pongs_missed_ = 0;
+  std::vector<std::byte> scratch_;  // the frame being sent (its capacity reused)
 };
 
 }  // namespace cp::remsim

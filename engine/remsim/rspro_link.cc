@@ -49,7 +49,7 @@ bool RsproLink::send_raw(std::span<const std::byte> bytes) {
 
 bool RsproLink::send(const rspro::Pdu& pdu) {
   if (fd_ < 0) return false;
-  return send_raw(ipa::encode_osmo(ipa::kExtRspro, rspro::encode(pdu)));
+  return send_raw(rspro::encode_frame(pdu, scratch_));
 }
 
 bool RsproLink::read_available() {

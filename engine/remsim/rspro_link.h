@@ -52,6 +52,7 @@ class RsproLink {
  private:
   int fd_ = -1;
   std::vector<std::byte> in_;
+  std::vector<std::byte> scratch_;  // the frame being sent
 };
 
 }  // namespace cp::remsim

@@ -442,7 +442,9 @@ void RemsimServer::save() {
 
 Result<const Slotmap*, std::string> RemsimServer::add_slotmap(BankSlot bank_slot,
                                                               ClientSlot client) {
-  if (const Peer* b = bank(bank_slot.bank_id); b && bank_slot.slot >= b->number_of_slots)
+  // numberOfSlots tops out at 1023 (RSPRO's SlotNumber): 1023 stands for "0..1023".
+  if (const Peer* b = bank(bank_slot.bank_id);
+      b && bank_slot.slot >= b->number_of_slots && b->number_of_slots < 1023)
     return fail(fmt::format("bank {} has {} slots (0..{})", bank_slot.bank_id, b->number_of_slots,
                             b->number_of_slots == 0 ? 0 : b->number_of_slots - 1));
   auto r = maps_.add(bank_slot, client);

@@ -217,6 +217,10 @@ Card::Card(Contents contents) : contents_(std::move(contents)) {
            true});
 }
 
+std::span<const uint8_t> Card::atr() {
+  return kAtr;
+}
+
 std::span<const uint8_t> Card::reset() {
   current_df_ = 0;
   current_ef_.reset();

@@ -56,6 +56,8 @@ class Card {
   // Cold or warm reset: the ATR; the selection goes back to the MF, the PIN must be verified
   // again, a pending response is dropped.
   std::span<const uint8_t> reset();
+  // The ATR without a reset (a reader asking for it again must not disturb the card).
+  static std::span<const uint8_t> atr();
   // One C-APDU (header, and Lc data or Le) to its R-APDU (data and SW1 SW2).
   std::vector<uint8_t> transmit(std::span<const uint8_t> apdu);
 

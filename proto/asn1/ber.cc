@@ -1,5 +1,9 @@
 #include "proto/asn1/ber.h"
 
+#include <algorithm>
+
+#include "base/assert.h"
+
 #include <cstring>
 
 namespace cp::proto::asn1 {
@@ -165,25 +169,32 @@ void Writer::string(Tag tag, std::string_view value) {
   octets(tag, std::as_bytes(std::span(value.data(), value.size())));
 }
 
+void Writer::raw(std::span<const std::byte> bytes) {
+  for (std::byte b : bytes) out_.push_back(b);
+}
+
 void Writer::begin(Tag tag) {
   tag.constructed = true;
   identifier(tag);
   out_.push_back(std::byte{0});  // placeholder: one length octet, widened at end() if needed
-  open_.push_back(out_.size());
+  CP_ASSERT(depth_ < kDepthMax);
+  open_[depth_++] = out_.size();
 }
 
 void Writer::end() {
-  const size_t start = open_.back();
-  open_.pop_back();
+  CP_ASSERT(depth_ > 0);
+  const size_t start = open_[--depth_];
   const size_t n = out_.size() - start;
   if (n < 0x80) {
     out_[start - 1] = static_cast<std::byte>(n);
     return;
   }
-  std::vector<std::byte> len;
-  for (size_t v = n; v; v >>= 8) len.insert(len.begin(), static_cast<std::byte>(v));
-  out_[start - 1] = static_cast<std::byte>(0x80 | len.size());
-  out_.insert(out_.begin() + static_cast<long>(start), len.begin(), len.end());
+  std::byte len[sizeof(size_t)];
+  size_t k = 0;
+  for (size_t v = n; v; v >>= 8) len[k++] = static_cast<std::byte>(v);
+  std::reverse(len, len + k);
+  out_[start - 1] = static_cast<std::byte>(0x80 | k);
+  out_.insert(out_.begin() + static_cast<long>(start), len, len + k);
 }
 
 }  // namespace cp::proto::asn1

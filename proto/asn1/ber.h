@@ -5,6 +5,7 @@
 // integers, definite lengths, BOOLEAN TRUE as FF).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -75,14 +76,21 @@ class Writer {
   void string(Tag tag, std::string_view value);
   void begin(Tag tag);
   void end();
+  // Bytes written as they are (a framing header in front of the DER, say).
+  void raw(std::span<const std::byte> bytes);
   std::vector<std::byte> take() { return std::move(out_); }
   const std::vector<std::byte>& bytes() const { return out_; }
+  std::vector<std::byte>& buffer() { return out_; }
+  // Starts over in `reuse` (emptied, its capacity kept): no allocation once it is big enough.
+  explicit Writer(std::vector<std::byte>&& reuse = {}) : out_(std::move(reuse)) { out_.clear(); }
 
  private:
   void identifier(Tag tag);
   void length(size_t n);
+  static constexpr size_t kDepthMax = 16;
   std::vector<std::byte> out_;
-  std::vector<size_t> open_;  // content start of each open constructed value
+  std::array<size_t, kDepthMax> open_{};  // content start of each open constructed value
+  size_t depth_ = 0;
 };
 
 }  // namespace cp::proto::asn1

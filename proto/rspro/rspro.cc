@@ -493,8 +493,8 @@ Result<Pdu, std::string_view> decode(std::span<const std::byte> der) {
   return p;
 }
 
-std::vector<std::byte> encode(const Pdu& p) {
-  asn1::Writer w;
+namespace {
+void put_pdu(asn1::Writer& w, const Pdu& p) {
   w.begin(kSeq);
   w.integer(context(0), p.version);
   w.integer(context(1), p.tag);
@@ -504,7 +504,26 @@ std::vector<std::byte> encode(const Pdu& p) {
   w.end();
   w.end();
   w.end();
+}
+}  // namespace
+
+std::vector<std::byte> encode(const Pdu& p) {
+  asn1::Writer w;
+  put_pdu(w, p);
   return w.take();
+}
+
+std::span<const std::byte> encode_frame(const Pdu& p, std::vector<std::byte>& buffer) {
+  asn1::Writer w(std::move(buffer));
+  // IPA header: length (patched below), OSMO, extension RSPRO.
+  const std::byte head[4] = {std::byte{0}, std::byte{0}, std::byte{0xEE}, std::byte{0x07}};
+  w.raw(head);
+  put_pdu(w, p);
+  buffer = w.take();
+  const size_t len = buffer.size() - 3;  // the extension byte counts, the header does not
+  buffer[0] = static_cast<std::byte>(len >> 8);
+  buffer[1] = static_cast<std::byte>(len);
+  return buffer;
 }
 
 }  // namespace cp::proto::rspro

@@ -135,5 +135,9 @@ struct Pdu {
 Result<Pdu, std::string_view> decode(std::span<const std::byte> der);
 // DER, as osmo-remsim writes it.
 std::vector<std::byte> encode(const Pdu& pdu);
+// The whole IPA frame (OSMO extension 0x07 around the DER), written into `buffer` (emptied; its
+// capacity is reused, so a connection that keeps one allocates nothing per message). The view
+// is into `buffer`.
+std::span<const std::byte> encode_frame(const Pdu& pdu, std::vector<std::byte>& buffer);
 
 }  // namespace cp::proto::rspro

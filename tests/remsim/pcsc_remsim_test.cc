@@ -209,8 +209,8 @@ TEST_F(PcscRemsim, ShellThroughTheWholeChainRemovalRestarts) {
 TEST_F(PcscRemsim, MappingDeletedAndRecreatedWhileConnected) {
   TestClient c({7, 0});
   ASSERT_EQ(c.register_with(loopback(server_port_)), rspro::ResultCode::ok);
-  EXPECT_EQ(test::rest(loopback(rest_port_), "POST", "/slotmaps", map_body(1, 0, 7, 0)).status,
-            201);
+  const auto made = test::rest(loopback(rest_port_), "POST", "/slotmaps", map_body(1, 0, 7, 0));
+  EXPECT_EQ(made.status, 201) << made.body << rest("/banks") << rest("/slotmaps");
   auto cfg = c.next_config();
   ASSERT_TRUE(cfg && cfg->second);
   ASSERT_TRUE(c.connect_bank_retrying(*cfg->second));
@@ -220,6 +220,8 @@ TEST_F(PcscRemsim, MappingDeletedAndRecreatedWhileConnected) {
   cfg = c.next_config();
   ASSERT_TRUE(cfg);
   EXPECT_FALSE(cfg->second);
+  // The removal completes once the bank has acknowledged it; then the slot is free again.
+  EXPECT_TRUE(eventually([&] { return rest("/slotmaps") == R"({"slotmaps":[]})"; }));
   EXPECT_EQ(test::rest(loopback(rest_port_), "POST", "/slotmaps", map_body(1, 0, 7, 0)).status,
             201);
   cfg = c.next_config();

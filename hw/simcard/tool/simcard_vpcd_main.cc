@@ -66,8 +66,8 @@ uint64_t serve(int fd, cp::simcard::Card& card, bool trace) {
         case 2:  // reset
           card.reset();
           break;
-        case 4: {  // ATR
-          const auto atr = card.reset();
+        case 4: {  // ATR: asked again whenever pcscd checks the card; not a reset
+          const auto atr = cp::simcard::Card::atr();
           if (!send_msg(fd, atr)) return apdus;
           break;
         }

@@ -34,6 +34,11 @@ class RsproLink {
   RsproLink& operator=(const RsproLink&) = delete;
 
   Result<void, std::string> connect(const SocketAddress& address);
+  // Takes over a connected socket (one a test accepted, say).
+  void adopt(int fd) {
+    close();
+    fd_ = fd;
+  }
   void close();
   int fd() const { return fd_; }
   bool up() const { return fd_ >= 0; }

@@ -184,6 +184,54 @@ void append_smpp_metrics(proto::http::PrometheusWriter& out, const smpp::SmppSer
   out.sample("cellplane_smpp_binds", {}, static_cast<uint64_t>(server.binds().size()));
 }
 
+// The remsim server's and bank daemon's state as Prometheus families (reactor 0, where the
+// server lives and /metrics is served).
+void append_remsim_metrics(proto::http::PrometheusWriter& out, const remsim::RemsimServer* server,
+                           const remsim::Bankd* bankd) {
+  using proto::http::MetricType;
+  auto gauge = [&](std::string_view name, std::string_view help, uint64_t v) {
+    out.begin_family(name, help, MetricType::gauge);
+    out.sample(name, {}, v);
+  };
+  auto counter = [&](std::string_view name, std::string_view help, uint64_t v) {
+    out.begin_family(name, help, MetricType::counter);
+    out.sample(name, {}, v);
+  };
+  if (server) {
+    gauge("cellplane_remsim_banks", "Bank daemons registered with the remsim server.",
+          server->banks().size());
+    gauge("cellplane_remsim_clients", "Clients registered with the remsim server.",
+          server->clients().size());
+    uint64_t by_state[5] = {};
+    for (const auto& [id, m] : server->slotmaps().all()) ++by_state[static_cast<size_t>(m.state)];
+    out.begin_family("cellplane_remsim_slotmaps", "Slot mappings, by state.", MetricType::gauge);
+    for (size_t i = 0; i < 5; ++i) {
+      const std::string_view state = remsim::to_string(static_cast<remsim::SlotmapState>(i));
+      const proto::http::PrometheusLabel label[] = {{"state", state}};
+      out.sample("cellplane_remsim_slotmaps", label, by_state[i]);
+    }
+    counter("cellplane_remsim_id_timeouts_total",
+            "Connections closed for not identifying themselves in time.",
+            server->stats().id_timeouts.load());
+    counter("cellplane_remsim_identity_in_use_total",
+            "Banks or clients refused because their identity was connected already.",
+            server->stats().identity_in_use.load());
+  }
+  if (bankd) {
+    const auto& s = bankd->stats();
+    gauge("cellplane_bankd_server_link_up",
+          "1 while the bank daemon is registered with the server.", s.server_up.load() ? 1 : 0);
+    gauge("cellplane_bankd_clients", "Client connections of the bank daemon.",
+          bankd->workers().size());
+    gauge("cellplane_bankd_mappings", "Mappings the bank daemon serves.", bankd->mappings().size());
+    counter("cellplane_bankd_tpdus_total", "TPDUs from clients to cards.", s.tpdus.load());
+    counter("cellplane_bankd_card_errors_total",
+            "Card failures (removed, mute, transmission errors) that closed a client.",
+            s.card_errors.load());
+    counter("cellplane_bankd_resets_total", "Card resets asked by clients.", s.resets.load());
+  }
+}
+
 constexpr std::string_view kExampleAccounts =
     R"(# SMPP peer accounts (docs/SMPP.md). One account per line:
 #   PEER  system_id=ID password=PW [binds=trx,tx,rx] [window=N] [tps=N] [max_binds=N]
@@ -891,6 +939,7 @@ Result<void, std::string> Services::install() {
       if (store_) append_store_metrics(out, *store_);
       if (smsc_) append_smsc_metrics(out, *smsc_);
       if (smpp_) append_smpp_metrics(out, *smpp_);
+      if (remsim_server_ || bankd_) append_remsim_metrics(out, remsim_server_.get(), bankd_.get());
     });
   }
   engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {

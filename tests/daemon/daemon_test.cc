@@ -275,6 +275,62 @@ TEST_F(DaemonTest, SmppOutOfTheBoxWithNpmSmpp) {
   EXPECT_NE(wrong.text.find("bind status 14"), std::string::npos) << wrong.text;  // invpaswd
 }
 
+// Remote SIM as the README shows it: the server and a bank daemon with simulated cards run on
+// the default configuration (ports 0 here); a slotmap over REST (curl), APDUs through
+// cp-remsim-shell, the state in cellctl and /metrics.
+TEST_F(DaemonTest, RemsimOutOfTheBox) {
+  Daemon d(dir_, {"--config", config_});
+  ASSERT_TRUE(wait_socket()) << d.log();
+  std::string rspro, rest, metrics;
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        const auto s = ctl({"--json", "remsim"});
+        std::smatch m;
+        if (!std::regex_search(s.text, m, std::regex("\"rspro\":\"([0-9.:]+)\""))) return false;
+        rspro = m[1].str();
+        if (!std::regex_search(s.text, m, std::regex("\"rest\":\"http://([0-9.:]+)\"")))
+          return false;
+        rest = m[1].str();
+        return ctl({"--json", "remsim", "banks"}).text.find("\"bank\":1") != std::string::npos;
+      },
+      10000))
+      << d.log();
+  const auto made = run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                         "Content-Type: application/json", "-d",
+                         R"({"bank":{"bankId":1,"slotNr":0},"client":{"clientId":23,"slotNr":0}})",
+                         "http://" + rest + "/api/backend/v1/slotmaps"});
+  EXPECT_EQ(made.text, "201") << made.text;
+  EXPECT_TRUE(cp::test::eventually([&] {
+    return ctl({"remsim", "slotmaps", "list"}).text.find("ACTIVE") != std::string::npos;
+  }));
+  const auto apdus = dir_ / "apdus.txt";
+  std::ofstream(apdus) << "00a40004023f00\n00a4000c022fe2\n00b000000a\n";
+  const auto shell =
+      run({CP_REMSIM_SHELL_PATH, "--server", rspro, "-c", "23", "-s", "0"}, apdus.string());
+  ASSERT_EQ(shell.status, 0) << shell.text << d.log();
+  EXPECT_NE(shell.text.find("ATR: 3b9f96801fc78031a073be21136743200718000001a5"), std::string::npos)
+      << shell.text;
+  // EF.ICCID of simulated card 0 of bank 1: 89882110000100000001, swapped BCD.
+  EXPECT_NE(shell.text.find("610d\n9000\n988812010010000000109000\n"), std::string::npos)
+      << shell.text;
+  const auto workers = ctl({"--json", "bankd"});
+  EXPECT_NE(workers.text.find("\"tpdus\":3"), std::string::npos) << workers.text;
+  EXPECT_NE(workers.text.find("\"server_link\":\"registered\""), std::string::npos);
+  // Deleted with cellctl; the slotmaps file follows.
+  const auto del = ctl({"remsim", "slotmaps", "delete", "bank=1:0"});
+  EXPECT_EQ(del.status, 0) << del.text;
+  EXPECT_TRUE(cp::test::eventually([&] {
+    return ctl({"--json", "remsim", "slotmaps", "list"}).text == "[]\n";
+  })) << ctl({"--json", "remsim", "slotmaps", "list"}).text;
+  const auto status = ctl({"--json", "status"});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(status.text, m, std::regex("\"metrics\":\"([0-9.:]+)\"")));
+  const std::string page = http_get(*cp::SocketAddress::parse(m[1].str()), "/metrics");
+  EXPECT_NE(page.find("cellplane_remsim_banks 1"), std::string::npos) << page;
+  EXPECT_NE(page.find("cellplane_bankd_tpdus_total 3"), std::string::npos) << page;
+  EXPECT_NE(page.find("cellplane_remsim_slotmaps{state=\"ACTIVE\"} 0"), std::string::npos);
+}
+
 // The uplink against an upstream SMSC made of npm `smpp`'s server: it binds as a transceiver;
 // the upstream's MO deliver_sm is stored; a message to the outside world goes up as submit_sm
 // with a receipt requested, and the upstream's receipt comes back as our status report.

@@ -15,6 +15,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace cp::daemon {
 
@@ -687,6 +688,9 @@ Result<void, std::string> Services::install_bankd() {
     po.bank_id = o.bank_id;
     po.readers = std::move(*readers);
     po.exclusive = c.exclusive;
+    // The reader threads mostly sleep in PC/SC calls; pinned to the last CPU, away from reactor
+    // 0, which serves their clients (with one CPU, that one).
+    po.pin_cpu = static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1;
     auto b = remsim::make_pcsc_backend(po);
     if (!b) return fail(fmt::format("[bankd] {}: {}", path, b.error()));
     backend = std::move(*b);

@@ -7,9 +7,11 @@
 //               way's p50 / p99 and the added latency (target, issue 6: <= 150 us median;
 //               osmo-remsim 1.1.3 adds ~130 us on this machine, ../shared/PEERS.md).
 //   throughput  The in-process simulated-card backend with --slots mapped slots (default 1,024),
-//               one connected client per slot keeping one TPDU outstanding, on an io_uring
-//               engine (the generator) beside the bank daemon's engine: TPDUs per second (target
-//               >= 200,000/s) and round-trip p50 / p99.
+//               one connected client per slot keeping one TPDU outstanding (SELECT MF), on an
+//               io_uring engine (the generator, --generator-cores reactors, not pinned) beside
+//               the bank daemon's engine (--bankd-cores reactors, pinned as cellplaned pins
+//               them), all on this machine's CPUs: TPDUs per second (target >= 200,000/s) and
+//               round-trip p50 / p99 at that load.
 // --repeat runs of each; medians. Every TPDU must be answered (else exit 1).
 //
 // Exit codes: 0 done, 1 a functional failure, 2 bad arguments, 77 pcscd / vpcd missing.
@@ -64,8 +66,9 @@ struct Options {
   // throughput
   double seconds = 3;
   unsigned slots = 1024;
-  unsigned bankd_cores = 1;
-  unsigned generator_cores = 1;
+  unsigned bankd_cores = 2;
+  unsigned generator_cores = 2;
+  bool pin_bankd = true;  // as cellplaned pins its reactors
 };
 
 Nanos mono() {
@@ -77,10 +80,11 @@ const std::vector<std::byte> kSelectMf = {std::byte{0x00}, std::byte{0xA4}, std:
                                           std::byte{0x00}};
 
 std::unique_ptr<engine::Engine> start_engine(
-    unsigned cores, std::function<Result<void, std::string>(engine::Reactor&)> setup) {
+    unsigned cores, std::function<Result<void, std::string>(engine::Reactor&)> setup,
+    bool pin = false) {
   engine::EngineConfig ec;
   ec.cores = cores;
-  ec.pin_threads = false;
+  ec.pin_threads = pin;
   ec.drain_timeout = 100 * kNanosPerMilli;
   auto e = std::make_unique<engine::Engine>(ec);
   e->on_each_core(std::move(setup));
@@ -107,7 +111,7 @@ struct RemsimSide {
   SocketAddress bankd_at;
 
   bool start(const fs::path& dir, unsigned slots, std::unique_ptr<remsim::CardBackend> cards,
-             unsigned bankd_cores) {
+             unsigned bankd_cores, bool pin) {
     std::string maps;
     for (unsigned n = 0; n < slots; ++n) maps += fmt::format("1 {} {} 0\n", n, n);
     std::ofstream(dir / "slotmaps.txt") << maps;
@@ -128,8 +132,8 @@ struct RemsimSide {
     bo.listen = *SocketAddress::parse("127.0.0.1:0");
     bo.card_retry = 10 * kNanosPerSecond;  // no status polls in the middle of the measurement
     bankd = std::make_unique<remsim::Bankd>(bo, std::move(cards), bankd_cores);
-    bankd_engine =
-        start_engine(bankd_cores, [this](engine::Reactor& r) { return bankd->start_on_core(r); });
+    bankd_engine = start_engine(
+        bankd_cores, [this](engine::Reactor& r) { return bankd->start_on_core(r); }, pin);
     if (!bankd_engine) return false;
     bankd_at = *SocketAddress::parse(fmt::format("127.0.0.1:{}", bankd->bound_port()));
     for (int i = 0; i < 1000; ++i) {
@@ -250,7 +254,7 @@ int run_latency(const Options& o) {
   po.readers = {{0, reader}};
   auto backend = remsim::make_pcsc_backend(po);
   RemsimSide side;
-  if (!backend || !side.start(dir, 1, std::move(*backend), 1)) {
+  if (!backend || !side.start(dir, 1, std::move(*backend), 1, false)) {
     cleanup();
     return kExitFailed;
   }
@@ -372,10 +376,12 @@ class GenClient final : public RsproUser {
  public:
   GenClient(GenCore& core, const std::atomic<bool>& measuring, uint16_t slot)
       : core_(core), measuring_(measuring), slot_(slot), conn_(*this, {}) {
-    tpdu_.type = rspro::MsgType::tpdu_modem_to_card;
-    tpdu_.client = {slot, 0};
-    tpdu_.bank = {1, slot};
-    tpdu_.data = kSelectMf;
+    rspro::Pdu tpdu;
+    tpdu.type = rspro::MsgType::tpdu_modem_to_card;
+    tpdu.client = {slot, 0};
+    tpdu.bank = {1, slot};
+    tpdu.data = kSelectMf;
+    rspro::encode_frame(tpdu, frame_);  // the same TPDU every time: encoded once
   }
   RsproConn& conn() { return conn_; }
 
@@ -421,14 +427,14 @@ class GenClient final : public RsproUser {
  private:
   void send_next(RsproConn& c) {
     sent_ = c.connection()->reactor().clock().now();
-    c.send(tpdu_);
+    c.connection()->send(frame_);
   }
 
   GenCore& core_;
   const std::atomic<bool>& measuring_;
   uint16_t slot_;
   RsproConn conn_;
-  rspro::Pdu tpdu_;
+  std::vector<std::byte> frame_;
   Nanos sent_ = 0;
 };
 
@@ -449,7 +455,8 @@ int run_throughput(const Options& o) {
   so.slots = static_cast<uint16_t>(o.slots);
   auto cards = remsim::make_sim_backend(so);
   RemsimSide side;
-  const bool started = cards && side.start(dir, o.slots, std::move(*cards), o.bankd_cores);
+  const bool started =
+      cards && side.start(dir, o.slots, std::move(*cards), o.bankd_cores, o.pin_bankd);
   std::error_code ec;
   fs::remove_all(dir, ec);
   if (!started) return kExitFailed;
@@ -546,6 +553,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--generator-cores", o.generator_cores, "throughput: generator reactors")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--pin-bankd", o.pin_bankd,
+                 "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does "
+                 "(the generator is never pinned)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   cp::set_log_level(cp::LogLevel::warn);

@@ -419,7 +419,7 @@ class GenClient final : public RsproUser {
     }
   }
   void on_rspro_closed(RsproConn&, engine::CloseReason reason, int error) override {
-    if (core_.failed.fetch_add(1) == 0)
+    if (core_.failed.fetch_add(1) == 0 && reason != engine::CloseReason::shutdown)
       fmt::print(stderr, "throughput: client {} closed: {} ({})\n", slot_,
                  engine::to_string(reason), std::strerror(error));
   }
@@ -520,9 +520,10 @@ int run_throughput(const Options& o) {
   }
   fmt::print(
       "throughput (median of {}): {:.0f} TPDU/s ({:.2f}x the 200,000/s target), p50 "
-      "{:.1f} us, p99 {:.1f} us; {} slots, bank daemon {} core(s), generator {} core(s)\n",
+      "{:.1f} us, p99 {:.1f} us; {} slots, bank daemon {} reactor(s){}, generator {} "
+      "reactor(s)\n",
       o.repeat, median(rates), median(rates) / 200000.0, median(p50s), median(p99s), o.slots,
-      o.bankd_cores, o.generator_cores);
+      o.bankd_cores, o.pin_bankd ? " pinned" : "", o.generator_cores);
   return 0;
 }
 

@@ -1,10 +1,12 @@
 // libFuzzer target for RSPRO over IPA (proto/ipa/ipa.h, proto/rspro/rspro.h): the input is a TCP
 // stream of IPA frames. Every RSPRO payload that decodes must re-encode to DER that decodes to
 // the same DER again (our encoder's output is always acceptable to our decoder).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "proto/ipa/ipa.h"
 #include "proto/rspro/rspro.h"
@@ -23,6 +25,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = rspro::decode(der);
     if (!again || rspro::encode(*again) != der) {
       std::fprintf(stderr, "rspro_fuzz: our own DER does not round-trip\n");
+      std::abort();
+    }
+    // The one-pass framing encoder writes the same frame.
+    std::vector<std::byte> scratch;
+    const auto framed = rspro::encode_frame(*p, scratch);
+    const auto expected = ipa::encode_osmo(ipa::kExtRspro, der);
+    if (!std::equal(framed.begin(), framed.end(), expected.begin(), expected.end())) {
+      std::fprintf(stderr, "rspro_fuzz: encode_frame differs from encode + IPA framing\n");
       std::abort();
     }
   }

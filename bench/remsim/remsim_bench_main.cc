@@ -44,6 +44,7 @@
 #include "engine/remsim/rspro_link.h"
 #include "engine/remsim/server.h"
 #include "hw/simcard/card.h"
+#include "tests/support/process.h"
 
 namespace cp::bench {
 namespace {
@@ -153,27 +154,6 @@ struct RemsimSide {
 // ---------------------------------------------------------------------------------------------
 // latency
 
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "w", stdout);
-    (void)f;
-    ::dup2(1, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-void reap(pid_t pid) {
-  if (pid <= 0) return;
-  ::kill(pid, SIGTERM);
-  ::waitpid(pid, nullptr, 0);
-}
-
 struct Percentiles {
   double p50_us = 0, p99_us = 0;
 };
@@ -204,15 +184,17 @@ int run_latency(const Options& o) {
     f << "\n";
   }
   std::system("pkill -x pcscd >/dev/null 2>&1; sleep 0.2");
-  const pid_t pcscd =
-      spawn({"/usr/sbin/pcscd", "-f", "-c", (dir / "reader.conf.d").string()}, dir / "pcscd.log");
-  const pid_t simcard = spawn({o.simcard, "--card", (dir / "card.txt").string(), "--vpcd",
+  auto pcscd = std::make_unique<test::Process>(
+      std::vector<std::string>{"/usr/sbin/pcscd", "-f", "-c", (dir / "reader.conf.d").string()},
+      dir / "pcscd.log");
+  auto simcard = std::make_unique<test::Process>(
+      std::vector<std::string>{o.simcard, "--card", (dir / "card.txt").string(), "--vpcd",
                                fmt::format("127.0.0.1:{}", o.vpcd_port)},
-                              dir / "card.log");
+      dir / "card.log");
   int rc = 0;
   auto cleanup = [&] {
-    reap(simcard);
-    reap(pcscd);
+    simcard.reset();
+    pcscd.reset();
     std::error_code ec;
     fs::remove_all(dir, ec);
   };

@@ -203,15 +203,18 @@ class Bankd::Worker final : public RsproUser {
     std::lock_guard lock(core_.mu);
     state_ = s;
   }
-
-  void on_connect(const rspro::Pdu& pdu) {
+  void send_connect_res(ResultCode code) {
     rspro::Pdu res;
     res.type = MsgType::connect_client_res;
     res.tag = kConnectClientResTag;
     res.identity = {rspro::ComponentType::bankd, b_.opt_.name, kSoftware, kVersion, {}};
+    res.result = code;
+    conn_.send(res);
+  }
+
+  void on_connect(const rspro::Pdu& pdu) {
     if (!pdu.client_slot) {
-      res.result = ResultCode::illegal_client_id;
-      conn_.send(res);
+      send_connect_res(ResultCode::illegal_client_id);
       conn_.close();
       return;
     }
@@ -221,8 +224,7 @@ class Bankd::Worker final : public RsproUser {
       if (!inserted) {
         CP_LOG_WARN("bankd: client {}:{} from {} refused: it is connected already",
                     pdu.client_slot->client_id, pdu.client_slot->slot, remote_);
-        res.result = ResultCode::identity_in_use;
-        conn_.send(res);
+        send_connect_res(ResultCode::identity_in_use);
         conn_.close();
         return;
       }
@@ -237,8 +239,7 @@ class Bankd::Worker final : public RsproUser {
     if (!find_mapping()) {
       CP_LOG_INFO("bankd: client {} connected from {}; no mapping yet", label(), remote_);
       set_state(WorkerState::client_wait_map);
-      res.result = ResultCode::card_not_present;
-      conn_.send(res);
+      send_connect_res(ResultCode::card_not_present);
       return;
     }
     CP_LOG_INFO("bankd: client {} connected from {}; bank slot {}", label(), remote_, bank_.slot);
@@ -280,24 +281,14 @@ class Bankd::Worker final : public RsproUser {
       const ResultCode code = r.code == ResultCode::ok ? ResultCode::card_unresponsive : r.code;
       if (connect_res_pending_) {
         connect_res_pending_ = false;
-        rspro::Pdu res;
-        res.type = MsgType::connect_client_res;
-        res.tag = kConnectClientResTag;
-        res.identity = {rspro::ComponentType::bankd, b_.opt_.name, kSoftware, kVersion, {}};
-        res.result = code;
-        conn_.send(res);
+        send_connect_res(code);
       }
       core_.reactor->arm_timer(timer_, b_.opt_.card_retry);  // try again (card inserted?)
       return;
     }
     if (connect_res_pending_) {
       connect_res_pending_ = false;
-      rspro::Pdu res;
-      res.type = MsgType::connect_client_res;
-      res.tag = kConnectClientResTag;
-      res.identity = {rspro::ComponentType::bankd, b_.opt_.name, kSoftware, kVersion, {}};
-      res.result = ResultCode::ok;
-      conn_.send(res);
+      send_connect_res(ResultCode::ok);
     }
     rspro::Pdu atr;
     atr.type = MsgType::set_atr_req;

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "base/text_lines.h"
+
 #include "base/atomic_file.h"
 #include "base/log.h"
 #include "engine/hw_bridge.h"
@@ -366,15 +368,9 @@ Result<std::vector<std::pair<uint16_t, std::string>>, std::string> parse_reader_
     std::string_view text, std::string_view name, uint16_t bank_id) {
   std::vector<std::pair<uint16_t, std::string>> out;
   std::vector<std::string> problems;
-  size_t line_no = 0, start = 0;
-  while (start < text.size()) {
-    const size_t end = text.find('\n', start);
-    std::string_view line =
-        text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    start = end == std::string_view::npos ? text.size() : end + 1;
-    ++line_no;
+  for_each_line(text, [&](std::string_view line, size_t line_no) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
-    if (line.empty() || line.front() == '#') continue;
+    if (line.empty() || line.front() == '#') return;
     // Three fields, each optionally double-quoted ("" inside quotes is one quote).
     std::vector<std::string> fields;
     size_t i = 0;
@@ -415,7 +411,7 @@ Result<std::vector<std::pair<uint16_t, std::string>>, std::string> parse_reader_
     };
     if (bad || fields.size() != 3) {
       problem("expected \"bankId\",\"slotNr\",\"reader name regex\"");
-      continue;
+      return;
     }
     uint32_t bank = 0, slot = 0;
     auto num = [](const std::string& s, uint32_t& v) {
@@ -424,27 +420,27 @@ Result<std::vector<std::pair<uint16_t, std::string>>, std::string> parse_reader_
     };
     if (!num(fields[0], bank) || !num(fields[1], slot)) {
       problem("bankId and slotNr must be numbers in 0..1023");
-      continue;
+      return;
     }
     if (fields[2].empty()) {
       problem("an empty reader pattern");
-      continue;
+      return;
     }
     try {
       std::regex check(fields[2], std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
       problem(fmt::format("reader pattern /{}/: {}", fields[2], e.what()));
-      continue;
+      return;
     }
-    if (bank != bank_id) continue;
+    if (bank != bank_id) return;
     bool dup = false;
     for (const auto& [s, re] : out) dup |= s == slot;
     if (dup) {
       problem(fmt::format("slot {} is listed twice", slot));
-      continue;
+      return;
     }
     out.emplace_back(static_cast<uint16_t>(slot), fields[2]);
-  }
+  });
   if (!problems.empty()) {
     std::string all;
     for (const auto& p : problems) all += p + "\n";

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "base/text_lines.h"
+
 namespace cp::remsim {
 
 std::string_view to_string(SlotmapState s) {
@@ -139,13 +141,7 @@ std::string Slotmaps::save() const {
 Result<Slotmaps, std::string> Slotmaps::load(std::string_view text, std::string_view name) {
   Slotmaps maps;
   std::vector<std::string> problems;
-  size_t line_no = 0, start = 0;
-  while (start < text.size()) {
-    const size_t end = text.find('\n', start);
-    std::string_view line =
-        text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    start = end == std::string_view::npos ? text.size() : end + 1;
-    ++line_no;
+  for_each_line(text, [&](std::string_view line, size_t line_no) {
     if (const size_t hash = line.find('#'); hash != std::string_view::npos)
       line = line.substr(0, hash);
     bool deleting = false;
@@ -171,11 +167,11 @@ Result<Slotmaps, std::string> Slotmaps::load(std::string_view text, std::string_
       p = q;
       ++n;
     }
-    if (n == 0 && !bad) continue;
+    if (n == 0 && !bad) return;
     if (bad || n != 4) {
       problems.push_back(
           fmt::format("{}:{}: expected bankId slotNr clientId slotNr [delete]", name, line_no));
-      continue;
+      return;
     }
     auto r = maps.add({static_cast<uint16_t>(std::min<uint32_t>(v[0], 65535)),
                        static_cast<uint16_t>(std::min<uint32_t>(v[1], 65535))},
@@ -189,7 +185,7 @@ Result<Slotmaps, std::string> Slotmaps::load(std::string_view text, std::string_
       m.sent = true;
       if (deleting) m.state = SlotmapState::delete_req;
     }
-  }
+  });
   if (!problems.empty()) {
     std::string all;
     for (const auto& pr : problems) all += pr + "\n";

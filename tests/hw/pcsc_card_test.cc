@@ -20,31 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "w", stdout);
-    (void)f;
-    ::dup2(1, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    _exit(127);
-  }
-  return pid;
-}
-void kill_wait(pid_t& pid) {
-  if (pid > 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    pid = -1;
-  }
-}
 
 std::vector<uint8_t> transmit(SCARDHANDLE h, std::vector<uint8_t> apdu) {
   uint8_t buf[300];
@@ -69,18 +49,20 @@ class PcscCard : public ::testing::Test {
                                      << "opc = cd63cb71954a9f4e48a5994e37a02baf\n";
     // Nothing else may own the pcscd socket (a pcscd started by the system is stopped).
     std::system("pkill -x pcscd >/dev/null 2>&1; sleep 0.2");
-    pcscd_ = spawn({"/usr/sbin/pcscd", "-f", "-c", (dir_ / "reader.conf.d").string()},
-                   dir_ / "pcscd.log");
+    pcscd_ = std::make_unique<cp::test::Process>(
+        std::vector<std::string>{"/usr/sbin/pcscd", "-f", "-c", (dir_ / "reader.conf.d").string()},
+        dir_ / "pcscd.log");
     start_card();
   }
   void TearDown() override {
-    kill_wait(card_);
-    kill_wait(pcscd_);
+    card_.reset();
+    pcscd_.reset();
     fs::remove_all(dir_);
   }
   void start_card() {
-    card_ = spawn(
-        {CP_SIMCARD_PATH, "--card", (dir_ / "card.txt").string(), "--vpcd", "127.0.0.1:39995"},
+    card_ = std::make_unique<cp::test::Process>(
+        std::vector<std::string>{CP_SIMCARD_PATH, "--card", (dir_ / "card.txt").string(), "--vpcd",
+                                 "127.0.0.1:39995"},
         dir_ / "card.log");
   }
   std::string logs() {
@@ -109,7 +91,7 @@ class PcscCard : public ::testing::Test {
   }
 
   fs::path dir_;
-  pid_t pcscd_ = -1, card_ = -1;
+  std::unique_ptr<cp::test::Process> pcscd_, card_;
 };
 
 TEST_F(PcscCard, ApdusThroughPcscd) {

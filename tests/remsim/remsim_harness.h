@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,7 @@
 #include "engine/remsim/server.h"
 #include "hw/simcard/card.h"
 #include "hw/simcard/milenage.h"
+#include "proto/ipa/ipa.h"
 #include "tests/http/http_test_support.h"
 #include "tests/support/process.h"
 #include "tests/support/reactor_harness.h"
@@ -134,6 +138,34 @@ inline std::string hex(std::span<const std::byte> b) {
   std::string s;
   for (std::byte x : b) s += fmt::format("{:02x}", static_cast<unsigned>(x));
   return s;
+}
+
+inline std::vector<std::byte> unhex(const std::string& h) {
+  std::vector<std::byte> out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2)
+    out.push_back(static_cast<std::byte>(std::stoi(h.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+// The frames of a real osmo-remsim 1.1.3 session (tests/proto/vectors, RSPRO_VECTORS):
+// "from>message" -> the frames' hex, in capture order ("server>configClientBankReq" has two).
+inline std::map<std::string, std::vector<std::string>> captured_session(const char* path) {
+  std::map<std::string, std::vector<std::string>> out;
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << path;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ss(line);
+    std::string from, arrow, to, name, hex_text;
+    ss >> from >> arrow >> to >> name >> hex_text;
+    out[from + ">" + name].push_back(hex_text);
+  }
+  return out;
+}
+
+// The wire frame of a received PDU: its DER as received, in its IPA frame.
+inline std::string frame_hex(const RsproMessage& m) {
+  return hex(proto::ipa::encode_osmo(proto::ipa::kExtRspro, m.bytes));
 }
 
 // A remsim client (what a SIMtrace2-driving client or cp-remsim-shell does), blocking.

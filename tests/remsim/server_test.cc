@@ -19,36 +19,6 @@ namespace {
 
 namespace ipa = proto::ipa;
 
-// "message name" -> the frame's hex, from the captured session (first occurrence; the second
-// configClientBankReq is stored as "configClientBankReq#2").
-std::map<std::string, std::string> captured() {
-  std::map<std::string, std::string> out;
-  std::ifstream in(RSPRO_VECTORS);
-  EXPECT_TRUE(in) << RSPRO_VECTORS;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ss(line);
-    std::string from, arrow, to, name, hex_text;
-    ss >> from >> arrow >> to >> name >> hex_text;
-    std::string key = from + ">" + name;
-    if (out.count(key)) key += "#2";
-    out[key] = hex_text;
-  }
-  return out;
-}
-
-std::vector<std::byte> unhex(const std::string& h) {
-  std::vector<std::byte> out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2)
-    out.push_back(static_cast<std::byte>(std::stoi(h.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
-// The wire frame of a received PDU (its DER as received, in its IPA frame).
-std::string frame_hex(const RsproMessage& m) {
-  return hex(ipa::encode_osmo(ipa::kExtRspro, m.bytes));
-}
-
 ServerOptions options(const std::string& slotmaps = "") {
   ServerOptions o;
   o.listen = loopback(0);
@@ -59,21 +29,21 @@ ServerOptions options(const std::string& slotmaps = "") {
 }
 
 TEST(RemsimServer, AgainstTheFramesOfARealOsmoRemsimSession) {
-  const auto cap = captured();
+  const auto cap = captured_session(RSPRO_VECTORS);
   ServerRun s(options());
   ASSERT_TRUE(s.run && s.run->started());
 
   // The real bankd registers.
   RsproLink bank;
   ASSERT_TRUE(bank.connect(s.rspro));
-  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")));
+  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")[0]));
   auto res = TestClient::expect(bank, rspro::MsgType::connect_bank_res);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->pdu.result, rspro::ResultCode::ok);
   // The real client registers.
   RsproLink client;
   ASSERT_TRUE(client.connect(s.rspro));
-  client.send_raw(unhex(cap.at("client(ctrl)>connectClientReq")));
+  client.send_raw(unhex(cap.at("client(ctrl)>connectClientReq")[0]));
   res = TestClient::expect(client, rspro::MsgType::connect_client_res);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->pdu.result, rspro::ResultCode::ok);
@@ -102,16 +72,16 @@ TEST(RemsimServer, AgainstTheFramesOfARealOsmoRemsimSession) {
   // The mapping goes to the bank, byte for byte as osmo-remsim sent it.
   auto create = TestClient::expect(bank, rspro::MsgType::create_mapping_req);
   ASSERT_TRUE(create);
-  EXPECT_EQ(frame_hex(*create), cap.at("server>createMappingReq"));
+  EXPECT_EQ(frame_hex(*create), cap.at("server>createMappingReq")[0]);
   EXPECT_EQ(
       rest(s.rest, "GET", "/slotmaps").body,
       R"({"slotmaps":[{"bank":{"bankId":1,"slotNr":0},"client":{"clientId":23,"slotNr":0},"state":"UNACKNOWLEDGED"}]})");
-  bank.send_raw(unhex(cap.at("bankd(ctrl)>createMappingRes")));
+  bank.send_raw(unhex(cap.at("bankd(ctrl)>createMappingRes")[0]));
   // Then the client learns its bank: 127.0.0.1 (the bank's source address), port 9999.
   auto config = TestClient::expect(client, rspro::MsgType::config_client_bank_req);
   ASSERT_TRUE(config);
-  EXPECT_EQ(frame_hex(*config), cap.at("server>configClientBankReq"));
-  client.send_raw(unhex(cap.at("client(ctrl)>configClientBankRes")));
+  EXPECT_EQ(frame_hex(*config), cap.at("server>configClientBankReq")[0]);
+  client.send_raw(unhex(cap.at("client(ctrl)>configClientBankRes")[0]));
   EXPECT_TRUE(eventually([&] {
     return rest(s.rest, "GET", "/slotmaps").body ==
            R"({"slotmaps":[{"bank":{"bankId":1,"slotNr":0},"client":{"clientId":23,"slotNr":0},"state":"ACTIVE"}]})";
@@ -141,11 +111,11 @@ TEST(RemsimServer, AgainstTheFramesOfARealOsmoRemsimSession) {
   EXPECT_EQ(rest(s.rest, "DELETE", "/slotmaps/65536").status, 200);
   auto remove = TestClient::expect(bank, rspro::MsgType::remove_mapping_req);
   ASSERT_TRUE(remove);
-  EXPECT_EQ(frame_hex(*remove), cap.at("server>removeMappingReq"));
-  bank.send_raw(unhex(cap.at("bankd(ctrl)>removeMappingRes")));
+  EXPECT_EQ(frame_hex(*remove), cap.at("server>removeMappingReq")[0]);
+  bank.send_raw(unhex(cap.at("bankd(ctrl)>removeMappingRes")[0]));
   config = TestClient::expect(client, rspro::MsgType::config_client_bank_req);
   ASSERT_TRUE(config);
-  EXPECT_EQ(frame_hex(*config), cap.at("server>configClientBankReq#2"));
+  EXPECT_EQ(frame_hex(*config), cap.at("server>configClientBankReq")[1]);
   EXPECT_TRUE(
       eventually([&] { return rest(s.rest, "GET", "/slotmaps").body == R"({"slotmaps":[]})"; }));
 
@@ -157,27 +127,27 @@ TEST(RemsimServer, AgainstTheFramesOfARealOsmoRemsimSession) {
 }
 
 TEST(RemsimServer, IdentityInUseAndTheIdentificationTimer) {
-  const auto cap = captured();
+  const auto cap = captured_session(RSPRO_VECTORS);
   ServerOptions o = options();
   o.id_timeout = 300 * kNanosPerMilli;
   ServerRun s(o);
   RsproLink bank, bank2, client, client2, silent;
   ASSERT_TRUE(bank.connect(s.rspro));
-  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")));
+  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")[0]));
   ASSERT_EQ(TestClient::expect(bank, rspro::MsgType::connect_bank_res)->pdu.result,
             rspro::ResultCode::ok);
   // The same bank id again: refused and dropped; the first one stays.
   ASSERT_TRUE(bank2.connect(s.rspro));
-  bank2.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")));
+  bank2.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")[0]));
   EXPECT_EQ(TestClient::expect(bank2, rspro::MsgType::connect_bank_res)->pdu.result,
             rspro::ResultCode::identity_in_use);
   EXPECT_FALSE(bank2.receive(5000));  // closed
   ASSERT_TRUE(client.connect(s.rspro));
-  client.send_raw(unhex(cap.at("client(ctrl)>connectClientReq")));
+  client.send_raw(unhex(cap.at("client(ctrl)>connectClientReq")[0]));
   EXPECT_EQ(TestClient::expect(client, rspro::MsgType::connect_client_res)->pdu.result,
             rspro::ResultCode::ok);
   ASSERT_TRUE(client2.connect(s.rspro));
-  client2.send_raw(unhex(cap.at("client(ctrl)>connectClientReq")));
+  client2.send_raw(unhex(cap.at("client(ctrl)>connectClientReq")[0]));
   EXPECT_EQ(TestClient::expect(client2, rspro::MsgType::connect_client_res)->pdu.result,
             rspro::ResultCode::identity_in_use);
   EXPECT_FALSE(client2.receive(5000));
@@ -194,7 +164,7 @@ TEST(RemsimServer, IdentityInUseAndTheIdentificationTimer) {
 TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {
   cp::test::TempDir dir;
   const std::string path = (dir.path() / "slotmaps.txt").string();
-  const auto cap = captured();
+  const auto cap = captured_session(RSPRO_VECTORS);
   uint16_t port = 0;
   {
     ServerRun s(options(path));
@@ -216,10 +186,10 @@ TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {
   // The bank comes: both mappings go to it.
   RsproLink bank;
   ASSERT_TRUE(bank.connect(s.rspro));
-  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")));
+  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")[0]));
   for (int i = 0; i < 2; ++i) {
     ASSERT_TRUE(TestClient::expect(bank, rspro::MsgType::create_mapping_req));
-    bank.send_raw(unhex(cap.at("bankd(ctrl)>createMappingRes")));
+    bank.send_raw(unhex(cap.at("bankd(ctrl)>createMappingRes")[0]));
   }
   EXPECT_TRUE(eventually([&] {
     return rest(s.rest, "GET", "/slotmaps").body.find("NEW") == std::string::npos &&
@@ -232,7 +202,7 @@ TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {
   EXPECT_NE(rest(s.rest, "GET", "/slotmaps").body.find("DELETE_REQ"), std::string::npos);
   // ... and is removed there when it is back.
   ASSERT_TRUE(bank.connect(s.rspro));
-  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")));
+  bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")[0]));
   bool removal = false, creation = false;
   for (int i = 0; i < 2; ++i) {
     auto m = bank.receive(5000);
@@ -241,12 +211,12 @@ TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {
     if ((*m)->pdu.type == rspro::MsgType::remove_mapping_req) {
       removal = true;
       EXPECT_EQ((*m)->pdu.bank.slot, 0);
-      bank.send_raw(unhex(cap.at("bankd(ctrl)>removeMappingRes")));
+      bank.send_raw(unhex(cap.at("bankd(ctrl)>removeMappingRes")[0]));
     }
     if ((*m)->pdu.type == rspro::MsgType::create_mapping_req) {
       creation = true;
       EXPECT_EQ((*m)->pdu.bank.slot, 1);
-      bank.send_raw(unhex(cap.at("bankd(ctrl)>createMappingRes")));
+      bank.send_raw(unhex(cap.at("bankd(ctrl)>createMappingRes")[0]));
     }
   }
   EXPECT_TRUE(removal && creation);

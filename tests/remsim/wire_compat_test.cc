@@ -19,32 +19,6 @@ namespace {
 
 namespace ipa = proto::ipa;
 
-// (from, message) -> frames, in capture order.
-std::map<std::string, std::vector<std::string>> captured() {
-  std::map<std::string, std::vector<std::string>> out;
-  std::ifstream in(RSPRO_VECTORS);
-  EXPECT_TRUE(in) << RSPRO_VECTORS;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ss(line);
-    std::string from, arrow, to, name, hex_text;
-    ss >> from >> arrow >> to >> name >> hex_text;
-    out[from + ">" + name].push_back(hex_text);
-  }
-  return out;
-}
-
-std::vector<std::byte> unhex(const std::string& h) {
-  std::vector<std::byte> out;
-  for (size_t i = 0; i + 1 < h.size(); i += 2)
-    out.push_back(static_cast<std::byte>(std::stoi(h.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
-std::string frame_hex(const RsproMessage& m) {
-  return hex(ipa::encode_osmo(ipa::kExtRspro, m.bytes));
-}
-
 // A blocking listener standing in for the remsim server.
 class Listener {
  public:
@@ -73,7 +47,7 @@ class Listener {
 };
 
 TEST(RemsimWireCompat, OurBankDaemonAgainstAnOsmoRemsimServerAndClient) {
-  const auto cap = captured();
+  const auto cap = captured_session(RSPRO_VECTORS);
   Listener fake_server;
   BankdOptions o;
   o.server = loopback(fake_server.port());

@@ -20,6 +20,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     in = in.subspan(*len);
     if (!f || f->proto != ipa::kProtoOsmo || f->ext != ipa::kExtRspro) continue;
     auto p = rspro::decode(f->payload);
+    // decode() takes a DER shortcut for TPDUs: it must agree with the general decoder.
+    auto g = rspro::decode_general(f->payload);
+    if (p.has_value() != g.has_value() ||
+        (p && (rspro::encode(*p) != rspro::encode(*g) ||
+               !std::equal(p->data.begin(), p->data.end(), g->data.begin(), g->data.end())))) {
+      std::fprintf(stderr, "rspro_fuzz: the TPDU shortcut and the general decoder disagree\n");
+      std::abort();
+    }
     if (!p) continue;
     const auto der = rspro::encode(*p);
     auto again = rspro::decode(der);

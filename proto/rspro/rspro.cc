@@ -1,5 +1,7 @@
 #include "proto/rspro/rspro.h"
 
+#include <optional>
+
 #include <cstring>
 
 #include "proto/asn1/ber.h"
@@ -465,7 +467,197 @@ std::string_view to_string(MsgType t) {
   return i < kMsgTypes ? kNames[i] : "unknown";
 }
 
+namespace {
+
+// The data path's shortcut: the TPDU messages in exactly the DER osmo-remsim and we write
+// (short or 0x81/0x82 lengths, minimal non-negative INTEGERs, BOOLEANs 00/FF, no extension
+// elements). Anything else — BER forms, out-of-range values, other messages — returns nullopt
+// and goes the general way, which also gives the error. rspro_fuzz checks that whatever this
+// accepts, decode_general() decodes to the same message.
+class DerCursor {
+ public:
+  explicit DerCursor(std::span<const std::byte> d)
+      : b_(reinterpret_cast<const uint8_t*>(d.data())), n_(d.size()) {}
+  size_t at() const { return i_; }
+  size_t size() const { return n_; }
+  bool byte(uint8_t want) {
+    if (i_ >= n_ || b_[i_] != want) return false;
+    ++i_;
+    return true;
+  }
+  bool peek(uint8_t& v) const {
+    if (i_ >= n_) return false;
+    v = b_[i_];
+    return true;
+  }
+  // A DER definite length that ends exactly at `end` when `end` is given.
+  bool length(size_t& out) {
+    if (i_ >= n_) return false;
+    const uint8_t l = b_[i_++];
+    if (l < 0x80) {
+      out = l;
+    } else if (l == 0x81) {
+      if (i_ >= n_ || b_[i_] < 0x80) return false;
+      out = b_[i_++];
+    } else if (l == 0x82) {
+      if (i_ + 2 > n_ || b_[i_] == 0) return false;
+      out = size_t{b_[i_]} << 8 | b_[i_ + 1];
+      i_ += 2;
+    } else {
+      return false;
+    }
+    return out <= n_ - i_;
+  }
+  bool to_end(size_t& out) { return length(out) && i_ + out == n_; }
+  bool uint(uint8_t tag, uint32_t max, uint32_t& v) {
+    size_t l = 0;
+    if (!byte(tag) || !length(l) || l < 1 || l > 4) return false;
+    if (b_[i_] & 0x80) return false;                                 // negative
+    if (l > 1 && b_[i_] == 0 && !(b_[i_ + 1] & 0x80)) return false;  // not minimal
+    v = 0;
+    for (size_t k = 0; k < l; ++k) v = v << 8 | b_[i_ + k];
+    i_ += l;
+    return v <= max;
+  }
+  bool slot(uint16_t& id, uint16_t& nr) {
+    size_t l = 0;
+    uint32_t a = 0, b = 0;
+    if (!byte(0x30) || !length(l)) return false;
+    const size_t end = i_ + l;
+    if (!uint(0x02, 1023, a) || !uint(0x02, 1023, b) || i_ != end) return false;
+    id = static_cast<uint16_t>(a);
+    nr = static_cast<uint16_t>(b);
+    return true;
+  }
+  bool boolean(bool& v) {
+    if (!byte(0x01) || !byte(0x01) || i_ >= n_) return false;
+    if (b_[i_] != 0x00 && b_[i_] != 0xFF) return false;
+    v = b_[i_++] != 0;
+    return true;
+  }
+  std::span<const std::byte> take(size_t l) {
+    const auto* p = reinterpret_cast<const std::byte*>(b_ + i_);
+    i_ += l;
+    return {p, l};
+  }
+
+ private:
+  const uint8_t* b_;
+  size_t n_;
+  size_t i_ = 0;
+};
+
+std::optional<Pdu> decode_tpdu_der(std::span<const std::byte> der) {
+  DerCursor c(der);
+  size_t l = 0;
+  uint32_t version = 0, tag = 0;
+  uint8_t choice = 0;
+  if (!c.byte(0x30) || !c.to_end(l) || !c.uint(0x80, 32, version) ||
+      !c.uint(0x81, 0x7FFFFFFF, tag) || !c.byte(0xA2) || !c.to_end(l) || !c.peek(choice) ||
+      (choice != 0xAC && choice != 0xAD) || !c.byte(choice) || !c.to_end(l))
+    return std::nullopt;
+  Pdu p;
+  p.version = version;
+  p.tag = tag;
+  const bool m2c = choice == 0xAC;
+  p.type = m2c ? MsgType::tpdu_modem_to_card : MsgType::tpdu_card_to_modem;
+  const bool slots_ok =
+      m2c ? c.slot(p.client.client_id, p.client.slot) && c.slot(p.bank.bank_id, p.bank.slot)
+          : c.slot(p.bank.bank_id, p.bank.slot) && c.slot(p.client.client_id, p.client.slot);
+  if (!slots_ok || !c.byte(0x30) || !c.byte(0x0C) || !c.boolean(p.flags.header_present) ||
+      !c.boolean(p.flags.final_part) || !c.boolean(p.flags.pb_continue_tx) ||
+      !c.boolean(p.flags.pb_continue_rx) || !c.byte(0x04) || !c.to_end(l) || l < (m2c ? 5u : 2u) ||
+      l > 260)
+    return std::nullopt;
+  p.data = c.take(l);
+  return p;
+}
+
+// DER writing for the same messages, straight into the frame buffer.
+size_t uint_bytes(uint32_t v) {
+  size_t n = 1;
+  while (n < 5 && (v >> (8 * n - 1)) != 0) ++n;  // room for a clear sign bit
+  return n;
+}
+size_t length_bytes(size_t len) {
+  return len < 0x80 ? 1 : len < 0x100 ? 2 : 3;
+}
+void put_length(std::vector<std::byte>& out, size_t len) {
+  if (len >= 0x100) {
+    out.push_back(std::byte{0x82});
+    out.push_back(static_cast<std::byte>(len >> 8));
+  } else if (len >= 0x80) {
+    out.push_back(std::byte{0x81});
+  }
+  out.push_back(static_cast<std::byte>(len));
+}
+void put_uint(std::vector<std::byte>& out, uint8_t tag, uint32_t v) {
+  const size_t n = uint_bytes(v);
+  out.push_back(static_cast<std::byte>(tag));
+  out.push_back(static_cast<std::byte>(n));
+  for (size_t k = n; k-- > 0;) out.push_back(static_cast<std::byte>(k < 4 ? v >> (8 * k) : 0));
+}
+size_t slot_bytes(uint16_t a, uint16_t b) {
+  return 2 + 2 + uint_bytes(a) + 2 + uint_bytes(b);
+}
+void put_slot(std::vector<std::byte>& out, uint16_t a, uint16_t b) {
+  out.push_back(std::byte{0x30});
+  out.push_back(static_cast<std::byte>(slot_bytes(a, b) - 2));
+  put_uint(out, 0x02, a);
+  put_uint(out, 0x02, b);
+}
+
+void encode_tpdu_frame(const Pdu& p, std::vector<std::byte>& out) {
+  const bool m2c = p.type == MsgType::tpdu_modem_to_card;
+  const size_t data = p.data.size();
+  const size_t body = slot_bytes(p.client.client_id, p.client.slot) +
+                      slot_bytes(p.bank.bank_id, p.bank.slot) + 14 + 1 + length_bytes(data) + data;
+  const size_t choice = 1 + length_bytes(body) + body;
+  const size_t top = 2 + uint_bytes(static_cast<uint32_t>(p.version)) + 2 + uint_bytes(p.tag) + 1 +
+                     length_bytes(choice) + choice;
+  const size_t frame = 1 + length_bytes(top) + top;  // the DER
+  out.clear();
+  out.reserve(4 + frame);
+  out.push_back(static_cast<std::byte>((frame + 1) >> 8));  // IPA: the extension byte counts
+  out.push_back(static_cast<std::byte>(frame + 1));
+  out.push_back(std::byte{0xEE});
+  out.push_back(std::byte{0x07});
+  out.push_back(std::byte{0x30});
+  put_length(out, top);
+  put_uint(out, 0x80, static_cast<uint32_t>(p.version));
+  put_uint(out, 0x81, p.tag);
+  out.push_back(std::byte{0xA2});
+  put_length(out, choice);
+  out.push_back(m2c ? std::byte{0xAC} : std::byte{0xAD});
+  put_length(out, body);
+  if (m2c) {
+    put_slot(out, p.client.client_id, p.client.slot);
+    put_slot(out, p.bank.bank_id, p.bank.slot);
+  } else {
+    put_slot(out, p.bank.bank_id, p.bank.slot);
+    put_slot(out, p.client.client_id, p.client.slot);
+  }
+  out.push_back(std::byte{0x30});
+  out.push_back(std::byte{0x0C});
+  for (bool f : {p.flags.header_present, p.flags.final_part, p.flags.pb_continue_tx,
+                 p.flags.pb_continue_rx}) {
+    out.push_back(std::byte{0x01});
+    out.push_back(std::byte{0x01});
+    out.push_back(f ? std::byte{0xFF} : std::byte{0x00});
+  }
+  out.push_back(std::byte{0x04});
+  put_length(out, data);
+  out.insert(out.end(), p.data.begin(), p.data.end());
+}
+
+}  // namespace
+
 Result<Pdu, std::string_view> decode(std::span<const std::byte> der) {
+  if (auto fast = decode_tpdu_der(der)) return *fast;
+  return decode_general(der);
+}
+
+Result<Pdu, std::string_view> decode_general(std::span<const std::byte> der) {
   Reader top(der);
   auto seq = sequence(top, kSeq, "RsproPDU is not a SEQUENCE");
   if (!seq) return fail(seq.error());
@@ -514,6 +706,12 @@ std::vector<std::byte> encode(const Pdu& p) {
 }
 
 std::span<const std::byte> encode_frame(const Pdu& p, std::vector<std::byte>& buffer) {
+  const bool tpdu = p.type == MsgType::tpdu_modem_to_card || p.type == MsgType::tpdu_card_to_modem;
+  if (tpdu && p.version >= 0 && p.version <= 0x7FFFFFFF && p.tag <= 0x7FFFFFFF &&
+      p.data.size() <= 0xFFFF - 64) {
+    encode_tpdu_frame(p, buffer);  // the data path: straight DER, no Writer
+    return buffer;
+  }
   asn1::Writer w(std::move(buffer));
   // IPA header: length (patched below), OSMO, extension RSPRO.
   const std::byte head[4] = {std::byte{0}, std::byte{0}, std::byte{0xEE}, std::byte{0x07}};

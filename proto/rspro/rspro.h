@@ -131,8 +131,11 @@ struct Pdu {
   ErrorInd error;                         // errorInd
 };
 
-// One RsproPDU (the payload of an IPA OSMO/0x07 frame).
+// One RsproPDU (the payload of an IPA OSMO/0x07 frame). The TPDU messages in plain DER take a
+// shortcut; every other form goes through decode_general().
 Result<Pdu, std::string_view> decode(std::span<const std::byte> der);
+// The general BER decoder alone (tests compare the shortcut against it).
+Result<Pdu, std::string_view> decode_general(std::span<const std::byte> der);
 // DER, as osmo-remsim writes it.
 std::vector<std::byte> encode(const Pdu& pdu);
 // The whole IPA frame (OSMO extension 0x07 around the DER), written into `buffer` (emptied; its

@@ -429,7 +429,7 @@ TEST_P(SmppServerTest, DeliveriesSpreadOverThePeersBindsOnEveryCore) {
   // Which core serves each bind (the kernel spread them with SO_REUSEPORT).
   std::map<std::string, unsigned> core_of;
   for (const auto& b : server().binds()) core_of[b.remote] = b.core;
-  std::map<unsigned, int> per_core;
+  std::map<unsigned, int> per_core, binds_on;
   for (int i = 0; i < kBinds; ++i) {
     sockaddr_in a{};
     socklen_t len = sizeof a;
@@ -437,10 +437,15 @@ TEST_P(SmppServerTest, DeliveriesSpreadOverThePeersBindsOnEveryCore) {
     const std::string remote = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
     ASSERT_TRUE(core_of.count(remote)) << remote;
     per_core[core_of[remote]] += got[i];
+    ++binds_on[core_of[remote]];
     EXPECT_GT(got[i], 0) << "bind " << i << " on core " << core_of[remote] << " got nothing";
   }
+  // Each core delivers at least half its binds' fair share (the kernel may put as few as one
+  // bind on a core).
   if (GetParam() == 2 && per_core.size() == 2) {
-    EXPECT_GT(std::min(per_core[0], per_core[1]), kMessages / 8);
+    for (unsigned c : {0u, 1u})
+      EXPECT_GE(per_core[c], binds_on[c] * kMessages / kBinds / 2)
+          << "core " << c << " with " << binds_on[c] << " binds";
   }
 }
 

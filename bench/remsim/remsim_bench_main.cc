@@ -70,6 +70,7 @@ struct Options {
   unsigned bankd_cores = 2;
   unsigned generator_cores = 2;
   bool pin_bankd = true;  // as cellplaned pins its reactors
+  bool pin_generator = false;
 };
 
 Nanos mono() {
@@ -448,8 +449,9 @@ int run_throughput(const Options& o) {
     std::atomic<bool> measuring{false};
     std::vector<std::unique_ptr<GenCore>> cores;
     for (unsigned i = 0; i < o.generator_cores; ++i) cores.push_back(std::make_unique<GenCore>());
-    auto gen =
-        start_engine(o.generator_cores, [&](engine::Reactor& r) -> Result<void, std::string> {
+    auto gen = start_engine(
+        o.generator_cores,
+        [&](engine::Reactor& r) -> Result<void, std::string> {
           GenCore& core = *cores[r.core()];
           core.target = side.bankd_at;
           for (unsigned slot = r.core(); slot < o.slots; slot += o.generator_cores)
@@ -457,7 +459,8 @@ int run_throughput(const Options& o) {
                 std::make_unique<GenClient>(core, measuring, static_cast<uint16_t>(slot)));
           core.connect_more(r);
           return {};
-        });
+        },
+        o.pin_generator);
     if (!gen) return kExitFailed;
     auto total = [&](auto field) {
       uint64_t n = 0;
@@ -536,6 +539,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--generator-cores", o.generator_cores, "throughput: generator reactors")
       ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--pin-generator", o.pin_generator,
+                 "throughput: pin the generator's reactors to CPUs 0..N-1 too")
       ->capture_default_str();
   app.add_option("--pin-bankd", o.pin_bankd,
                  "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does "

@@ -384,11 +384,8 @@ Result<void, std::string> Services::install_smpp() {
       o, std::move(*accounts), [this] { return smsc_->numdb(); }, engine_.core_count());
   engine_.on_each_core(
       [this](engine::Reactor& r) -> Result<void, std::string> { return smpp_->start_on_core(r); });
-  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
-    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
-    CP_ASSERT(ok);
-  };
-  add("smpp.reload",
+  add_command(
+      "smpp.reload",
       "reread the SMPP peer accounts file; on any error the old accounts stay (open binds keep "
       "theirs)",
       [this, path](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
@@ -404,7 +401,8 @@ Result<void, std::string> Services::install_smpp() {
         smpp_->set_accounts(std::move(*a));
         return {};
       });
-  add("smpp", "SMPP server: address, counters, open binds",
+  add_command(
+      "smpp", "SMPP server: address, counters, open binds",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         const smpp::ServerStats& s = smpp_->stats();
         auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
@@ -462,7 +460,7 @@ Result<void, std::string> Services::install_uplink() {
     if (r.core() != 0) return {};
     return uplink_->start(r);
   });
-  auto ok = registry_.add(
+  add_command(
       "uplink", "SMPP uplink: the upstream SMSC, bind state, counters",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         const smpp::UplinkStats& s = uplink_->stats();
@@ -483,7 +481,6 @@ Result<void, std::string> Services::install_uplink() {
             .end_object();
         return {};
       });
-  CP_ASSERT(ok);
   return {};
 }
 
@@ -544,109 +541,109 @@ Result<void, std::string> Services::install_remsim_server() {
     if (r.core() != 0) return {};
     return remsim_server_->start(r);
   });
-  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
-    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
-    CP_ASSERT(ok);
-  };
   using ctl::ControlRequest;
   using ctl::JsonWriter;
-  add("remsim", "remsim server: addresses, banks, clients and slotmaps at a glance",
-      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
-        const auto& s = remsim_server_->stats();
-        size_t active = 0;
-        for (const auto& [id, m] : remsim_server_->slotmaps().all())
-          active += m.state == remsim::SlotmapState::active;
-        out.begin_object()
-            .field("rspro", remsim_server_->bound_address().to_string())
-            .field("rest", remsim_server_->rest_address()
-                               ? "http://" + remsim_server_->rest_address()->to_string()
-                               : std::string("off"))
-            .field("banks", static_cast<uint64_t>(remsim_server_->banks().size()))
-            .field("clients", static_cast<uint64_t>(remsim_server_->clients().size()))
-            .field("slotmaps", static_cast<uint64_t>(remsim_server_->slotmaps().all().size()))
-            .field("slotmaps_active", static_cast<uint64_t>(active))
-            .field("restart_counter", remsim_server_->restart_counter())
-            .field("connections", s.connections.load())
-            .field("id_timeouts", s.id_timeouts.load())
-            .field("identity_in_use", s.identity_in_use.load())
-            .field("protocol_errors", s.protocol_errors.load())
-            .field("rest_requests", s.rest_requests.load())
-            .field("rest_unauthorized", s.rest_unauthorized.load())
-            .end_object();
-        return {};
-      });
-  add("remsim.banks", "bank daemons registered with the remsim server",
-      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
-        out.begin_array();
-        for (const auto& b : remsim_server_->banks())
-          out.begin_object()
-              .field("bank", static_cast<uint64_t>(b.bank_id))
-              .field("slots", static_cast<uint64_t>(b.number_of_slots))
-              .field("state", b.state)
-              .field("name", b.identity.name)
-              .field("software", b.identity.software + " " + b.identity.sw_version)
-              .field("remote", b.remote)
-              .end_object();
-        out.end_array();
-        return {};
-      });
-  add("remsim.clients", "clients registered with the remsim server, and the bank each was told",
-      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
-        out.begin_array();
-        for (const auto& cl : remsim_server_->clients())
-          out.begin_object()
-              .field("client", fmt::format("{}:{}", cl.client.client_id, cl.client.slot))
-              .field("state", cl.state)
-              .field("bankd", cl.bankd)
-              .field("name", cl.identity.name)
-              .field("software", cl.identity.software + " " + cl.identity.sw_version)
-              .field("remote", cl.remote)
-              .end_object();
-        out.end_array();
-        return {};
-      });
-  add("remsim.slotmaps.list", "slot mappings (bank slot -> client slot) and their state",
-      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
-        write_slotmaps(out, remsim_server_->slotmaps());
-        return {};
-      });
-  add("remsim.slotmaps.add", "map a bank slot to a client slot: bank=ID:SLOT client=ID:SLOT",
-      [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
-        auto bank = parse_pair(req, "bank");
-        if (!bank) return fail(bank.error());
-        auto client = parse_pair(req, "client");
-        if (!client) return fail(client.error());
-        auto m = remsim_server_->add_slotmap({bank->first, bank->second},
-                                             {client->first, client->second});
-        if (!m) return fail(m.error());
-        out.begin_object()
-            .field("id", static_cast<uint64_t>((*m)->id()))
-            .field("state", remsim::to_string((*m)->state))
-            .end_object();
-        return {};
-      });
-  add("remsim.slotmaps.delete", "delete a slot mapping: id=N or bank=ID:SLOT",
-      [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
-        uint32_t id = 0;
-        if (req.has("id")) {
-          auto v = req.int_arg("id");
-          if (!v) return fail(v.error());
-          if (*v < 0 || *v > (1023 << 16 | 1023)) return fail(std::string("id= is out of range"));
-          id = static_cast<uint32_t>(*v);
-        } else {
-          auto bank = parse_pair(req, "bank");
-          if (!bank) return fail(std::string("give id=N or bank=ID:SLOT"));
-          id = uint32_t{bank->first} << 16 | bank->second;
-        }
-        if (auto r = remsim_server_->delete_slotmap(id); !r)
-          return fail(fmt::format("slotmap {}: {}", id, r.error()));
-        const remsim::Slotmap* m = remsim_server_->slotmaps().by_id(id);
-        out.begin_object()
-            .field("id", static_cast<uint64_t>(id))
-            .field("state", m ? remsim::to_string(m->state) : "deleted")
-            .end_object();
-        return {};
-      });
+  add_command("remsim", "remsim server: addresses, banks, clients and slotmaps at a glance",
+              [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+                const auto& s = remsim_server_->stats();
+                size_t active = 0;
+                for (const auto& [id, m] : remsim_server_->slotmaps().all())
+                  active += m.state == remsim::SlotmapState::active;
+                out.begin_object()
+                    .field("rspro", remsim_server_->bound_address().to_string())
+                    .field("rest", remsim_server_->rest_address()
+                                       ? "http://" + remsim_server_->rest_address()->to_string()
+                                       : std::string("off"))
+                    .field("banks", static_cast<uint64_t>(remsim_server_->banks().size()))
+                    .field("clients", static_cast<uint64_t>(remsim_server_->clients().size()))
+                    .field("slotmaps",
+                           static_cast<uint64_t>(remsim_server_->slotmaps().all().size()))
+                    .field("slotmaps_active", static_cast<uint64_t>(active))
+                    .field("restart_counter", remsim_server_->restart_counter())
+                    .field("connections", s.connections.load())
+                    .field("id_timeouts", s.id_timeouts.load())
+                    .field("identity_in_use", s.identity_in_use.load())
+                    .field("protocol_errors", s.protocol_errors.load())
+                    .field("rest_requests", s.rest_requests.load())
+                    .field("rest_unauthorized", s.rest_unauthorized.load())
+                    .end_object();
+                return {};
+              });
+  add_command("remsim.banks", "bank daemons registered with the remsim server",
+              [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+                out.begin_array();
+                for (const auto& b : remsim_server_->banks())
+                  out.begin_object()
+                      .field("bank", static_cast<uint64_t>(b.bank_id))
+                      .field("slots", static_cast<uint64_t>(b.number_of_slots))
+                      .field("state", b.state)
+                      .field("name", b.identity.name)
+                      .field("software", b.identity.software + " " + b.identity.sw_version)
+                      .field("remote", b.remote)
+                      .end_object();
+                out.end_array();
+                return {};
+              });
+  add_command("remsim.clients",
+              "clients registered with the remsim server, and the bank each was told",
+              [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+                out.begin_array();
+                for (const auto& cl : remsim_server_->clients())
+                  out.begin_object()
+                      .field("client", fmt::format("{}:{}", cl.client.client_id, cl.client.slot))
+                      .field("state", cl.state)
+                      .field("bankd", cl.bankd)
+                      .field("name", cl.identity.name)
+                      .field("software", cl.identity.software + " " + cl.identity.sw_version)
+                      .field("remote", cl.remote)
+                      .end_object();
+                out.end_array();
+                return {};
+              });
+  add_command("remsim.slotmaps.list", "slot mappings (bank slot -> client slot) and their state",
+              [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+                write_slotmaps(out, remsim_server_->slotmaps());
+                return {};
+              });
+  add_command("remsim.slotmaps.add",
+              "map a bank slot to a client slot: bank=ID:SLOT client=ID:SLOT",
+              [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
+                auto bank = parse_pair(req, "bank");
+                if (!bank) return fail(bank.error());
+                auto client = parse_pair(req, "client");
+                if (!client) return fail(client.error());
+                auto m = remsim_server_->add_slotmap({bank->first, bank->second},
+                                                     {client->first, client->second});
+                if (!m) return fail(m.error());
+                out.begin_object()
+                    .field("id", static_cast<uint64_t>((*m)->id()))
+                    .field("state", remsim::to_string((*m)->state))
+                    .end_object();
+                return {};
+              });
+  add_command("remsim.slotmaps.delete", "delete a slot mapping: id=N or bank=ID:SLOT",
+              [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
+                uint32_t id = 0;
+                if (req.has("id")) {
+                  auto v = req.int_arg("id");
+                  if (!v) return fail(v.error());
+                  if (*v < 0 || *v > (1023 << 16 | 1023))
+                    return fail(std::string("id= is out of range"));
+                  id = static_cast<uint32_t>(*v);
+                } else {
+                  auto bank = parse_pair(req, "bank");
+                  if (!bank) return fail(std::string("give id=N or bank=ID:SLOT"));
+                  id = uint32_t{bank->first} << 16 | bank->second;
+                }
+                if (auto r = remsim_server_->delete_slotmap(id); !r)
+                  return fail(fmt::format("slotmap {}: {}", id, r.error()));
+                const remsim::Slotmap* m = remsim_server_->slotmaps().by_id(id);
+                out.begin_object()
+                    .field("id", static_cast<uint64_t>(id))
+                    .field("state", m ? remsim::to_string(m->state) : "deleted")
+                    .end_object();
+                return {};
+              });
   return {};
 }
 
@@ -706,78 +703,78 @@ Result<void, std::string> Services::install_bankd() {
       remsim_server_->set_bankd_port(bankd_->bound_port());
     return {};
   });
-  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
-    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
-    CP_ASSERT(ok);
-  };
   using ctl::ControlRequest;
   using ctl::JsonWriter;
-  add("bankd", "SIM bank daemon: bank, server link, counters",
-      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
-        const auto& s = bankd_->stats();
-        auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
-        out.begin_object()
-            .field("bank", static_cast<uint64_t>(bankd_->options().bank_id))
-            .field("backend", bankd_->backend().name())
-            .field("slots", static_cast<uint64_t>(bankd_->backend().slots()))
-            .field("listen_port", static_cast<uint64_t>(bankd_->bound_port()))
-            .field("server", bankd_->options().server.to_string())
-            .field("server_link", get(s.server_up) ? "registered" : "down")
-            .field("mappings", static_cast<uint64_t>(bankd_->mappings().size()))
-            .field("clients", static_cast<uint64_t>(bankd_->workers().size()))
-            .field("clients_accepted", get(s.clients_accepted))
-            .field("tpdus", get(s.tpdus))
-            .field("card_errors", get(s.card_errors))
-            .field("resets", get(s.resets))
-            .end_object();
-        return {};
-      });
-  add("bankd.workers", "SIM bank daemon: one row per client connection, with its state",
-      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
-        out.begin_array();
-        for (const auto& w : bankd_->workers())
-          out.begin_object()
-              .field("core", static_cast<uint64_t>(w.core))
-              .field("remote", w.remote)
-              .field("state", remsim::to_string(w.state))
-              .field("client", w.client ? fmt::format("{}:{}", w.client->client_id, w.client->slot)
-                                        : std::string("-"))
-              .field("bank_slot", w.bank ? std::to_string(w.bank->slot) : std::string("-"))
-              .field("tpdus", w.tpdus)
-              .end_object();
-        out.end_array();
-        return {};
-      });
-  add("bankd.cards", "SIM bank daemon: the card or reader behind each slot",
-      [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
-        out.begin_array();
-        for (const auto& line : bankd_->backend().describe()) out.string(line);
-        out.end_array();
-        return {};
-      });
-  add("bankd.card", "simulated cards: remove or insert one: slot=N present=true|false",
-      [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
-        if (bankd_->backend().name() != "sim")
-          return fail(std::string("only simulated cards can be removed from here"));
-        auto slot = req.int_arg("slot");
-        if (!slot) return fail(slot.error());
-        if (*slot < 0 || *slot >= bankd_->backend().slots())
-          return fail(fmt::format("slot= is 0..{}", bankd_->backend().slots() - 1));
-        auto present = req.bool_arg("present");
-        if (!present) return fail(present.error());
-        remsim::sim_set_present(bankd_->backend(), static_cast<uint16_t>(*slot), *present);
-        out.begin_object().field("slot", *slot).field("present", *present).end_object();
-        return {};
-      });
+  add_command("bankd", "SIM bank daemon: bank, server link, counters",
+              [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+                const auto& s = bankd_->stats();
+                auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
+                out.begin_object()
+                    .field("bank", static_cast<uint64_t>(bankd_->options().bank_id))
+                    .field("backend", bankd_->backend().name())
+                    .field("slots", static_cast<uint64_t>(bankd_->backend().slots()))
+                    .field("listen_port", static_cast<uint64_t>(bankd_->bound_port()))
+                    .field("server", bankd_->options().server.to_string())
+                    .field("server_link", get(s.server_up) ? "registered" : "down")
+                    .field("mappings", static_cast<uint64_t>(bankd_->mappings().size()))
+                    .field("clients", static_cast<uint64_t>(bankd_->workers().size()))
+                    .field("clients_accepted", get(s.clients_accepted))
+                    .field("tpdus", get(s.tpdus))
+                    .field("card_errors", get(s.card_errors))
+                    .field("resets", get(s.resets))
+                    .end_object();
+                return {};
+              });
+  add_command("bankd.workers", "SIM bank daemon: one row per client connection, with its state",
+              [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+                out.begin_array();
+                for (const auto& w : bankd_->workers())
+                  out.begin_object()
+                      .field("core", static_cast<uint64_t>(w.core))
+                      .field("remote", w.remote)
+                      .field("state", remsim::to_string(w.state))
+                      .field("client",
+                             w.client ? fmt::format("{}:{}", w.client->client_id, w.client->slot)
+                                      : std::string("-"))
+                      .field("bank_slot", w.bank ? std::to_string(w.bank->slot) : std::string("-"))
+                      .field("tpdus", w.tpdus)
+                      .end_object();
+                out.end_array();
+                return {};
+              });
+  add_command("bankd.cards", "SIM bank daemon: the card or reader behind each slot",
+              [this](const ControlRequest&, JsonWriter& out) -> Result<void, std::string> {
+                out.begin_array();
+                for (const auto& line : bankd_->backend().describe()) out.string(line);
+                out.end_array();
+                return {};
+              });
+  add_command("bankd.card", "simulated cards: remove or insert one: slot=N present=true|false",
+              [this](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
+                if (bankd_->backend().name() != "sim")
+                  return fail(std::string("only simulated cards can be removed from here"));
+                auto slot = req.int_arg("slot");
+                if (!slot) return fail(slot.error());
+                if (*slot < 0 || *slot >= bankd_->backend().slots())
+                  return fail(fmt::format("slot= is 0..{}", bankd_->backend().slots() - 1));
+                auto present = req.bool_arg("present");
+                if (!present) return fail(present.error());
+                remsim::sim_set_present(bankd_->backend(), static_cast<uint16_t>(*slot), *present);
+                out.begin_object().field("slot", *slot).field("present", *present).end_object();
+                return {};
+              });
   return {};
 }
 
+void Services::add_command(std::string name, std::string help, ctl::CommandHandler handler) {
+  // Names are ours and unique: a clash is a programming error.
+  auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
+  CP_ASSERT(ok);
+}
+
 void Services::register_smsc_commands() {
-  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
-    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
-    CP_ASSERT(ok);
-  };
-  add("numdb.reload",
+  add_command(
+      "numdb.reload",
       "reread the SMSC number database (numbers and peers files); on any error the old one stays",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         auto db = load_numdb(config_, smsc_->numdb()->peer_names());
@@ -852,7 +849,8 @@ void Services::register_smsc_commands() {
                 done(std::string(out.view()));
               });
             });
-  add("smsc", "SMSC core: counters, role handlers and their state, queue depths per core",
+  add_command(
+      "smsc", "SMSC core: counters, role handlers and their state, queue depths per core",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         const smsc::SmscStats& s = smsc_->stats();
         auto get = [](const auto& a) { return a.load(std::memory_order_relaxed); };
@@ -961,11 +959,8 @@ Result<void, std::string> Services::install() {
 }
 
 void Services::register_commands() {
-  auto add = [this](std::string name, std::string help, ctl::CommandHandler handler) {
-    auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));
-    CP_ASSERT(ok);
-  };
-  add("status", "daemon version, uptime, cores and I/O backend",
+  add_command(
+      "status", "daemon version, uptime, cores and I/O backend",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         const Nanos uptime = SystemClock::instance().now() - info_.started_at;
         out.begin_object()
@@ -981,7 +976,8 @@ void Services::register_commands() {
             .end_object();
         return {};
       });
-  add("stats", "per-core counters: connections, bytes, ring depths, loop iterations",
+  add_command(
+      "stats", "per-core counters: connections, bytes, ring depths, loop iterations",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         out.begin_array();
         for (unsigned core = 0; core < engine_.core_count(); ++core) {
@@ -1010,7 +1006,8 @@ void Services::register_commands() {
         out.end_array();
         return {};
       });
-  add("store",
+  add_command(
+      "store",
       "message store, per shard: size, historical mark, active messages, commit rate and "
       "latency",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
@@ -1044,12 +1041,14 @@ void Services::register_commands() {
         out.end_array();
         return {};
       });
-  add("config.show", "the configuration in force, as TOML",
+  add_command(
+      "config.show", "the configuration in force, as TOML",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         out.begin_object().field("toml", ctl::to_toml(config_)).end_object();
         return {};
       });
-  add("log-level", "show the log level, or set it: level=trace|debug|info|notice|warn|error",
+  add_command(
+      "log-level", "show the log level, or set it: level=trace|debug|info|notice|warn|error",
       [](const ctl::ControlRequest& req, ctl::JsonWriter& out) -> Result<void, std::string> {
         if (req.has("level")) {
           auto name = req.string_arg("level");
@@ -1062,7 +1061,8 @@ void Services::register_commands() {
         out.begin_object().field("level", to_string(log_level())).end_object();
         return {};
       });
-  add("wire-trace", "show wire tracing, or switch it: on=true|false",
+  add_command(
+      "wire-trace", "show wire tracing, or switch it: on=true|false",
       [](const ctl::ControlRequest& req, ctl::JsonWriter& out) -> Result<void, std::string> {
         if (req.has("on")) {
           auto on = req.bool_arg("on");
@@ -1072,7 +1072,8 @@ void Services::register_commands() {
         out.begin_object().field("wire_trace", wire_trace_enabled()).end_object();
         return {};
       });
-  add("shutdown", "stop accepting, drain connections and exit",
+  add_command(
+      "shutdown", "stop accepting, drain connections and exit",
       [this](const ctl::ControlRequest&, ctl::JsonWriter& out) -> Result<void, std::string> {
         CP_LOG_NOTICE("shutdown requested over the control socket");
         shutdown_requested_ = true;

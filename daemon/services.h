@@ -53,6 +53,7 @@ class Services {
 
  private:
   void register_commands();
+  void add_command(std::string name, std::string help, ctl::CommandHandler handler);
   void register_smsc_commands();
   Result<void, std::string> install_smsc();
   Result<void, std::string> install_smpp();

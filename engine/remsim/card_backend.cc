@@ -42,7 +42,7 @@ void set_data(CardReply& out, const Bytes& bytes) {
 
 class SimBackend final : public CardBackend {
  public:
-  SimBackend(uint16_t slots) : present_(slots) {
+  explicit SimBackend(uint16_t slots) : present_(slots) {
     for (auto& p : present_) p.store(true, std::memory_order_relaxed);
   }
   std::string_view name() const override { return "sim"; }

@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <charconv>
@@ -10,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/atomic_file.h"
+#include "base/constant_time.h"
 #include "base/json_string.h"
 #include "base/log.h"
 
@@ -22,6 +24,8 @@ using rspro::ResultCode;
 namespace {
 
 constexpr uint32_t kConnectClientResTag = 2342;  // what osmo-remsim puts there (PROTOCOLS.md)
+constexpr const char* kSoftware = "cellplane-remsim-server";
+constexpr const char* kVersion = "0.1.0";
 constexpr std::string_view kPrefix = "/api/backend/v1";
 
 std::string owned(std::string_view s) {
@@ -48,8 +52,9 @@ std::string_view type_name(rspro::ComponentType t) {
 }
 
 std::string ip_port_string(const rspro::IpPort& a) {
-  if (a.v6) return fmt::format("[v6]:{}", a.port);
-  return fmt::format("{}.{}.{}.{}:{}", a.ip[0], a.ip[1], a.ip[2], a.ip[3], a.port);
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(a.v6 ? AF_INET6 : AF_INET, a.ip.data(), text, sizeof text);
+  return a.v6 ? fmt::format("[{}]:{}", text, a.port) : fmt::format("{}:{}", text, a.port);
 }
 
 bool same(const rspro::IpPort& a, const rspro::IpPort& b) {
@@ -281,7 +286,7 @@ void RemsimServer::on_pdu(Peer& p, const rspro::Pdu& pdu) {
 void RemsimServer::on_connect_bank(Peer& p, const rspro::Pdu& pdu) {
   rspro::Pdu res;
   res.type = MsgType::connect_bank_res;
-  res.identity = {rspro::ComponentType::server, opt_.name, "remsim-server", "cellplane", {}};
+  res.identity = {rspro::ComponentType::server, opt_.name, kSoftware, kVersion, {}};
   if (bank(pdu.bank_id)) {
     ++stats_.identity_in_use;
     CP_LOG_WARN("remsim-server: bank {} from {} refused: that bank id is connected already",
@@ -308,7 +313,7 @@ void RemsimServer::on_connect_client(Peer& p, const rspro::Pdu& pdu) {
   rspro::Pdu res;
   res.type = MsgType::connect_client_res;
   res.tag = kConnectClientResTag;
-  res.identity = {rspro::ComponentType::server, opt_.name, "remsim-server", "cellplane", {}};
+  res.identity = {rspro::ComponentType::server, opt_.name, kSoftware, kVersion, {}};
   auto refuse = [&](ResultCode code, std::string_view why) {
     CP_LOG_WARN("remsim-server: client from {} refused: {}", p.remote, why);
     res.result = code;
@@ -579,15 +584,7 @@ void RemsimServer::add_rest_routes() {
                        ++stats_.rest_requests;
                        if (!opt_.rest_token.empty()) {
                          const auto auth = req.header("Authorization");
-                         const std::string want = "Bearer " + opt_.rest_token;
-                         bool ok = auth && auth->size() == want.size();
-                         if (ok) {
-                           unsigned char diff = 0;  // constant time over the length
-                           for (size_t i = 0; i < want.size(); ++i)
-                             diff |= static_cast<unsigned char>((*auth)[i] ^ want[i]);
-                           ok = diff == 0;
-                         }
-                         if (!ok) {
+                         if (!auth || !constant_time_equal(*auth, "Bearer " + opt_.rest_token)) {
                            ++stats_.rest_unauthorized;
                            out.add_header("WWW-Authenticate", "Bearer");
                            out.set_error(401,

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/constant_time.h"
 #include "base/result.h"
 #include "base/socket_address.h"
 #include "proto/smpp/coding.h"
@@ -68,9 +69,5 @@ class Accounts {
  private:
   std::vector<Account> accounts_;
 };
-
-// Compares two secrets in time that depends only on their lengths' maximum, not on where they
-// first differ.
-bool constant_time_equal(std::string_view a, std::string_view b);
 
 }  // namespace cp::smpp

@@ -83,6 +83,8 @@ struct IoBackendOptions {
   uint32_t recv_buffer_count = 1024;  // provided buffers (power of two)
   uint32_t recv_buffer_bytes = 4096;  // size of each provided buffer
   uint32_t max_connections = 16384;   // connections the owning reactor may hold (sizes queues)
+  // io_uring: sockets in the ring's fixed-file table (saves a file lookup per operation).
+  bool fixed_files = true;
 };
 
 class IoBackend {

@@ -2,12 +2,20 @@
 // an eventfd read for cross-thread wake-ups; one submission per loop turn. The ring is created
 // with SINGLE_ISSUER + DEFER_TASKRUN where the kernel has them, so the backend must be created on
 // the reactor thread that uses it (see Engine).
+//
+// Sockets this ring receives or sends on are registered in its fixed-file table at slot = fd
+// (on first use, one io_uring_register call), so recv and send skip the kernel's per-operation
+// file lookup (fget/fput, ~3 % of a loopback request/response load); close() unregisters the
+// slot before closing the fd. A handle above the table, or a kernel without sparse tables, uses
+// the plain fd.
 #include <liburing.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -34,6 +42,8 @@ constexpr uint64_t kTagMask = 7;
 constexpr uint16_t kBufferGroup = 1;
 constexpr size_t kPendingConnectsMax = 256;
 constexpr size_t kFileCommitsMax = 64;
+// Fixed-file table slots (8 bytes of kernel memory each, per reactor).
+constexpr rlim_t kFixedFilesMax = 65536;
 
 uint64_t encode(void* owner, Tag tag) {
   const auto p = reinterpret_cast<uintptr_t>(owner);
@@ -64,9 +74,10 @@ class UringBackend final : public IoBackend {
   }
   void start_connect(const SocketAddress& addr, void* owner, bool seqpacket) override;
   void start_recv(IoHandle h, void* owner) override {
+    const bool fixed = use_fixed(h);
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_recv_multishot(sqe, h, nullptr, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->flags |= IOSQE_BUFFER_SELECT | (fixed ? IOSQE_FIXED_FILE : 0);
     sqe->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(sqe, encode(owner, kTagRecv));
   }
@@ -80,8 +91,10 @@ class UringBackend final : public IoBackend {
                           pending_recycles_++);
   }
   void start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) override {
+    const bool fixed = use_fixed(h);
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_send(sqe, h, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (fixed) sqe->flags |= IOSQE_FIXED_FILE;
     io_uring_sqe_set_data64(sqe, encode(owner, kTagSend));
   }
   void shutdown(IoHandle h) override { ::shutdown(h, SHUT_RDWR); }
@@ -94,7 +107,10 @@ class UringBackend final : public IoBackend {
       io_uring_sqe_set_data64(sqe, kTagInternal);
     }
   }
-  void close(IoHandle h) override { ::close(h); }
+  void close(IoHandle h) override {
+    unregister_fixed(h);
+    ::close(h);
+  }
   void start_file_commit(int fd, std::span<const FileWrite> writes, void* owner) override;
   size_t wait(std::span<IoCompletion> out, Nanos timeout) override;
   void wake() override {
@@ -125,6 +141,9 @@ class UringBackend final : public IoBackend {
   }
   io_uring_sqe* get_sqe();
   void arm_wake();
+  // True once `h` sits in the fixed-file table at slot h (registering it on first use).
+  bool use_fixed(IoHandle h);
+  void unregister_fixed(IoHandle h);
   bool translate(const io_uring_cqe& cqe, IoCompletion& out);
 
   IoBackendOptions opts_;
@@ -138,6 +157,7 @@ class UringBackend final : public IoBackend {
   size_t buffers_bytes_ = 0;
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;
+  std::vector<uint8_t> fixed_;  // fixed_[fd] != 0: fd is registered at slot fd (empty: none)
   std::vector<PendingConnect> connects_;
   std::vector<PendingConnect*> free_connects_;
   std::vector<FileCommit> file_commits_;
@@ -192,6 +212,20 @@ Result<void, std::string> UringBackend::init() {
   io_uring_buf_ring_advance(buf_ring_, pending_recycles_);
   pending_recycles_ = 0;
 
+  // The fixed-file table, one slot per possible fd number: the kernel caps its size at
+  // RLIMIT_NOFILE. Without it (old kernel, tiny limit) every operation uses the plain fd.
+  rlimit nofile{};
+  if (opts_.fixed_files && getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    const auto slots = static_cast<unsigned>(std::min<rlim_t>(nofile.rlim_cur, kFixedFilesMax));
+    rc = slots >= 64 ? io_uring_register_files_sparse(&ring_, slots) : -EINVAL;
+    if (rc == 0) {
+      fixed_.assign(slots, 0);
+    } else {
+      CP_LOG_INFO("io_uring: no fixed-file table ({}); sockets use plain descriptors",
+                  std::strerror(-rc));
+    }
+  }
+
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return fail(std::string("eventfd: ") + std::strerror(errno));
   connects_.resize(kPendingConnectsMax);
@@ -211,6 +245,24 @@ io_uring_sqe* UringBackend::get_sqe() {
   }
   CP_ASSERT(sqe != nullptr);
   return sqe;
+}
+
+bool UringBackend::use_fixed(IoHandle h) {
+  if (h < 0 || static_cast<size_t>(h) >= fixed_.size()) return false;
+  if (fixed_[h]) return true;
+  const int rc = io_uring_register_files_update(&ring_, static_cast<unsigned>(h), &h, 1);
+  if (rc != 1) return false;  // the plain fd still works
+  fixed_[h] = 1;
+  return true;
+}
+
+void UringBackend::unregister_fixed(IoHandle h) {
+  if (h < 0 || static_cast<size_t>(h) >= fixed_.size() || !fixed_[h]) return;
+  const int none = -1;
+  const int rc = io_uring_register_files_update(&ring_, static_cast<unsigned>(h), &none, 1);
+  // Were the slot kept, it would hold the socket open after close(): say so loudly.
+  if (rc != 1) CP_LOG_ERROR("io_uring: unregistering fd {} failed: {}", h, std::strerror(-rc));
+  fixed_[h] = 0;
 }
 
 void UringBackend::arm_wake() {

@@ -62,7 +62,7 @@ struct Options {
   int repeat = 5;
   // latency
   int apdus = 3000;
-  uint16_t vpcd_port = 0x9C5B;
+  uint16_t vpcd_port = 0x7C5B;  // below the ephemeral port range
   std::string simcard = CP_SIMCARD_PATH;
   // throughput
   double seconds = 3;
@@ -71,7 +71,10 @@ struct Options {
   unsigned generator_cores = 2;
   bool pin_bankd = true;  // as cellplaned pins its reactors
   bool pin_generator = false;
+  bool fixed_files = true;
 };
+
+bool g_fixed_files = true;  // Options::fixed_files, for every engine this run starts
 
 Nanos mono() {
   return SystemClock::instance().now();
@@ -88,6 +91,7 @@ std::unique_ptr<engine::Engine> start_engine(
   ec.cores = cores;
   ec.pin_threads = pin;
   ec.drain_timeout = 100 * kNanosPerMilli;
+  ec.io.fixed_files = g_fixed_files;
   auto e = std::make_unique<engine::Engine>(ec);
   e->on_each_core(std::move(setup));
   if (auto ok = e->start(); !ok) {
@@ -547,7 +551,11 @@ int main(int argc, char** argv) {
                  "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does "
                  "(the generator is never pinned)")
       ->capture_default_str();
+  app.add_option("--fixed-files", o.fixed_files,
+                 "io_uring: register sockets in each ring's fixed-file table (0: plain fds)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  cp::bench::g_fixed_files = o.fixed_files;
   cp::set_log_level(cp::LogLevel::warn);
   cp::bench::raise_nofile_limit();
   int rc = 0;

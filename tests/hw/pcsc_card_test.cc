@@ -43,8 +43,8 @@ class PcscCard : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("cp-pcsc-" + std::to_string(::getpid()));
     fs::create_directories(dir_ / "reader.conf.d");
     std::ofstream(dir_ / "reader.conf.d" / "vpcd")
-        << "FRIENDLYNAME \"cellplane vpcd\"\nDEVICENAME /dev/null:0x9C3B\n"
-        << "LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x9C3B\n";
+        << "FRIENDLYNAME \"cellplane vpcd\"\nDEVICENAME /dev/null:0x7C3B\n"
+        << "LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x7C3B\n";
     std::ofstream(dir_ / "card.txt") << "iccid = 8988211000000000017\nimsi = 001010000000017\n"
                                      << "ki = 465b5ce8b199b49faa5f0a2ee238a6bc\n"
                                      << "opc = cd63cb71954a9f4e48a5994e37a02baf\n";
@@ -63,7 +63,7 @@ class PcscCard : public ::testing::Test {
   void start_card() {
     card_ = std::make_unique<cp::test::Process>(
         std::vector<std::string>{CP_SIMCARD_PATH, "--card", (dir_ / "card.txt").string(), "--vpcd",
-                                 "127.0.0.1:39995"},
+                                 "127.0.0.1:31803"},
         dir_ / "card.log");
   }
   std::string logs() {

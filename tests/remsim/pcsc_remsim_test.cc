@@ -24,7 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 using cp::test::Process;
 
-constexpr uint16_t kVpcdPort = 0x9C4B;  // 40011 (pcsc_card_test uses another)
+// Below the ephemeral port range, so no test's outbound connection can hold it (pcsc_card_test
+// uses another).
+constexpr uint16_t kVpcdPort = 0x7C4B;  // 31819
 
 std::string hex_u8(std::span<const uint8_t> b) {
   return hex(std::as_bytes(b));

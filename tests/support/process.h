@@ -13,8 +13,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -163,16 +165,24 @@ class Child {
 };
 
 // A TCP port free right now on 127.0.0.1 (for programs that want a fixed port in their config).
+// It is picked below the kernel's ephemeral range (32768 and up by default), so the outbound
+// connections of tests running in parallel cannot take it before the program binds it.
 inline uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  static std::minstd_rand next(static_cast<unsigned>(::getpid()) * 2654435761u ^
+                               static_cast<unsigned>(std::time(nullptr)));
+  constexpr uint16_t kLow = 20000, kHigh = 32700;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto port = static_cast<uint16_t>(kLow + next() % (kHigh - kLow));
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  return 0;  // the callers' binds then fail loudly
 }
 
 }  // namespace cp::test

@@ -71,6 +71,7 @@ std::string check_tcp_address(std::string_view value) {
 void visit_engine(ConfigVisitor& v, EngineConfig& s) {
   v.u32("cores", s.cores, 0, kCoresMax);
   v.boolean("pin_threads", s.pin_threads);
+  v.boolean("steer_connections", s.steer_connections);
   v.enumeration("io_backend", s.io_backend, kBackendNames);
   v.u32("max_connections_per_core", s.max_connections_per_core, 1, kConnectionsPerCoreMax);
   v.u32("rx_buffer_bytes", s.rx_buffer_bytes, kBufferBytesMin, kBufferBytesMax);

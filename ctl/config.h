@@ -25,8 +25,9 @@
 namespace cp::ctl {
 
 struct EngineConfig {
-  uint32_t cores = 0;       // reactor threads; 0 = one per online CPU
-  bool pin_threads = true;  // reactor thread N on CPU N
+  uint32_t cores = 0;             // reactor threads; 0 = one per online CPU
+  bool pin_threads = true;        // reactor thread N on CPU N
+  bool steer_connections = true;  // pinned reactors take the connections arriving on their CPU
   engine::IoBackendKind io_backend = engine::IoBackendKind::automatic;
   uint32_t max_connections_per_core = 16384;
   uint32_t rx_buffer_bytes = 16384;
@@ -198,6 +199,9 @@ state_dir = "./state"
 cores = 0
 # Pin reactor thread N to CPU N.
 pin_threads = true
+# With pinned reactors: each takes the connections whose packets the kernel handles on its CPU
+# (SO_INCOMING_CPU), so a connection's traffic stays on one CPU.
+steer_connections = true
 # "auto" (io_uring, falling back to epoll when it cannot be set up), "io_uring" or "epoll".
 io_backend = "auto"
 # Connections one reactor accepts before closing new ones at once. Range 1..1048576.

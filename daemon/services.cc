@@ -24,6 +24,7 @@ engine::EngineConfig engine_config(const ctl::Config& config) {
   const auto& e = config.engine;
   out.cores = e.cores;
   out.pin_threads = e.pin_threads;
+  out.reactor.steer_connections = e.steer_connections;
   out.backend = e.io_backend;
   out.cross_core_ring_capacity = e.cross_core_ring_capacity;
   out.drain_timeout = static_cast<Nanos>(e.drain_timeout_ms) * kNanosPerMilli;

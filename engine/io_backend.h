@@ -65,6 +65,11 @@ struct ListenOptions {
   // most the backend's receive buffer size: a longer one is cut); a service on it frames its
   // messages itself, since queued sends may leave together in one packet.
   bool seqpacket = false;
+  // TCP with reuse_port: SO_INCOMING_CPU, so the kernel hands this listener the connections
+  // whose SYN was processed on that CPU (its NIC queue's CPU; on loopback, the connecting
+  // thread's). Reactor::listen sets it to the CPU a pinned reactor runs on: a connection's
+  // packets and its reactor then share a CPU, with no cross-CPU wake-up per message. -1: off.
+  int incoming_cpu = -1;
 };
 
 struct ConnectOptions {

@@ -149,7 +149,10 @@ Result<SocketAddress, std::string> Reactor::listen(const SocketAddress& addr, Ac
     handoff_acceptors_.push_back({handoff_key(addr), &acceptor});
     return addr;
   }
-  auto handle = backend_->listen(addr, opts);
+  ListenOptions o = opts;
+  if (o.mode == ListenMode::reuse_port && o.reuse_port && config_.steer_connections)
+    o.incoming_cpu = config_.pin_cpu;
+  auto handle = backend_->listen(addr, o);
   if (!handle) {
     return fail("cannot listen on " + addr.to_string() + ": " + std::strerror(handle.error()));
   }

@@ -23,6 +23,9 @@ Result<int, int> open_listener(const SocketAddress& addr, const ListenOptions& o
   if (addr.family() != AF_UNIX) {
     ::setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (opts.reuse_port) ::setsockopt(*fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    // Best effort: without it (old kernel) the reuseport hash alone spreads connections.
+    if (opts.reuse_port && opts.incoming_cpu >= 0)
+      ::setsockopt(*fd, SOL_SOCKET, SO_INCOMING_CPU, &opts.incoming_cpu, sizeof opts.incoming_cpu);
   }
   if (::bind(*fd, addr.sa(), addr.length) != 0 || ::listen(*fd, opts.backlog) != 0) {
     const int err = errno;

@@ -11,7 +11,10 @@
 //               io_uring engine (the generator, --generator-cores reactors, not pinned) beside
 //               the bank daemon's engine (--bankd-cores reactors, pinned as cellplaned pins
 //               them), all on this machine's CPUs: TPDUs per second (target >= 200,000/s) and
-//               round-trip p50 / p99 at that load.
+//               round-trip p50 / p99 at that load. With --ceiling (default), each run is
+//               followed by the same generator against the engine's echo service on the same
+//               reactors (each TPDU frame answered with itself: no RSPRO, no card) — the host's
+//               ceiling for this load at that moment — and remsim's share of it is reported.
 // --repeat runs of each; medians. Every TPDU must be answered (else exit 1).
 //
 // Exit codes: 0 done, 1 a functional failure, 2 bad arguments, 77 pcscd / vpcd missing.
@@ -38,6 +41,7 @@
 #include "bench/common/latency_histogram.h"
 #include "bench/common/median.h"
 #include "bench/common/process_util.h"
+#include "engine/echo/echo_service.h"
 #include "engine/engine.h"
 #include "engine/remsim/bankd.h"
 #include "engine/remsim/rspro_conn.h"
@@ -72,9 +76,13 @@ struct Options {
   bool pin_bankd = true;  // as cellplaned pins its reactors
   bool pin_generator = false;
   bool fixed_files = true;
+  bool ceiling = true;
+  bool steer = true;
 };
 
-bool g_fixed_files = true;  // Options::fixed_files, for every engine this run starts
+// Options::fixed_files and Options::steer, for every engine this run starts.
+bool g_fixed_files = true;
+bool g_steer = true;
 
 Nanos mono() {
   return SystemClock::instance().now();
@@ -92,6 +100,7 @@ std::unique_ptr<engine::Engine> start_engine(
   ec.pin_threads = pin;
   ec.drain_timeout = 100 * kNanosPerMilli;
   ec.io.fixed_files = g_fixed_files;
+  ec.reactor.steer_connections = g_steer;
   auto e = std::make_unique<engine::Engine>(ec);
   e->on_each_core(std::move(setup));
   if (auto ok = e->start(); !ok) {
@@ -361,8 +370,8 @@ struct GenCore {
 
 class GenClient final : public RsproUser {
  public:
-  GenClient(GenCore& core, const std::atomic<bool>& measuring, uint16_t slot)
-      : core_(core), measuring_(measuring), slot_(slot), conn_(*this, {}) {
+  GenClient(GenCore& core, const std::atomic<bool>& measuring, uint16_t slot, bool ceiling)
+      : core_(core), measuring_(measuring), slot_(slot), ceiling_(ceiling), conn_(*this, {}) {
     rspro::Pdu tpdu;
     tpdu.type = rspro::MsgType::tpdu_modem_to_card;
     tpdu.client = {slot, 0};
@@ -375,6 +384,11 @@ class GenClient final : public RsproUser {
   void on_rspro_open(RsproConn& c) override {
     --core_.connecting;
     core_.connect_more(c.connection()->reactor());
+    if (ceiling_) {  // an echo peer: no handshake, TPDUs at once
+      core_.ready.fetch_add(1);
+      send_next(c);
+      return;
+    }
     rspro::Pdu req;
     req.type = rspro::MsgType::connect_client_req;
     req.identity = {rspro::ComponentType::client, "gen", "cp_remsim_bench", "0", {}};
@@ -394,6 +408,9 @@ class GenClient final : public RsproUser {
         send_next(c);
         return;
       }
+      case rspro::MsgType::tpdu_modem_to_card:  // our own TPDU, back from the echo peer
+        if (!ceiling_) return;
+        [[fallthrough]];
       case rspro::MsgType::tpdu_card_to_modem:
         if (measuring_.load(std::memory_order_relaxed)) {
           core_.hist.record(static_cast<uint64_t>(c.connection()->reactor().clock().now() - sent_));
@@ -420,6 +437,7 @@ class GenClient final : public RsproUser {
   GenCore& core_;
   const std::atomic<bool>& measuring_;
   uint16_t slot_;
+  bool ceiling_;
   RsproConn conn_;
   std::vector<std::byte> frame_;
   Nanos sent_ = 0;
@@ -435,6 +453,61 @@ void GenCore::connect_more(engine::Reactor& r) {
   }
 }
 
+// One measured run of the generator against `target`. The ceiling run's clients skip the RSPRO
+// handshake and count their own TPDUs echoed back.
+struct RunFigures {
+  double rate = 0, p50_us = 0, p99_us = 0, cpu_cores = 0;
+};
+
+Result<RunFigures, std::string> measure(const Options& o, const SocketAddress& target,
+                                        bool ceiling) {
+  std::atomic<bool> measuring{false};
+  std::vector<std::unique_ptr<GenCore>> cores;
+  for (unsigned i = 0; i < o.generator_cores; ++i) cores.push_back(std::make_unique<GenCore>());
+  auto gen = start_engine(
+      o.generator_cores,
+      [&](engine::Reactor& r) -> Result<void, std::string> {
+        GenCore& core = *cores[r.core()];
+        core.target = target;
+        for (unsigned slot = r.core(); slot < o.slots; slot += o.generator_cores)
+          core.clients.push_back(
+              std::make_unique<GenClient>(core, measuring, static_cast<uint16_t>(slot), ceiling));
+        core.connect_more(r);
+        return {};
+      },
+      o.pin_generator);
+  if (!gen) return fail(std::string("generator engine did not start"));
+  auto total = [&](auto field) {
+    uint64_t n = 0;
+    for (auto& c : cores) n += (c.get()->*field).load();
+    return n;
+  };
+  for (int i = 0; i < 1000 && total(&GenCore::ready) + total(&GenCore::failed) < o.slots; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (total(&GenCore::ready) != o.slots) {
+    const auto ready = total(&GenCore::ready), failed = total(&GenCore::failed);
+    stop_engine(gen);
+    return fail(fmt::format("{} of {} clients got their card ({} failed)", ready, o.slots, failed));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // warm up
+  measuring = true;
+  const Nanos t0 = mono();
+  const double cpu0 = self_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
+  measuring = false;
+  const Nanos t1 = mono();
+  const double cpu = self_cpu_seconds() - cpu0;
+  const uint64_t n = total(&GenCore::answered);
+  const uint64_t failed = total(&GenCore::failed);
+  stop_engine(gen);  // the histograms are read once their reactors have stopped
+  if (failed) return fail(fmt::format("{} client connections failed", failed));
+  LatencyHistogram all;
+  for (auto& c : cores) all.merge(c->hist);
+  const double secs = static_cast<double>(t1 - t0) / 1e9;
+  const auto p = percentiles(all);
+  return RunFigures{static_cast<double>(n) / secs, p.p50_us, p.p99_us, cpu / secs};
+}
+
 int run_throughput(const Options& o) {
   const fs::path dir = fs::temp_directory_path() / fmt::format("cp-remsim-tput-{}", getpid());
   fs::create_directories(dir);
@@ -448,64 +521,51 @@ int run_throughput(const Options& o) {
   fs::remove_all(dir, ec);
   if (!started) return kExitFailed;
 
-  std::vector<double> rates, p50s, p99s;
-  for (int round = 0; round < o.repeat; ++round) {
-    std::atomic<bool> measuring{false};
-    std::vector<std::unique_ptr<GenCore>> cores;
-    for (unsigned i = 0; i < o.generator_cores; ++i) cores.push_back(std::make_unique<GenCore>());
-    auto gen = start_engine(
-        o.generator_cores,
+  // The host's ceiling for this load: the engine's echo service in place of the bank daemon
+  // (same reactors, pinned the same way), answering each TPDU frame with itself — no RSPRO, no
+  // card. Measured right after each remsim run, so both see the same host.
+  engine::EchoService echo;
+  std::unique_ptr<engine::Engine> echo_engine;
+  SocketAddress echo_at;
+  if (o.ceiling) {
+    echo_at = *SocketAddress::parse(fmt::format("127.0.0.1:{}", test::free_port()));
+    echo_engine = start_engine(
+        o.bankd_cores,
         [&](engine::Reactor& r) -> Result<void, std::string> {
-          GenCore& core = *cores[r.core()];
-          core.target = side.bankd_at;
-          for (unsigned slot = r.core(); slot < o.slots; slot += o.generator_cores)
-            core.clients.push_back(
-                std::make_unique<GenClient>(core, measuring, static_cast<uint16_t>(slot)));
-          core.connect_more(r);
+          auto bound = r.listen(echo_at, echo);
+          if (!bound) return fail("echo " + echo_at.to_string() + ": " + bound.error());
           return {};
         },
-        o.pin_generator);
-    if (!gen) return kExitFailed;
-    auto total = [&](auto field) {
-      uint64_t n = 0;
-      for (auto& c : cores) n += (c.get()->*field).load();
-      return n;
-    };
-    for (int i = 0; i < 1000 && total(&GenCore::ready) + total(&GenCore::failed) < o.slots; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    if (total(&GenCore::ready) != o.slots) {
-      fmt::print(stderr, "throughput: {} of {} clients got their card ({} failed)\n",
-                 total(&GenCore::ready), o.slots, total(&GenCore::failed));
-      stop_engine(gen);
+        o.pin_bankd);
+    if (!echo_engine) return kExitFailed;
+  }
+
+  std::vector<double> rates, p50s, p99s, ceilings, ratios;
+  for (int round = 0; round < o.repeat; ++round) {
+    auto run = measure(o, side.bankd_at, false);
+    if (!run) {
+      fmt::print(stderr, "throughput: {}\n", run.error());
       return kExitFailed;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // warm up
-    measuring = true;
-    const Nanos t0 = mono();
-    const double cpu0 = self_cpu_seconds();
-    std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
-    measuring = false;
-    const Nanos t1 = mono();
-    const double cpu = self_cpu_seconds() - cpu0;
-    const uint64_t n = total(&GenCore::answered);
-    const uint64_t failed = total(&GenCore::failed);
-    stop_engine(gen);  // the histograms are read once their reactors have stopped
-    if (failed) {
-      fmt::print(stderr, "throughput: {} client connections failed\n", failed);
-      return kExitFailed;
-    }
-    LatencyHistogram all;
-    for (auto& c : cores) all.merge(c->hist);
-    const double secs = static_cast<double>(t1 - t0) / 1e9;
-    const double rate = static_cast<double>(n) / secs;
-    const auto p = percentiles(all);
-    rates.push_back(rate);
-    p50s.push_back(p.p50_us);
-    p99s.push_back(p.p99_us);
+    rates.push_back(run->rate);
+    p50s.push_back(run->p50_us);
+    p99s.push_back(run->p99_us);
     fmt::print(
         "throughput run {}: {:.0f} TPDU/s, p50 {:.1f} us, p99 {:.1f} us ({} slots, "
         "process CPU {:.2f} cores)\n",
-        round + 1, rate, p.p50_us, p.p99_us, o.slots, cpu / secs);
+        round + 1, run->rate, run->p50_us, run->p99_us, o.slots, run->cpu_cores);
+    if (!o.ceiling) continue;
+    auto top = measure(o, echo_at, true);
+    if (!top) {
+      fmt::print(stderr, "throughput ceiling: {}\n", top.error());
+      return kExitFailed;
+    }
+    ceilings.push_back(top->rate);
+    ratios.push_back(run->rate / top->rate);
+    fmt::print(
+        "  ceiling run {}: {:.0f} frames/s echoed by the engine's echo service (remsim at "
+        "{:.2f}x it)\n",
+        round + 1, top->rate, run->rate / top->rate);
   }
   fmt::print(
       "throughput (median of {}): {:.0f} TPDU/s ({:.2f}x the 200,000/s target), p50 "
@@ -513,6 +573,12 @@ int run_throughput(const Options& o) {
       "reactor(s)\n",
       o.repeat, median(rates), median(rates) / 200000.0, median(p50s), median(p99s), o.slots,
       o.bankd_cores, o.pin_bankd ? " pinned" : "", o.generator_cores);
+  if (o.ceiling)
+    fmt::print(
+        "ceiling (median of {}): {:.0f} frames/s through the echo service on the same rig; "
+        "remsim at {:.2f}x the host's ceiling (median of the per-run ratios)\n",
+        o.repeat, median(ceilings), median(ratios));
+  stop_engine(echo_engine);
   return 0;
 }
 
@@ -551,11 +617,20 @@ int main(int argc, char** argv) {
                  "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does "
                  "(the generator is never pinned)")
       ->capture_default_str();
+  app.add_option("--ceiling", o.ceiling,
+                 "throughput: after each run, the same generator against the engine's echo "
+                 "service (the host's ceiling for this load)")
+      ->capture_default_str();
   app.add_option("--fixed-files", o.fixed_files,
                  "io_uring: register sockets in each ring's fixed-file table (0: plain fds)")
       ->capture_default_str();
+  app.add_option("--steer", o.steer,
+                 "throughput: pinned reactors take the connections arriving on their CPU "
+                 "(engine.steer_connections; 0: the kernel's hash alone)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   cp::bench::g_fixed_files = o.fixed_files;
+  cp::bench::g_steer = o.steer;
   cp::set_log_level(cp::LogLevel::warn);
   cp::bench::raise_nofile_limit();
   int rc = 0;

@@ -187,7 +187,7 @@ TEST(Config, RoundTripDefaults) {
 TEST(Config, RoundTripEveryFieldChanged) {
   Config c;
   c.state_dir = "/tmp/odd \"dir\"\\ \t é";
-  c.engine = {8, false, engine::IoBackendKind::io_uring, 100, 4096, 8192, 30000, 65536, 1};
+  c.engine = {8, false, false, engine::IoBackendKind::io_uring, 100, 4096, 8192, 30000, 65536, 1};
   c.control = {"/run/x.ctl", 0660};
   c.metrics = {false, "0.0.0.0:1"};
   c.log = {LogLevel::trace, true};

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "engine/echo/echo_service.h"
 #include "engine/engine.h"
@@ -168,6 +169,73 @@ TEST_P(ListenModeTest, EveryConnectionIsServed) {
     EXPECT_GE(on1, 10u);
   }
   for (int fd : fds) ::close(fd);
+  engine.request_stop();
+  engine.join();
+}
+
+// Connection steering (engine.steer_connections): with pinned reactors listening on one port
+// (SO_REUSEPORT), a connection made from a thread on CPU c lands on the reactor pinned to CPU c
+// (on loopback the SYN is processed on the connecting thread's CPU). Without steering the
+// kernel's hash spreads them over both reactors.
+class SteeringTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(Steer, SteeringTest, ::testing::Values(true, false),
+                         [](const auto& param_info) {
+                           return param_info.param ? "steered" : "hashed";
+                         });
+
+TEST_P(SteeringTest, ConnectionsLandOnTheReactorOfTheirCpu) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs";
+  const bool steer = GetParam();
+  EngineConfig config = two_cores(IoBackendKind::automatic);
+  config.pin_threads = true;
+  config.reactor.steer_connections = steer;
+  Engine engine(config);
+  EchoService echo[2];
+  std::atomic<uint16_t> port{0};
+  engine.on_each_core([&](Reactor& r) -> Result<void, std::string> {
+    while (r.core() != 0 && port.load() == 0) std::this_thread::yield();
+    auto bound = r.listen(test::loopback(port.load()), echo[r.core()]);
+    if (!bound) return fail(bound.error());
+    if (r.core() == 0) port = bound->port();
+    return {};
+  });
+  ASSERT_TRUE(engine.start());
+  constexpr unsigned kPerCpu = 24;
+  uint64_t landed[2][2] = {};  // [client CPU][reactor]: connections accepted
+  for (int cpu = 0; cpu < 2; ++cpu) {
+    const uint64_t before[2] = {engine.reactor(0).stats().connections_accepted.load(),
+                                engine.reactor(1).stats().connections_accepted.load()};
+    std::vector<int> fds;
+    std::thread client([&] {
+      pin_current_thread(cpu, "test client");
+      for (unsigned i = 0; i < kPerCpu; ++i) {
+        const int fd = test::connect_to(test::loopback(port.load()));
+        if (fd < 0) return;
+        fds.push_back(fd);
+        const uint32_t v = i;  // one echo: the connection was accepted and is served
+        uint32_t back = ~v;
+        if (!test::write_all(fd, &v, sizeof v) ||
+            test::read_exact(fd, &back, sizeof back) != sizeof back || back != v)
+          return;
+      }
+    });
+    client.join();
+    EXPECT_EQ(fds.size(), kPerCpu);
+    for (int core = 0; core < 2; ++core)
+      landed[cpu][core] = engine.reactor(core).stats().connections_accepted.load() - before[core];
+    for (int fd : fds) ::close(fd);
+  }
+  if (steer) {  // every connection on the reactor of its client's CPU
+    EXPECT_EQ(landed[0][0], kPerCpu);
+    EXPECT_EQ(landed[0][1], 0u);
+    EXPECT_EQ(landed[1][0], 0u);
+    EXPECT_EQ(landed[1][1], kPerCpu);
+  } else {
+    // 48 connections hashed over two listeners: both get some (all on one: p = 2^-47).
+    EXPECT_EQ(landed[0][0] + landed[0][1] + landed[1][0] + landed[1][1], 2 * kPerCpu);
+    EXPECT_GT(landed[0][0] + landed[1][0], 0u);
+    EXPECT_GT(landed[0][1] + landed[1][1], 0u);
+  }
   engine.request_stop();
   engine.join();
 }

@@ -199,8 +199,8 @@ state_dir = "./state"
 cores = 0
 # Pin reactor thread N to CPU N.
 pin_threads = true
-# With pinned reactors: each takes the connections whose packets the kernel handles on its CPU
-# (SO_INCOMING_CPU), so a connection's traffic stays on one CPU.
+# With pinned reactors, services with many light connections (the bank daemon) keep each on the
+# reactor of the CPU its packets arrive on (SO_INCOMING_CPU).
 steer_connections = true
 # "auto" (io_uring, falling back to epoll when it cannot be set up), "io_uring" or "epoll".
 io_backend = "auto"

@@ -65,10 +65,16 @@ struct ListenOptions {
   // most the backend's receive buffer size: a longer one is cut); a service on it frames its
   // messages itself, since queued sends may leave together in one packet.
   bool seqpacket = false;
-  // TCP with reuse_port: SO_INCOMING_CPU, so the kernel hands this listener the connections
-  // whose SYN was processed on that CPU (its NIC queue's CPU; on loopback, the connecting
-  // thread's). Reactor::listen sets it to the CPU a pinned reactor runs on: a connection's
-  // packets and its reactor then share a CPU, with no cross-CPU wake-up per message. -1: off.
+  // TCP, reuse_port, pinned reactors: steer connections by CPU. Each reactor's listener sets
+  // SO_INCOMING_CPU to its reactor's CPU, so the kernel gives it the connections whose SYN it
+  // processed on that CPU (the NIC queue's CPU; on loopback, the connecting thread's): a
+  // connection's packets and its reactor then share a CPU, with no cross-CPU wake-up per
+  // message. Locality over balance — for services with many light connections (the bank
+  // daemon: one per SIM slot), not for a few heavy ones (SMPP binds), which one busy client
+  // thread or a single-queue NIC would pile onto one reactor. Gated by
+  // ReactorConfig::steer_connections.
+  bool steer = false;
+  // Set by Reactor::listen from `steer`: the CPU for SO_INCOMING_CPU, or -1.
   int incoming_cpu = -1;
 };
 

@@ -150,7 +150,8 @@ Result<SocketAddress, std::string> Reactor::listen(const SocketAddress& addr, Ac
     return addr;
   }
   ListenOptions o = opts;
-  if (o.mode == ListenMode::reuse_port && o.reuse_port && config_.steer_connections)
+  o.incoming_cpu = -1;
+  if (o.steer && o.mode == ListenMode::reuse_port && o.reuse_port && config_.steer_connections)
     o.incoming_cpu = config_.pin_cpu;
   auto handle = backend_->listen(addr, o);
   if (!handle) {

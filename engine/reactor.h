@@ -108,8 +108,8 @@ static_assert(sizeof(CrossCoreMessage) == 56);
 struct ReactorConfig {
   unsigned core = 0;
   int pin_cpu = -1;  // CPU to pin the reactor thread to; -1 = no pinning
-  // A pinned reactor's reuse_port listeners take the connections whose packets arrive on its
-  // CPU (SO_INCOMING_CPU; see ListenOptions::incoming_cpu).
+  // Lets listeners that ask for it (ListenOptions::steer) take the connections whose packets
+  // arrive on this reactor's CPU.
   bool steer_connections = true;
   uint32_t max_connections = 16384;    // per reactor; further accepts are closed at once
   uint32_t rx_buffer_bytes = 16384;    // per-connection receive (reassembly) buffer

@@ -8,13 +8,16 @@
 //               osmo-remsim 1.1.3 adds ~130 us on this machine, ../shared/PEERS.md).
 //   throughput  The in-process simulated-card backend with --slots mapped slots (default 1,024),
 //               one connected client per slot keeping one TPDU outstanding (SELECT MF), on an
-//               io_uring engine (the generator, --generator-cores reactors, not pinned) beside
-//               the bank daemon's engine (--bankd-cores reactors, pinned as cellplaned pins
-//               them), all on this machine's CPUs: TPDUs per second (target >= 200,000/s) and
-//               round-trip p50 / p99 at that load. With --ceiling (default), each run is
-//               followed by the same generator against the engine's echo service on the same
-//               reactors (each TPDU frame answered with itself: no RSPRO, no card) — the host's
-//               ceiling for this load at that moment — and remsim's share of it is reported.
+//               io_uring engine (the generator, --generator-cores reactors, pinned to CPUs
+//               0..N-1: they stand for the CPUs a NIC's receive queues spread client flows
+//               over) beside the bank daemon's engine (--bankd-cores reactors, pinned as
+//               cellplaned pins them, its listener steering each connection to the reactor of
+//               the CPU its packets arrive on), all on this machine's CPUs: TPDUs per second
+//               (target >= 200,000/s) and round-trip p50 / p99 at that load. With --ceiling
+//               (default), each run is followed by the same generator against the engine's echo
+//               service on the same reactors (each TPDU frame answered with itself: no RSPRO, no
+//               card) — the host's ceiling for this load at that moment — and remsim's share of it
+//               is reported.
 // --repeat runs of each; medians. Every TPDU must be answered (else exit 1).
 //
 // Exit codes: 0 done, 1 a functional failure, 2 bad arguments, 77 pcscd / vpcd missing.
@@ -74,7 +77,7 @@ struct Options {
   unsigned bankd_cores = 2;
   unsigned generator_cores = 2;
   bool pin_bankd = true;  // as cellplaned pins its reactors
-  bool pin_generator = false;
+  bool pin_generator = true;
   bool fixed_files = true;
   bool ceiling = true;
   bool steer = true;
@@ -532,7 +535,9 @@ int run_throughput(const Options& o) {
     echo_engine = start_engine(
         o.bankd_cores,
         [&](engine::Reactor& r) -> Result<void, std::string> {
-          auto bound = r.listen(echo_at, echo);
+          engine::ListenOptions lo;
+          lo.steer = true;  // as the bank daemon's listener
+          auto bound = r.listen(echo_at, echo, lo);
           if (!bound) return fail("echo " + echo_at.to_string() + ": " + bound.error());
           return {};
         },
@@ -611,11 +616,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--pin-generator", o.pin_generator,
-                 "throughput: pin the generator's reactors to CPUs 0..N-1 too")
+                 "throughput: pin the generator's reactors to CPUs 0..N-1 (0: the scheduler "
+                 "places them, and where they connect from decides the steering)")
       ->capture_default_str();
   app.add_option("--pin-bankd", o.pin_bankd,
-                 "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does "
-                 "(the generator is never pinned)")
+                 "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does")
       ->capture_default_str();
   app.add_option("--ceiling", o.ceiling,
                  "throughput: after each run, the same generator against the engine's echo "

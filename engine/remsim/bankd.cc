@@ -594,7 +594,11 @@ Result<void, std::string> Bankd::start_on_core(engine::Reactor& reactor) {
         return fail(std::string("bankd: reactor 0 did not bind its listener"));
       addr = bound_addr_;
     }
-    auto bound = reactor.listen(addr, core);
+    // One light connection per SIM slot, often many: each stays on the reactor of the CPU its
+    // packets arrive on (engine.steer_connections).
+    engine::ListenOptions lo;
+    lo.steer = true;
+    auto bound = reactor.listen(addr, core, lo);
     if (!bound) return fail("bankd " + opt_.listen.to_string() + ": " + bound.error());
     if (reactor.core() == 0) {
       std::lock_guard lock(bound_mu_);

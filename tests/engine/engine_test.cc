@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -173,28 +174,37 @@ TEST_P(ListenModeTest, EveryConnectionIsServed) {
   engine.join();
 }
 
-// Connection steering (engine.steer_connections): with pinned reactors listening on one port
-// (SO_REUSEPORT), a connection made from a thread on CPU c lands on the reactor pinned to CPU c
-// (on loopback the SYN is processed on the connecting thread's CPU). Without steering the
-// kernel's hash spreads them over both reactors.
-class SteeringTest : public ::testing::TestWithParam<bool> {};
-INSTANTIATE_TEST_SUITE_P(Steer, SteeringTest, ::testing::Values(true, false),
-                         [](const auto& param_info) {
-                           return param_info.param ? "steered" : "hashed";
-                         });
+// Connection steering: pinned reactors listening on one address (SO_REUSEPORT) with
+// ListenOptions::steer, and engine.steer_connections on: a connection made from a thread on CPU
+// c lands on the reactor pinned to CPU c (on loopback the SYN is processed on the connecting
+// thread's CPU). Without either, the kernel's hash spreads them over both reactors.
+struct SteeringCase {
+  const char* name;
+  bool listener_asks;
+  bool engine_allows;
+};
+class SteeringTest : public ::testing::TestWithParam<SteeringCase> {};
+INSTANTIATE_TEST_SUITE_P(Cases, SteeringTest,
+                         ::testing::Values(SteeringCase{"steered", true, true},
+                                           SteeringCase{"engine_off", true, false},
+                                           SteeringCase{"listener_off", false, true}),
+                         [](const auto& param_info) { return param_info.param.name; });
 
 TEST_P(SteeringTest, ConnectionsLandOnTheReactorOfTheirCpu) {
   if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs";
-  const bool steer = GetParam();
+  const SteeringCase c = GetParam();
+  const bool steered = c.listener_asks && c.engine_allows;
   EngineConfig config = two_cores(IoBackendKind::automatic);
   config.pin_threads = true;
-  config.reactor.steer_connections = steer;
+  config.reactor.steer_connections = c.engine_allows;
   Engine engine(config);
   EchoService echo[2];
   std::atomic<uint16_t> port{0};
+  ListenOptions opts;
+  opts.steer = c.listener_asks;
   engine.on_each_core([&](Reactor& r) -> Result<void, std::string> {
     while (r.core() != 0 && port.load() == 0) std::this_thread::yield();
-    auto bound = r.listen(test::loopback(port.load()), echo[r.core()]);
+    auto bound = r.listen(test::loopback(port.load()), echo[r.core()], opts);
     if (!bound) return fail(bound.error());
     if (r.core() == 0) port = bound->port();
     return {};
@@ -225,16 +235,18 @@ TEST_P(SteeringTest, ConnectionsLandOnTheReactorOfTheirCpu) {
       landed[cpu][core] = engine.reactor(core).stats().connections_accepted.load() - before[core];
     for (int fd : fds) ::close(fd);
   }
-  if (steer) {  // every connection on the reactor of its client's CPU
+  if (steered) {  // every connection on the reactor of its client's CPU
     EXPECT_EQ(landed[0][0], kPerCpu);
     EXPECT_EQ(landed[0][1], 0u);
     EXPECT_EQ(landed[1][0], 0u);
     EXPECT_EQ(landed[1][1], kPerCpu);
   } else {
-    // 48 connections hashed over two listeners: both get some (all on one: p = 2^-47).
+    // 48 connections hashed over two listeners: both get some (all on one: p = 2^-47), and
+    // some land on the other CPU than their client's.
     EXPECT_EQ(landed[0][0] + landed[0][1] + landed[1][0] + landed[1][1], 2 * kPerCpu);
     EXPECT_GT(landed[0][0] + landed[1][0], 0u);
     EXPECT_GT(landed[0][1] + landed[1][1], 0u);
+    EXPECT_GT(landed[0][1] + landed[1][0], 0u);
   }
   engine.request_stop();
   engine.join();

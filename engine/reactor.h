@@ -339,6 +339,7 @@ class Reactor {
   std::vector<HeldBuffer> held_;  // indexed by provided-buffer id
   std::vector<uint32_t> free_slots_;
   size_t open_count_ = 0;
+  Nanos turn_now_ = 0;  // the clock when this turn's completions were collected
   uint64_t next_connection_seq_ = 1;
   std::vector<std::unique_ptr<Listener>> listeners_;
   struct HandoffTarget {

@@ -302,28 +302,32 @@ std::vector<uint8_t> Card::select(uint8_t cla, uint8_t p1, uint8_t p2,
   }
   current_record_.reset();
   if ((p2 & 0x0C) == 0x0C) return sw(0x9000);  // no data asked for
-  // FCP (TS 102 221 11.1.1.3): descriptor, identifier, AID or size, life cycle.
-  std::vector<uint8_t> t;
+  // FCP (TS 102 221 11.1.1.3): descriptor, identifier, AID or size, life cycle — built in one
+  // buffer (this is on the benchmark's per-TPDU path), its length byte filled in last.
+  std::vector<uint8_t> fcp;
+  fcp.reserve(2 + 7 + 4 + 2 + f.aid.size() + 4 + 3);
+  fcp.insert(fcp.end(), {0x62, 0x00});
   if (f.is_df()) {
-    t = {0x82, 0x02, 0x78, 0x21};
+    fcp.insert(fcp.end(), {0x82, 0x02, 0x78, 0x21});
   } else if (f.kind == File::Kind::transparent) {
-    t = {0x82, 0x02, 0x41, 0x21};
+    fcp.insert(fcp.end(), {0x82, 0x02, 0x41, 0x21});
   } else {
     const auto len = static_cast<uint8_t>(f.records.empty() ? 0 : f.records[0].size());
-    t = {0x82, 0x05, 0x42, 0x21, 0x00, len, static_cast<uint8_t>(f.records.size())};
+    fcp.insert(fcp.end(),
+               {0x82, 0x05, 0x42, 0x21, 0x00, len, static_cast<uint8_t>(f.records.size())});
   }
-  t.insert(t.end(), {0x83, 0x02, static_cast<uint8_t>(f.fid >> 8), static_cast<uint8_t>(f.fid)});
+  fcp.insert(fcp.end(),
+             {0x83, 0x02, static_cast<uint8_t>(f.fid >> 8), static_cast<uint8_t>(f.fid)});
   if (f.kind == File::Kind::adf) {
-    t.push_back(0x84);
-    t.push_back(static_cast<uint8_t>(f.aid.size()));
-    t.insert(t.end(), f.aid.begin(), f.aid.end());
+    fcp.push_back(0x84);
+    fcp.push_back(static_cast<uint8_t>(f.aid.size()));
+    fcp.insert(fcp.end(), f.aid.begin(), f.aid.end());
   }
   if (f.kind == File::Kind::transparent)
-    t.insert(t.end(), {0x80, 0x02, static_cast<uint8_t>(f.data.size() >> 8),
-                       static_cast<uint8_t>(f.data.size())});
-  t.insert(t.end(), {0x8A, 0x01, 0x05});
-  std::vector<uint8_t> fcp = {0x62, static_cast<uint8_t>(t.size())};
-  fcp.insert(fcp.end(), t.begin(), t.end());
+    fcp.insert(fcp.end(), {0x80, 0x02, static_cast<uint8_t>(f.data.size() >> 8),
+                           static_cast<uint8_t>(f.data.size())});
+  fcp.insert(fcp.end(), {0x8A, 0x01, 0x05});
+  fcp[1] = static_cast<uint8_t>(fcp.size() - 2);
   return answer_with(std::move(fcp), le, cla == 0xA0);
 }
 

@@ -1,6 +1,6 @@
 // The Engine: reactors on their own threads, cross-core messages over the SPSC mesh (ordering,
-// ping-pong, backpressure when a ring is full), and the hardware-thread bridge with a blocking
-// fake device.
+// ping-pong, backpressure when a ring is full), listen modes and connection steering, and the
+// hardware-thread bridge with a blocking fake device.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -24,6 +24,19 @@ EngineConfig two_cores(IoBackendKind kind) {
   config.reactor.max_connections = 64;
   config.cross_core_ring_capacity = 16;
   return config;
+}
+
+// Every reactor of `engine` listens on one loopback port with `echo[core]` (reactor 0 binds port
+// 0 first; the others then join the port it got, published in `port`).
+void listen_on_every_core(Engine& engine, EchoService* echo, const ListenOptions& opts,
+                          std::atomic<uint16_t>& port) {
+  engine.on_each_core([echo, opts, &port](Reactor& r) -> Result<void, std::string> {
+    while (r.core() != 0 && port.load() == 0) std::this_thread::yield();
+    auto bound = r.listen(test::loopback(port.load()), echo[r.core()], opts);
+    if (!bound) return fail(bound.error());
+    if (r.core() == 0) port = bound->port();
+    return {};
+  });
 }
 
 class EngineTest : public ::testing::TestWithParam<IoBackendKind> {};
@@ -140,14 +153,7 @@ TEST_P(ListenModeTest, EveryConnectionIsServed) {
   std::atomic<uint16_t> port{0};
   ListenOptions opts;
   opts.mode = GetParam();
-  engine.on_each_core([&](Reactor& r) -> Result<void, std::string> {
-    // Port 0 on reactor 0 first; the others then join the port it got.
-    while (r.core() != 0 && port.load() == 0) std::this_thread::yield();
-    auto bound = r.listen(test::loopback(port.load()), echo[r.core()], opts);
-    if (!bound) return fail(bound.error());
-    if (r.core() == 0) port = bound->port();
-    return {};
-  });
+  listen_on_every_core(engine, echo, opts, port);
   ASSERT_TRUE(engine.start());
   std::vector<int> fds;
   for (int i = 0; i < 40; ++i) {
@@ -202,13 +208,7 @@ TEST_P(SteeringTest, ConnectionsLandOnTheReactorOfTheirCpu) {
   std::atomic<uint16_t> port{0};
   ListenOptions opts;
   opts.steer = c.listener_asks;
-  engine.on_each_core([&](Reactor& r) -> Result<void, std::string> {
-    while (r.core() != 0 && port.load() == 0) std::this_thread::yield();
-    auto bound = r.listen(test::loopback(port.load()), echo[r.core()], opts);
-    if (!bound) return fail(bound.error());
-    if (r.core() == 0) port = bound->port();
-    return {};
-  });
+  listen_on_every_core(engine, echo, opts, port);
   ASSERT_TRUE(engine.start());
   constexpr unsigned kPerCpu = 24;
   uint64_t landed[2][2] = {};  // [client CPU][reactor]: connections accepted

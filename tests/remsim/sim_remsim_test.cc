@@ -76,7 +76,8 @@ const std::vector<std::vector<std::byte>>& script() {
 // The remsim client: a control link to the server, a data link to the bank it is told about.
 class SimClient final : public RsproUser {
  public:
-  explicit SimClient(engine::Reactor& r) : r_(r), ctrl_(*this, keepalive()), data_(*this, keepalive()) {
+  explicit SimClient(engine::Reactor& r)
+      : r_(r), ctrl_(*this, keepalive()), data_(*this, keepalive()) {
     ctrl_timer_.set_callback(
         [](engine::Timer&, void* self) { static_cast<SimClient*>(self)->connect_ctrl(); }, this);
     data_timer_.set_callback(

@@ -1,6 +1,8 @@
 // Operator-readable logging: one line per event, UTC timestamp, level, the thread's tag
-// (reactor core, hw thread, ctl), then the message. Lines are formatted into a stack buffer and
-// written with one write(2), so threads never interleave within a line and nothing allocates.
+// (reactor core, hw thread, ctl), then the message. A line is formatted on the calling thread
+// and written whole, so threads never interleave within a line. In the daemon a log writer
+// thread does the writing (start_log_writer): a reactor hands its line over a lock-free queue
+// and never blocks on write(2) to a slow stderr or journal. Tools and tests write directly.
 // The wire-trace mode prints payloads escaped the way the modem bridge seed shows:
 //   SER_W ->AT+CMGF=1\r\n<-
 #pragma once
@@ -34,6 +36,16 @@ void set_log_level(LogLevel level);
 LogLevel log_level();
 void set_wire_trace(bool on);
 bool wire_trace_enabled();
+
+// Starts the log writer thread. From then on each line goes to the writer over a bounded
+// lock-free queue (moodycamel's ConcurrentQueue: many producing threads, one writer) of
+// `capacity` lines; a line that finds it full — the writer is that far behind — is dropped and
+// counted, and the writer logs how many once it catches up. A line is cut at kLogLineMax bytes.
+// stop_log_writer() writes what is queued and joins the thread (call it before exiting).
+inline constexpr size_t kLogLineMax = 2048;
+void start_log_writer(size_t capacity = 4096);
+void stop_log_writer();
+uint64_t log_lines_dropped();
 
 // Names the calling thread in log lines ("core0", "hw:reader1", "ctl").
 void set_thread_log_tag(std::string_view tag);

@@ -44,6 +44,8 @@ constexpr std::array<Positional, 2> kPositionals{{
     {"help", "prefix", true},
 }};
 
+bool is_scalar_array(element e);
+
 bool is_number(element e) {
   const auto t = e.type();
   return t == element_type::INT64 || t == element_type::UINT64 || t == element_type::DOUBLE;
@@ -68,6 +70,16 @@ std::string value_text(element e) {
     case element_type::NULL_VALUE:
       return "-";
     case element_type::ARRAY:
+      if (is_scalar_array(e)) {
+        std::string out;
+        const simdjson::dom::array items = e.get_array().value_unsafe();
+        for (element item : items) {
+          if (!out.empty()) out += ", ";
+          out += value_text(item);
+        }
+        return out;
+      }
+      return simdjson::to_string(e);
     case element_type::OBJECT:
       return simdjson::to_string(e);
   }
@@ -91,19 +103,68 @@ std::string upper_header(std::string_view key) {
   return h;
 }
 
-// key: value lines, values aligned; `annotate` may add a note after a value.
+bool is_nested(element e) {
+  return e.type() == element_type::ARRAY || e.type() == element_type::OBJECT;
+}
+
+bool is_scalar_array(element e) {
+  simdjson::dom::array array;
+  if (e.get_array().get(array) != simdjson::SUCCESS) return false;
+  return std::none_of(array.begin(), array.end(), [](element item) { return is_nested(item); });
+}
+
+std::string render_generic(element e);
+
+// Every line of `text` indented by two spaces.
+std::string indent(std::string_view text) {
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t end = text.find('\n', start);
+    const size_t stop = end == std::string_view::npos ? text.size() : end + 1;
+    out += "  ";
+    out.append(text.substr(start, stop - start));
+    start = stop;
+  }
+  if (!out.empty() && out.back() != '\n') out.push_back('\n');
+  return out;
+}
+
+// key: value lines, values aligned; `annotate` may add a note after a value. Nested values
+// follow the scalars, each as a section of its own: "key:" and its table or key: value lines
+// indented below (an empty array is "key: (none)", an array of scalars one line, comma-separated).
 template <typename Annotate>
 std::string render_key_values(simdjson::dom::object object, Annotate annotate) {
+  auto inline_value = [](element value) {
+    if (!is_nested(value)) return true;
+    simdjson::dom::array array;
+    return value.get_array().get(array) == simdjson::SUCCESS &&
+           (array.size() == 0 || is_scalar_array(value));
+  };
   size_t width = 0;
-  for (auto [key, value] : object) width = std::max(width, text_width(key) + 1);
+  for (auto [key, value] : object)
+    if (inline_value(value)) width = std::max(width, text_width(key) + 1);
   std::string out;
   for (auto [key, value] : object) {
+    if (!inline_value(value)) continue;
     out.append(key);
     out.push_back(':');
     pad(out, width - text_width(key));
-    out += value_text(value);
+    simdjson::dom::array items;
+    if (value.get_array().get(items) == simdjson::SUCCESS && items.size() == 0) {
+      out += "(none)";
+    } else {
+      out += value_text(value);
+    }
     out += annotate(key, value);
     out.push_back('\n');
+  }
+  for (auto [key, value] : object) {
+    if (inline_value(value)) continue;
+    if (!out.empty()) out.push_back('\n');
+    out.append(key);
+    out += ":\n";
+    out += indent(render_generic(value));
   }
   return out;
 }

@@ -148,6 +148,9 @@ int run(const Options& opts) {
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // From here on reactors hand their log lines to the writer thread instead of blocking on
+  // write(2) (base/log.h); main() stops it, writing what is queued, on every way out.
+  cp::start_log_writer();
 
   cp::engine::Engine engine(cp::daemon::engine_config(*config));
   const std::string allocator = allocator_name();
@@ -206,5 +209,7 @@ int main(int argc, char** argv) {
     std::printf("%s: configuration is valid\n", opts.check_path.c_str());
     return 0;
   }
-  return run(opts);
+  const int rc = run(opts);
+  cp::stop_log_writer();
+  return rc;
 }

@@ -4,7 +4,7 @@
 
 #include <span>
 
-#include "engine/io_backend.h"
+#include "engine/file_commit.h"
 
 namespace cp::engine::file_ops {
 

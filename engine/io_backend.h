@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "base/socket_address.h"
+#include "engine/file_commit.h"
 
 namespace cp::engine {
 
@@ -33,13 +34,6 @@ enum class IoOp : uint8_t {
   recv,         // result: bytes (> 0), 0 = peer closed, or -errno. more: still armed.
   send,         // result: bytes sent (may be short), or -errno.
   file_commit,  // result: 0 once every write landed and fdatasync returned, or -errno.
-};
-
-// One write of a file commit: caller-owned bytes that stay put until the completion. With an
-// O_DIRECT file the offset, length and address must be aligned to the device's block size.
-struct FileWrite {
-  uint64_t offset = 0;
-  std::span<const std::byte> bytes;
 };
 
 struct IoCompletion {

@@ -23,6 +23,7 @@
 #include "base/result.h"
 #include "base/socket_address.h"
 #include "engine/buffer_pool.h"
+#include "engine/file_commit.h"
 #include "engine/io_backend.h"
 #include "engine/timer.h"
 
@@ -72,25 +73,6 @@ class Acceptor {
   virtual ~Acceptor() = default;
   // Returns the handler of the new connection, or nullptr to refuse it (it is closed at once).
   virtual ConnectionHandler* on_accept(Connection& conn) = 0;
-};
-
-// Something a reactor drains every loop turn: a cross-core inbox, a hardware-thread result ring.
-// Producers on other threads push, then call Reactor::notify() so a sleeping reactor wakes up.
-class Poller {
- public:
-  virtual ~Poller() = default;
-  // Processes pending work; returns true if any was done.
-  virtual bool poll() = 0;
-  // Whether work is pending (checked before the reactor goes to sleep).
-  virtual bool has_work() const = 0;
-};
-
-// The owner of a file commit started through Reactor::start_file_commit: hears its result once.
-class FileCommitHandler {
- public:
-  virtual ~FileCommitHandler() = default;
-  // 0 once every write landed and fdatasync returned, else -errno.
-  virtual void on_file_commit(int32_t result) = 0;
 };
 
 // A fixed-size message between reactors: a function run on the target reactor with its
@@ -217,14 +199,14 @@ class Connection {
   SocketAddress peer_;
 };
 
-class Reactor {
+class Reactor final : public FileCommitter {
  public:
   Reactor(const ReactorConfig& config, std::unique_ptr<IoBackend> backend, Clock& clock);
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  unsigned core() const { return config_.core; }
+  unsigned core() const final { return config_.core; }
   const ReactorConfig& config() const { return config_; }
   Clock& clock() const { return clock_; }
   IoBackend& backend() const { return *backend_; }
@@ -256,14 +238,15 @@ class Reactor {
   // Group commit to a regular file on this reactor's backend (io_uring: linked writes +
   // IORING_FSYNC_DATASYNC). The bytes of `writes` stay put until `handler` hears the result; the
   // reactor does not finish run() while a commit is in flight.
-  void start_file_commit(int fd, std::span<const FileWrite> writes, FileCommitHandler& handler) {
+  void start_file_commit(int fd, std::span<const FileWrite> writes,
+                         FileCommitHandler& handler) final {
     ++file_commits_in_flight_;
     backend_->start_file_commit(fd, writes, &handler);
   }
   uint32_t file_commits_in_flight() const { return file_commits_in_flight_; }
 
   // Registers a poller drained every loop turn (owned by the caller, outlives the reactor).
-  void add_poller(Poller& poller) { pollers_.push_back(&poller); }
+  void add_poller(Poller& poller) final { pollers_.push_back(&poller); }
   // Unregisters a poller (on this reactor's thread, e.g. when a device goes away).
   void remove_poller(Poller& poller);
   // From any thread: wakes the reactor if it is asleep so its pollers run.

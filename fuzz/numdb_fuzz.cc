@@ -1,4 +1,4 @@
-// libFuzzer target for the number database parser and admission routing (engine/smsc/).
+// libFuzzer target for the number database parser and admission routing (services/smsc/).
 // Input: the numbers file, a NUL byte, the peers file, a NUL byte, then destination digits.
 // Parsing must succeed or fail with file:line errors; a parsed database must route any
 // destination without crashing, and every number it lists as local must look up as listed.
@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "engine/smsc/numdb.h"
-#include "engine/smsc/route.h"
+#include "services/smsc/numdb.h"
+#include "services/smsc/route.h"
 
 namespace {
 

@@ -1,8 +1,8 @@
 // libFuzzer target for what the remote-SIM services read from files and from clients that is not
 // RSPRO itself (rspro_fuzz has that): the first input byte picks
-//   0  the server's slotmaps file (engine/remsim/slotmap.h); what loads must save and load back
+//   0  the server's slotmaps file (services/remsim/slotmap.h); what loads must save and load back
 //      to the same table;
-//   1  the bank daemon's reader CSV, osmo-remsim's format (engine/remsim/card_backend.h);
+//   1  the bank daemon's reader CSV, osmo-remsim's format (services/remsim/card_backend.h);
 //   2  a simulated card's contents file (hw/simcard/card.h);
 //   3  a stream of APDUs to the simulated card, each a length byte and that many bytes (what
 //      a remsim client's TPDUs carry to it): any sequence must get answers, never a crash.
@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "engine/remsim/card_backend.h"
-#include "engine/remsim/slotmap.h"
 #include "hw/simcard/card.h"
+#include "services/remsim/card_backend.h"
+#include "services/remsim/slotmap.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

@@ -1,5 +1,5 @@
-// libFuzzer target for the SMSC local socket decoder (engine/smsc/wire.h) and admission
-// (engine/smsc/admission.h). The input is a stream of messages as a client would send them:
+// libFuzzer target for the SMSC local socket decoder (services/smsc/wire.h) and admission
+// (services/smsc/admission.h). The input is a stream of messages as a client would send them:
 // each one the decoder accepts must re-encode to the same bytes (requests the core answers),
 // and every decoded SUBMIT goes through admission against a small number database, which
 // must accept or refuse it with a status, never crash; an admitted record must pass the user
@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "engine/smsc/admission.h"
-#include "engine/smsc/wire.h"
+#include "services/smsc/admission.h"
+#include "services/smsc/wire.h"
 
 namespace {
 

@@ -22,7 +22,7 @@
 #include "base/log.h"
 #include "storage/record.h"
 #include "storage/shard.h"
-#include "storage/sim_disk.h"
+#include "storage/testing/sim_disk.h"
 
 namespace {
 

@@ -56,9 +56,9 @@ case "$cmd" in
     build/release/bench/store/cp_store_bench recovery
     build/release/bench/store/cp_store_bench commit
     build/release/bench/dump/cp_dump_bench
-    build/release/bench/smsc/cp_smsc_bench submit
-    build/release/bench/smsc/cp_smsc_bench admission
-    build/release/bench/smpp/cp_smpp_bench
+    build/release/bench/services/smsc/cp_smsc_bench submit
+    build/release/bench/services/smsc/cp_smsc_bench admission
+    build/release/bench/services/smpp/cp_smpp_bench
     ;;
   fuzz)
     scripts/deps.sh

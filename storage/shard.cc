@@ -125,12 +125,13 @@ Shard::~Shard() {
 }
 
 Result<std::unique_ptr<Shard>, std::string> Shard::open_dir(const ShardOptions& options,
-                                                            Clock& clock, engine::Reactor* reactor,
+                                                            Clock& clock,
+                                                            engine::FileCommitter* committer,
                                                             RecoveryReport* report) {
   std::error_code ec;
   if (options.create) std::filesystem::create_directories(options.dir, ec);
   if (ec) return fail(options.dir + ": cannot create: " + ec.message());
-  auto io = open_shard_file(options.dir + "/pms.bin", options.create, reactor);
+  auto io = open_shard_file(options.dir + "/pms.bin", options.create, committer);
   if (!io) return fail(io.error());
   return open(options, std::move(*io), clock, report);
 }

@@ -104,7 +104,7 @@ class Shard final : public CommitListener, public ExtendListener {
   // open() on `options.dir`/pms.bin (O_DIRECT), committing through `reactor` when given.
   static Result<std::unique_ptr<Shard>, std::string> open_dir(const ShardOptions& options,
                                                               Clock& clock,
-                                                              engine::Reactor* reactor,
+                                                              engine::FileCommitter* committer,
                                                               RecoveryReport* report = nullptr);
   ~Shard() override;
   Shard(const Shard&) = delete;
@@ -136,13 +136,6 @@ class Shard final : public CommitListener, public ExtendListener {
     return !in_flight_ && !failed_ && !dirty_.empty() && !extend_in_flight_;
   }
   bool failed() const { return failed_; }
-  // Simulation only: the process "died" with a commit in flight (SimDisk::crash_image); the
-  // shard forgets it and accepts nothing more, so it can be destroyed.
-  void crashed() {
-    in_flight_ = false;
-    extend_in_flight_ = false;
-    failed_ = true;
-  }
   // Commits until nothing is dirty (synchronous ShardIo) — for tools and orderly shutdown.
   Result<void, std::string> flush_sync();
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "engine/file_commit.h"
 #include "engine/file_ops.h"
-#include "engine/reactor.h"
 
 namespace cp::storage {
 namespace {
@@ -22,8 +22,8 @@ std::string errno_text(const std::string& what, const std::string& path, int err
 
 class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
  public:
-  FileShardIo(std::string path, int fd, int read_fd, engine::Reactor* reactor)
-      : path_(std::move(path)), fd_(fd), read_fd_(read_fd), reactor_(reactor) {}
+  FileShardIo(std::string path, int fd, int read_fd, engine::FileCommitter* committer)
+      : path_(std::move(path)), fd_(fd), read_fd_(read_fd), committer_(committer) {}
   ~FileShardIo() override {
     // Never destroyed with a commit or an extension in flight.
     CP_ASSERT(listener_ == nullptr && extender_.listener == nullptr);
@@ -67,12 +67,12 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
   void start_commit(std::span<const FileWrite> writes, CommitListener& listener) override {
     CP_ASSERT(listener_ == nullptr);
     for (const FileWrite& w : writes) assert_aligned(w);
-    if (reactor_ == nullptr) {
+    if (committer_ == nullptr) {
       listener.on_commit_done(engine::file_ops::commit_sync(fd_, writes));
       return;
     }
     listener_ = &listener;
-    reactor_->start_file_commit(fd_, writes, *this);
+    committer_->start_file_commit(fd_, writes, *this);
   }
 
   void on_file_commit(int32_t result) override {
@@ -84,13 +84,13 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
   void start_extend(std::span<const FileWrite> zeros, ExtendListener& listener) override {
     CP_ASSERT(extender_.listener == nullptr);
     for (const FileWrite& w : zeros) assert_aligned(w);
-    if (reactor_ == nullptr) {
+    if (committer_ == nullptr) {
       listener.on_extend_done(engine::file_ops::commit_sync(fd_, zeros));
       return;
     }
     extender_.writes.assign(zeros.begin(), zeros.end());
     extender_.listener = &listener;
-    reactor_->start_file_commit(fd_, extender_.writes, extender_);
+    committer_->start_file_commit(fd_, extender_.writes, extender_);
   }
 
   void prefetch(uint64_t offset, uint64_t bytes) override {
@@ -113,7 +113,7 @@ class FileShardIo final : public ShardIo, public engine::FileCommitHandler {
   std::string path_;
   int fd_;
   int read_fd_;
-  engine::Reactor* reactor_;
+  engine::FileCommitter* committer_;
   CommitListener* listener_ = nullptr;
   Extender extender_;
 };
@@ -127,7 +127,7 @@ void assert_aligned(const FileWrite& write) {
 }
 
 Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path, bool create,
-                                                              engine::Reactor* reactor) {
+                                                              engine::FileCommitter* committer) {
   int flags = O_RDWR | O_DIRECT | O_CLOEXEC;
   if (create) flags |= O_CREAT;
   const int fd = ::open(path.c_str(), flags, 0640);
@@ -144,7 +144,7 @@ Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string&
     ::close(fd);
     return fail(path + ": open: " + std::strerror(err));
   }
-  return std::unique_ptr<ShardIo>(new FileShardIo(path, fd, read_fd, reactor));
+  return std::unique_ptr<ShardIo>(new FileShardIo(path, fd, read_fd, committer));
 }
 
 void AlignedFree::operator()(std::byte* p) const {

@@ -2,7 +2,7 @@
 // this interface only, so the same code runs on
 //   - a real file opened O_DIRECT, committing through its reactor's io_uring (the daemon) or
 //     synchronously (tools, benchmarks, tests without a reactor), and
-//   - SimDisk (storage/sim_disk.h), a simulated disk that drops unsynced writes and tears
+//   - SimDisk (storage/testing/sim_disk.h), a simulated disk that drops unsynced writes and tears
 //     in-flight ones at sector boundaries, for the crash-consistency tests.
 //
 // Every write is a whole number of 4 KiB blocks at a 4 KiB-aligned offset from a 4 KiB-aligned
@@ -16,11 +16,7 @@
 #include <string>
 
 #include "base/result.h"
-#include "engine/io_backend.h"
-
-namespace cp::engine {
-class Reactor;
-}
+#include "engine/file_commit.h"
 
 namespace cp::storage {
 
@@ -71,11 +67,11 @@ class ShardIo {
   virtual void release_cache() {}
 };
 
-// Opens (creating when `create`) `path` with O_RDWR | O_DIRECT | O_CLOEXEC. With a reactor,
+// Opens (creating when `create`) `path` with O_RDWR | O_DIRECT | O_CLOEXEC. With a committer,
 // commits go through its backend (io_uring: linked writes + IORING_FSYNC_DATASYNC) and the
 // result arrives in a later loop turn; without, start_commit writes and fdatasyncs inline.
 Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path, bool create,
-                                                              engine::Reactor* reactor);
+                                                              engine::FileCommitter* committer);
 
 // A buffer of `bytes` (a multiple of 4 KiB) aligned to 4 KiB, zero-filled.
 struct AlignedFree {

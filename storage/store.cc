@@ -27,8 +27,8 @@ Store::Store(StoreOptions options) : options_(std::move(options)) {
 
 Store::~Store() = default;
 
-Result<void, std::string> Store::open_on_core(engine::Reactor& reactor, Clock& clock) {
-  const unsigned core = reactor.core();
+Result<void, std::string> Store::open_on_core(engine::FileCommitter& committer, Clock& clock) {
+  const unsigned core = committer.core();
   // The primary shard, and the leftovers of a run with more cores.
   std::vector<unsigned> ids{core};
   std::error_code ec;
@@ -47,7 +47,7 @@ Result<void, std::string> Store::open_on_core(engine::Reactor& reactor, Clock& c
     so.dir = options_.dir + "/shard-" + std::to_string(id);
     so.create = id == core;
     Slot& slot = *slots_[id];
-    auto shard = Shard::open_dir(so, clock, &reactor, &slot.recovery);
+    auto shard = Shard::open_dir(so, clock, &committer, &slot.recovery);
     if (!shard) return fail(shard.error());
     const RecoveryReport& r = slot.recovery;
     CP_LOG_INFO(
@@ -58,7 +58,7 @@ Result<void, std::string> Store::open_on_core(engine::Reactor& reactor, Clock& c
         r.torn_slots ? fmt::format(", zeroed {} torn slots", r.torn_slots) : "");
     slot.shard = std::move(*shard);
     slot.core = core;
-    reactor.add_poller(slot);
+    committer.add_poller(slot);
     slot.open.store(true, std::memory_order_release);
   }
   return {};

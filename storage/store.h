@@ -17,7 +17,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
-#include "engine/reactor.h"
+#include "engine/file_commit.h"
 #include "storage/shard.h"
 
 namespace cp::storage {
@@ -46,7 +46,7 @@ class Store {
 
   // On `reactor`'s thread before the loop starts (Engine::on_each_core): opens and recovers the
   // shards this core owns and registers their group-commit poller.
-  Result<void, std::string> open_on_core(engine::Reactor& reactor, Clock& clock);
+  Result<void, std::string> open_on_core(engine::FileCommitter& committer, Clock& clock);
 
   // The shard `core` appends to (owning thread only).
   Shard* primary(unsigned core) const;

@@ -10,52 +10,51 @@ using proto::http::PrometheusLabel;
 
 namespace {
 
-struct StatField {
-  std::string_view name;
-  std::string_view help;
-  MetricType type;
-  const std::atomic<uint64_t> ReactorStats::*member;
-};
-
-constexpr StatField kStatFields[] = {
-    {"cellplane_loop_iterations", "Reactor loop turns.", MetricType::counter,
+constexpr ReactorStatField kStatFields[] = {
+    {"loop_iterations", "cellplane_loop_iterations", "Reactor loop turns.", MetricType::counter,
      &ReactorStats::loop_iterations},
-    {"cellplane_connections_open", "Connections open now.", MetricType::gauge,
+    {"connections_open", "cellplane_connections_open", "Connections open now.", MetricType::gauge,
      &ReactorStats::connections_open},
-    {"cellplane_connections_accepted", "Connections accepted.", MetricType::counter,
-     &ReactorStats::connections_accepted},
-    {"cellplane_connections_closed", "Connections closed.", MetricType::counter,
-     &ReactorStats::connections_closed},
-    {"cellplane_connections_refused_limit",
+    {"connections_accepted", "cellplane_connections_accepted", "Connections accepted.",
+     MetricType::counter, &ReactorStats::connections_accepted},
+    {"connections_closed", "cellplane_connections_closed", "Connections closed.",
+     MetricType::counter, &ReactorStats::connections_closed},
+    {"connections_refused_limit", "cellplane_connections_refused_limit",
      "Accepted connections closed at once because the connection table was full.",
      MetricType::counter, &ReactorStats::connections_refused_limit},
-    {"cellplane_accept_errors", "Failed accepts.", MetricType::counter,
+    {"accept_errors", "cellplane_accept_errors", "Failed accepts.", MetricType::counter,
      &ReactorStats::accept_errors},
-    {"cellplane_idle_timeouts", "Connections closed for idleness.", MetricType::counter,
-     &ReactorStats::idle_timeouts},
-    {"cellplane_rx_overflows", "Connections closed with a full, unconsumed receive buffer.",
-     MetricType::counter, &ReactorStats::rx_overflows},
-    {"cellplane_bytes_received", "Bytes received from connections.", MetricType::counter,
-     &ReactorStats::bytes_received},
-    {"cellplane_bytes_sent", "Bytes sent to connections.", MetricType::counter,
+    {"idle_timeouts", "cellplane_idle_timeouts", "Connections closed for idleness.",
+     MetricType::counter, &ReactorStats::idle_timeouts},
+    {"rx_overflows", "cellplane_rx_overflows",
+     "Connections closed with a full, unconsumed receive buffer.", MetricType::counter,
+     &ReactorStats::rx_overflows},
+    {"bytes_received", "cellplane_bytes_received", "Bytes received from connections.",
+     MetricType::counter, &ReactorStats::bytes_received},
+    {"bytes_sent", "cellplane_bytes_sent", "Bytes sent to connections.", MetricType::counter,
      &ReactorStats::bytes_sent},
-    {"cellplane_recv_pauses", "Times a handler paused reading (backpressure).", MetricType::counter,
-     &ReactorStats::recv_pauses},
-    {"cellplane_send_refusals", "Sends refused for lack of send buffer room.", MetricType::counter,
-     &ReactorStats::send_refusals},
-    {"cellplane_cross_core_sent", "Messages sent to other reactors.", MetricType::counter,
-     &ReactorStats::cross_core_sent},
-    {"cellplane_cross_core_received", "Messages received from other reactors.", MetricType::counter,
+    {"recv_pauses", "cellplane_recv_pauses", "Times a handler paused reading (backpressure).",
+     MetricType::counter, &ReactorStats::recv_pauses},
+    {"send_refusals", "cellplane_send_refusals", "Sends refused for lack of send buffer room.",
+     MetricType::counter, &ReactorStats::send_refusals},
+    {"cross_core_sent", "cellplane_cross_core_sent", "Messages sent to other reactors.",
+     MetricType::counter, &ReactorStats::cross_core_sent},
+    {"cross_core_received", "cellplane_cross_core_received",
+     "Messages received from other reactors.", MetricType::counter,
      &ReactorStats::cross_core_received},
-    {"cellplane_cross_core_full", "Cross-core sends refused by a full ring.", MetricType::counter,
-     &ReactorStats::cross_core_full},
-    {"cellplane_io_waits", "Waits for I/O completions.", MetricType::counter,
+    {"cross_core_full", "cellplane_cross_core_full", "Cross-core sends refused by a full ring.",
+     MetricType::counter, &ReactorStats::cross_core_full},
+    {"io_waits", "cellplane_io_waits", "Waits for I/O completions.", MetricType::counter,
      &ReactorStats::io_waits},
 };
 static_assert(sizeof(ReactorStats) == std::size(kStatFields) * sizeof(std::atomic<uint64_t>),
               "a ReactorStats field is missing from kStatFields");
 
 }  // namespace
+
+std::span<const ReactorStatField> reactor_stat_fields() {
+  return kStatFields;
+}
 
 void add_metrics_route(HttpServer& server, MetricsFiller fill, std::string_view path) {
   server.add_route(HttpMethod::get, path,
@@ -67,13 +66,13 @@ void add_metrics_route(HttpServer& server, MetricsFiller fill, std::string_view 
 }
 
 void append_reactor_metrics(PrometheusWriter& out, std::span<const Reactor* const> reactors) {
-  for (const StatField& field : kStatFields) {
-    out.begin_family(field.name, field.help, field.type);
+  for (const ReactorStatField& field : kStatFields) {
+    out.begin_family(field.metric, field.help, field.type);
     for (const Reactor* reactor : reactors) {
       char core[16];
       const auto end = std::to_chars(core, core + sizeof core, reactor->core()).ptr;
       const PrometheusLabel labels[] = {{"core", std::string_view(core, end - core)}};
-      out.sample(field.name, labels,
+      out.sample(field.metric, labels,
                  (reactor->stats().*field.member).load(std::memory_order_relaxed));
     }
   }

@@ -50,4 +50,22 @@ std::vector<std::byte> encode_osmo(uint8_t ext, std::span<const std::byte> paylo
 // A CCM frame: the message type and its body (PING / PONG have none).
 std::vector<std::byte> encode_ccm(uint8_t type, std::span<const std::byte> body = {});
 
+// CCM identity tags (libosmocore ipaccess.h, IPAC_IDTAG_*).
+inline constexpr uint8_t kIdTagSerial = 0x00;    // SERNR: osmo-hlr routes by it
+inline constexpr uint8_t kIdTagUnitName = 0x01;  // UNITNAME
+inline constexpr size_t kIdTagsMax = 32;
+
+// The tags an ID_GET asks for: its body (after the type byte) is `0x01, tag` pairs. Fails on a
+// body of odd length, a pair not starting with 0x01 or more than kIdTagsMax tags.
+struct IdRequest {
+  uint8_t tags[kIdTagsMax] = {};
+  size_t count = 0;
+};
+Result<IdRequest, std::string_view> decode_id_get(std::span<const std::byte> body);
+
+// The ID_RESP frame answering `request`: per tag asked, in order, `len16, tag, value, NUL` with
+// len16 = 1 + strlen + 1. SERNR and UNITNAME carry `unit_name`; every other tag an empty string
+// (what osmo-hlr's own clients send, vectors/gsup-osmo-hlr-transcript.txt).
+std::vector<std::byte> encode_id_resp(const IdRequest& request, std::string_view unit_name);
+
 }  // namespace cp::proto::ipa

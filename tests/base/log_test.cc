@@ -1,5 +1,13 @@
 // Log levels and the wire-trace escaping (the modem seed's `SER_W ->AT+CMGF=1\r\n<-` form).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <string>
 
 #include "base/byte_reader.h"
 #include "base/log.h"
@@ -27,6 +35,99 @@ TEST(Log, LevelsParseAndFilter) {
   EXPECT_FALSE(log_enabled(LogLevel::info));
   EXPECT_TRUE(log_enabled(LogLevel::error));
   set_log_level(saved);
+}
+
+// stderr redirected into a pipe for the duration of a test.
+class StderrPipe {
+ public:
+  StderrPipe() {
+    EXPECT_EQ(::pipe2(fds_, O_CLOEXEC), 0);
+    saved_ = ::dup(STDERR_FILENO);
+    ::dup2(fds_[1], STDERR_FILENO);
+  }
+  ~StderrPipe() {
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  // Everything written so far (the write end stays open: reads until empty, non-blocking).
+  std::string drain() {
+    ::fcntl(fds_[0], F_SETFL, O_NONBLOCK);
+    std::string out;
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fds_[0], buf, sizeof buf)) > 0;) out.append(buf, n);
+    return out;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+  int saved_ = -1;
+};
+
+TEST(LogWriter, WritesEveryLineInOrderAndDrainsOnStop) {
+  StderrPipe err;
+  start_log_writer(1024);
+  for (int i = 0; i < 500; ++i) CP_LOG_NOTICE("line {}", i);
+  stop_log_writer();
+  const std::string out = err.drain();
+  size_t at = 0;
+  for (int i = 0; i < 500; ++i) {
+    const std::string want = fmt::format("line {}\n", i);
+    const size_t found = out.find(want, at);
+    ASSERT_NE(found, std::string::npos) << "missing or out of order: " << want;
+    at = found + want.size();
+  }
+  EXPECT_EQ(log_lines_dropped(), 0u);
+}
+
+// The point of the writer: a thread that logs never blocks on a stderr nobody reads. Without
+// the writer this logging thread would hang in write(2) once the pipe (64 KiB) is full.
+TEST(LogWriter, ABlockedStderrNeverBlocksTheLoggingThread) {
+  StderrPipe err;
+  start_log_writer(64);
+  const std::string filler(200, 'x');
+  auto logging = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 5000; ++i) CP_LOG_NOTICE("{} {}", i, filler);  // ~1 MiB
+  });
+  const bool finished = logging.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  EXPECT_TRUE(finished) << "logging blocked on a full stderr";
+  EXPECT_GT(log_lines_dropped(), 0u);
+  std::thread reader([&] {
+    for (int i = 0; i < 100; ++i) {
+      err.drain();
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  stop_log_writer();  // the reader unblocks the writer, which drains and reports the drops
+  reader.join();
+  if (!finished) logging.wait();
+}
+
+// The daemon blocks SIGTERM in every thread but the one that waits for it. The writer thread must
+// not be the exception: a SIGTERM the kernel handed to it would end the process on the spot,
+// without the orderly stop (found by daemon_test's systemd test, now and then).
+TEST(LogWriter, ItsThreadNeverTakesTheProcessSignals) {
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, nullptr);
+    start_log_writer(16);
+    ::kill(::getpid(), SIGTERM);  // only the writer thread could take it now
+    timespec wait{2, 0};
+    const int got = sigtimedwait(&term, nullptr, &wait);
+    stop_log_writer();
+    ::_exit(got == SIGTERM ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status)) << "the process died of signal " << WTERMSIG(status);
+  if (WIFEXITED(status)) {
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+  }
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ TEST(Render, GenericTable) {
                                      R"({"bank":12,"slot":3,"client":null,"extra":[1,2]}])"),
       "BANK  SLOT  CLIENT  NOTE  EXTRA\n"
       "   1     0  c1      caf\xc3\xa9  -\n"  // "café" is 4 columns wide, not 5 bytes
-      "  12     3  -       -     [1,2]\n");
+      "  12     3  -       -     1, 2\n");
   EXPECT_EQ(render("help", R"([{"command":"help","help":"list commands"},)"
                            R"({"command":"stats","help":"per-core\ncounters"}])"),
             "COMMAND  HELP\n"
@@ -77,8 +77,26 @@ TEST(Render, GenericOtherShapes) {
   EXPECT_EQ(render("x", R"("just text")"), "just text\n");
   EXPECT_EQ(render("x", "1.5"), "1.5\n");
   EXPECT_EQ(render("x", R"({"a":1,"long_key":{"n":[1]},"f":false})"),
-            "a:        1\nlong_key: {\"n\":[1]}\nf:        false\n");
+            "a: 1\nf: false\n\nlong_key:\n  n: 1\n");
   EXPECT_FALSE(render_result("x", "{bad"));
+}
+
+// A status object with nested lists (cellctl smsc): scalars first, then each list as its own
+// table under its name, never raw JSON.
+TEST(Render, NestedValuesAsTables) {
+  EXPECT_EQ(render("smsc", R"({"socket":"state/smsc.sock","submits":3,"roles":[],)"
+                           R"("queues":[{"core":0,"queue":"imsi-lookup","depth":2},)"
+                           R"({"core":1,"queue":"peer","depth":0}],"tags":["a","b"],"active":2})"),
+            "socket:  state/smsc.sock\n"
+            "submits: 3\n"
+            "roles:   (none)\n"
+            "tags:    a, b\n"
+            "active:  2\n"
+            "\n"
+            "queues:\n"
+            "  CORE  QUEUE        DEPTH\n"
+            "     0  imsi-lookup      2\n"
+            "     1  peer             0\n");
 }
 
 TEST(Render, Table) {

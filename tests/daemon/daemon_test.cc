@@ -241,6 +241,13 @@ TEST_F(DaemonTest, SmppOutOfTheBoxWithNpmSmpp) {
   Daemon d(dir_, {"--config", config_});
   ASSERT_TRUE(wait_socket()) << d.log();
   EXPECT_TRUE(fs::exists(dir_ / "state" / "smpp-accounts.txt"));
+  // The notice for each example file names the command that rereads it.
+  EXPECT_TRUE(std::regex_search(
+      d.log(), std::regex(R"(smpp-accounts\.txt did not exist; .*`cellctl smpp reload`)")))
+      << d.log();
+  EXPECT_TRUE(std::regex_search(
+      d.log(), std::regex(R"(numbers\.txt did not exist; .*`cellctl numdb reload`)")))
+      << d.log();
   std::string port;
   ASSERT_TRUE(cp::test::eventually(
       [&] {

@@ -2,8 +2,8 @@
 // driver (our own reader.conf.d, our own port), cp-simcard connected to it, and pcsclite's
 // client API doing what a bank daemon does — connect T=0, read the ATR, SELECT and READ BINARY
 // EF.ICCID, SELECT with GET RESPONSE, VERIFY. Removal and re-insertion (cp-simcard killed and
-// started again) are tested through the bank daemon in tests/remsim/pcsc_remsim_test.cc; what
-// made them flaky was cp-simcard resetting the card whenever vpcd asked for the ATR, which
+// started again) are tested through the bank daemon in tests/services/remsim/pcsc_remsim_test.cc;
+// what made them flaky was cp-simcard resetting the card whenever vpcd asked for the ATR, which
 // pcscd does on its own presence checks (fixed: the ATR is answered without a reset).
 // pcscd always uses /run/pcscd/pcscd.comm: this test holds the `pcscd` resource lock.
 #include <PCSC/winscard.h>

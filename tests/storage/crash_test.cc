@@ -1,5 +1,5 @@
-// Crash consistency of the message store on the simulated disk (storage/sim_disk.h), checked
-// against a model of what was acknowledged:
+// Crash consistency of the message store on the simulated disk (storage/testing/sim_disk.h),
+// checked against a model of what was acknowledged:
 //   - a commit torn at every sector boundary (every prefix of its sectors landed), and at random
 //     subsets of sectors (a device reorders), must recover every acknowledged record intact and
 //     believe nothing half-written;
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "storage/shard.h"
-#include "storage/sim_disk.h"
+#include "storage/testing/sim_disk.h"
 #include "tests/storage/store_test_util.h"
 
 namespace cp::storage {
@@ -124,7 +124,6 @@ struct Harness {
   ~Harness() {
     if (!disk.commit_in_flight()) return;
     disk.crash_image([](size_t) { return false; });
-    if (shard) shard->crashed();
   }
   void open() {
     auto s = Shard::open(opts, disk.open(false), clock);
@@ -160,7 +159,6 @@ struct Harness {
   // Power loss with the in-flight commit's sectors landed per `landed`; then restart.
   void crash_and_restart(const std::function<bool(size_t)>& landed, const std::string& where) {
     auto image = disk.crash_image(landed);
-    shard->crashed();
     shard.reset();
     disk.restore(std::move(image));
     open();
@@ -189,7 +187,6 @@ TEST(StoreCrash, TornAtEverySectorBoundary) {
     Harness probe;
     build_in_flight(probe);
     sectors = probe.disk.in_flight_sectors();
-    probe.shard->crashed();
   }
   ASSERT_GT(sectors, 8u);
   // Every prefix (the write stopped at that sector) and every suffix (landed backwards).

@@ -1,0 +1,108 @@
+#include "services/remsim/rspro_link.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "proto/ipa/ipa.h"
+
+namespace cp::remsim {
+
+namespace ipa = proto::ipa;
+namespace rspro = proto::rspro;
+
+Result<void, std::string> RsproLink::connect(const SocketAddress& a) {
+  close();
+  fd_ = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0 || ::connect(fd_, a.sa(), a.length) != 0) {
+    std::string e = "connect " + a.to_string() + ": " + std::strerror(errno);
+    close();
+    return fail(std::move(e));
+  }
+  const int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return {};
+}
+
+void RsproLink::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  in_.clear();
+}
+
+bool RsproLink::send_raw(std::span<const std::byte> bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool RsproLink::send(const rspro::Pdu& pdu) {
+  if (fd_ < 0) return false;
+  return send_raw(rspro::encode_frame(pdu, scratch_));
+}
+
+bool RsproLink::read_available() {
+  if (fd_ < 0) return false;
+  std::byte buf[8192];
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    in_.insert(in_.end(), buf, buf + n);
+    return true;
+  }
+}
+
+Result<std::optional<RsproMessage>, std::string> RsproLink::next() {
+  for (;;) {
+    const auto len = ipa::frame_length(in_);
+    if (!len || in_.size() < *len) return std::optional<RsproMessage>{};
+    std::vector<std::byte> frame(in_.begin(), in_.begin() + static_cast<long>(*len));
+    in_.erase(in_.begin(), in_.begin() + static_cast<long>(*len));
+    auto f = ipa::decode(frame);
+    if (!f) return fail("IPA: " + std::string(f.error()));
+    if (f->proto == ipa::kProtoCcm) {
+      if (!f->payload.empty() && static_cast<uint8_t>(f->payload[0]) == ipa::kCcmPing)
+        send_raw(ipa::encode_ccm(ipa::kCcmPong));
+      continue;
+    }
+    if (f->proto != ipa::kProtoOsmo || f->ext != ipa::kExtRspro) continue;
+    RsproMessage m;
+    m.bytes.assign(f->payload.begin(), f->payload.end());
+    auto pdu = rspro::decode(m.bytes);
+    if (!pdu) return fail("RSPRO: " + std::string(pdu.error()));
+    m.pdu = *pdu;
+    return std::optional<RsproMessage>(std::move(m));
+  }
+}
+
+Result<std::optional<RsproMessage>, std::string> RsproLink::receive(int timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    auto m = next();
+    if (!m || *m) return m;
+    if (fd_ < 0) return fail(std::string("not connected"));
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return std::optional<RsproMessage>{};
+    pollfd p{fd_, POLLIN, 0};
+    const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (rc < 0 && errno != EINTR) return fail(std::string("poll: ") + std::strerror(errno));
+    if (rc <= 0) continue;
+    if (!read_available()) return fail(std::string("connection closed by the peer"));
+  }
+}
+
+}  // namespace cp::remsim

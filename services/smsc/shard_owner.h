@@ -1,0 +1,214 @@
+// One reactor's part of the SMSC core (the "owner" of the messages whose destination hashes to
+// its store shard): the message table, its queues and expiry, submit and discharge through the
+// shard, recovery at start, the MSISDN -> IMSI lookup, custody toward the role handlers and
+// status reports. Lives on its reactor's thread only; the front and the other owners reach it
+// with cross-core messages (SmscService::Impl::post). Internal to services/smsc.
+//
+// Where its parts are defined:
+//   shard_owner.cc    construction, recovery, submit, discharge, the poller and the tick
+//   expiry.cc         the expiry timer
+//   custody.cc        draining queues toward the handlers, their answers, cancel / CHANGE_SRR /
+//                     MT discharge / lookup requests, role handlers coming and going
+//   imsi_lookup.cc    the MSISDN -> IMSI lookup queue and cache
+//   status_report.cc  status reports for discharged messages
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/reactor.h"
+#include "services/smsc/expiry_heap.h"
+#include "services/smsc/flat_map.h"
+#include "services/smsc/message_queue.h"
+#include "services/smsc/message_table.h"
+#include "services/smsc/owner_requests.h"
+#include "services/smsc/service_impl.h"
+
+namespace cp::smsc {
+
+inline constexpr Nanos kSnapshotInterval = 250 * kNanosPerMilli;
+inline constexpr Nanos kRetryTick = 100 * kNanosPerMilli;
+
+struct ShardOwner final : engine::Poller {
+  using Impl = SmscService::Impl;
+  Impl& impl;
+  Reactor* reactor = nullptr;
+  storage::Shard* shard = nullptr;
+  unsigned id = 0;
+  std::shared_ptr<const Numdb> numdb;
+  std::vector<Msg> msgs;
+  std::vector<uint32_t> free_slots;
+  FlatMap by_index;
+  FlatMap by_dup;
+  ExpiryHeap heap;                 // expiry order of the slots
+  std::vector<Queue> peer_queues;  // [0] upstream, [1 + i] downstream peer i
+  std::vector<bool> peer_up;
+  Queue imsi_q, mt_q, mt_transferred_q;
+  bool imsi_up = false, gsm_up = false;
+  uint32_t imsi_outstanding = 0;
+  std::unordered_map<std::string, bool> imsi_in_lookup;  // msisdn -> lookup sent
+  struct CacheEntry {
+    std::string imsi;
+    Nanos until = 0;
+  };
+  std::unordered_map<std::string, CacheEntry> imsi_cache;
+  std::vector<OutReq> out_pool;
+  OutReq* out_free = nullptr;
+  std::vector<uint32_t> retry_discharge;  // slots whose discharge update met a full batch
+  struct Overflow {
+    unsigned to;
+    CrossCoreMessage msg;
+  };
+  std::deque<Overflow> overflow;                 // posts waiting for room in a ring
+  std::vector<CrossCoreMessage> local, running;  // posts to this core itself
+  std::vector<InReq> report_pool;
+  std::vector<InReq*> reports_free;
+  uint64_t numdb_seen = 0;
+  static ShardOwner& of(Reactor& r, const CrossCoreMessage& msg);
+  engine::Timer expiry_timer, tick_timer;
+
+  ShardOwner(Impl& i, unsigned c);
+
+  SmscStats& stats() { return impl.stats; }
+  Nanos now() const { return reactor->clock().now(); }
+  Nanos wall() const { return reactor->clock().wall_now(); }
+
+  // -- queues
+  Queue& queue_of(Msg& m) {
+    switch (m.state) {
+      case MsgState::imsi_wait:
+        return imsi_q;
+      case MsgState::mt_core:
+      case MsgState::mt_sending:
+        return mt_q;
+      case MsgState::mt_transferred:
+        return mt_transferred_q;
+      default:
+        return peer_queue(m.queue);
+    }
+  }
+  Queue& peer_queue(uint16_t q) {
+    if (q >= peer_queues.size()) {
+      peer_queues.resize(q + 1);
+      peer_up.resize(q + 1, false);
+    }
+    return peer_queues[q];
+  }
+  void link_tail(Queue& q, uint32_t s) { q.link_tail(msgs, s); }
+  void link_head(Queue& q, uint32_t s) { q.link_head(msgs, s); }
+  void unlink(Queue& q, uint32_t s) { q.unlink(msgs, s); }
+  bool in_queue(const Msg& m) const {
+    return m.state != MsgState::free && m.state != MsgState::committing &&
+           m.state != MsgState::imsi_filling && m.state != MsgState::discharging;
+  }
+
+  // -- expiry heap
+  void heap_push(uint32_t s) {
+    heap.push(msgs, s);
+    if (heap.front() == s) arm_expiry();
+  }
+  void heap_remove(uint32_t s) { heap.remove(msgs, s); }
+  void arm_expiry();
+
+  // -- message table
+  uint32_t alloc(uint64_t index) {
+    if (free_slots.empty()) return kNone;
+    const uint32_t s = free_slots.back();
+    free_slots.pop_back();
+    msgs[s] = Msg{};
+    msgs[s].index = index;
+    by_index.put(index, s);
+    return s;
+  }
+  void release(uint32_t s) {
+    Msg& m = msgs[s];
+    heap_remove(s);
+    by_index.erase(m.index);
+    if (m.dup_indexed) {
+      auto d = by_dup.find(m.dup_key);
+      if (d && *d == s) by_dup.erase(m.dup_key);
+    }
+    m.state = MsgState::free;
+    free_slots.push_back(s);
+  }
+  const SmRecord* record_of(uint32_t s) const { return shard->find_active(msgs[s].index); }
+
+  // Puts a durable active message into the queue its destination needs.
+  void enqueue(uint32_t s, const SmRecord& r);
+
+  // Adopts the shard's recovered active messages (start-up, design 2.6: they re-enter their
+  // queues; a GSM message that was in the handler's custody is back in the core's).
+  void recover();
+
+  // -- submit (on the owner)
+  static void on_submit(Reactor& r, const CrossCoreMessage& msg);
+  void submit(InReq& q);
+  static void on_submit_durable(void* ctx, uint64_t index, int32_t result);
+  void submitted(InReq& q, uint64_t index, int32_t result);
+  void reply(InReq& q);
+
+  // -- discharge
+  void discharge(uint32_t s, Disposition d, uint32_t extra, InReq* reply_to);
+  void write_discharge(uint32_t s);
+  static void on_discharge_durable(void* ctx, uint64_t index, int32_t result);
+  void finish_discharge(uint32_t s, int32_t result);
+  // Records of messages being discharged that asked for a status report, by index (only
+  // those: most messages do not ask, and the report needs the original's fields).
+  std::unordered_map<uint64_t, SmRecord> report_pending_;
+
+  void make_report(const SmRecord& orig, Disposition disp, uint32_t extra);
+
+  // -- expiry
+  void on_expiry();
+  void remember(uint32_t s);
+  void discharge_now(uint32_t s, Disposition d, uint32_t extra, InReq* q);
+
+  // -- role handler state (broadcast by the front)
+  static void on_role_state(Reactor& r, const CrossCoreMessage& msg);
+  void role_state(wire::Role role, uint16_t queue, bool up);
+
+  // -- draining queues toward the handlers
+  bool kicked = false;
+  void kick() { kicked = true; }
+  OutReq* take_out() {
+    OutReq* o = out_free;
+    if (o) out_free = o->next_free;
+    return o;
+  }
+  void give_back(OutReq* o) {
+    o->next_free = out_free;
+    out_free = o;
+  }
+  void send_out(OutReq* o);
+  void drain();
+  void drain_imsi(Nanos t);
+  // Every message waiting for `msisdn` gets its IMSI (made durable) and moves to the MT queue.
+  void fill_imsi(const std::string& msisdn, const std::string& imsi);
+  static void on_imsi_durable(void* ctx, uint64_t index, int32_t result);
+  void fail_imsi(const std::string& msisdn, Status status);
+
+  // -- answers from handlers (via the front)
+  static void on_out_done(Reactor& r, const CrossCoreMessage& msg);
+  void out_done(OutReq* o);
+  bool send_mt_cancel(uint32_t s, InReq& q);
+
+  // -- cancel, change SRR, MT discharge (on the owner)
+  static void on_request(Reactor& r, const CrossCoreMessage& msg);
+  std::optional<uint32_t> find_target(const wire::Target& t);
+  void request(InReq& q);
+  static void on_request_durable(void* ctx, uint64_t, int32_t result);
+
+  // -- poller: overflowed posts, retried discharges, queue draining
+  bool poll() override;
+  bool has_work() const override;
+
+  void on_tick();
+  Nanos next_snapshot = 0;
+  void publish();
+};
+
+}  // namespace cp::smsc

@@ -1,0 +1,228 @@
+// The remote-SIM chain in one process, on real sockets: a remsim server and a bank daemon with
+// simulated cards (each on its own engine, so each can be restarted), and a blocking remsim
+// client. Slotmaps are made over REST; the client follows what the server tells it, as a real
+// one does. On 1 and 2 bank-daemon reactors (client connections land on either).
+//   - APDUs end to end (SELECT, READ BINARY EF.ICCID, VERIFY, AUTHENTICATE checked with MILENAGE)
+//   - a mapping deleted and re-created while the client is connected
+//   - card removal and re-insertion (cardNotPresent while it is out)
+//   - the bank daemon restarted; the server restarted (mappings persist, cards keep serving)
+//   - the worker state table as cellctl shows it; bad input from a client
+#include <gtest/gtest.h>
+
+#include "tests/services/remsim/remsim_harness.h"
+
+namespace cp::remsim::test {
+namespace {
+
+class BankdTest : public ::testing::TestWithParam<unsigned> {
+ protected:
+  void SetUp() override {
+    bankd_port_ = free_port();
+    start_server(0);
+    start_bankd();
+    ASSERT_TRUE(eventually([&] { return bankd_->registered(); })) << "bank never registered";
+  }
+  void start_server(uint16_t port) {
+    ServerOptions o;
+    o.listen = loopback(port);
+    o.rest_listen = loopback(rest_port_);
+    o.slotmaps_path = (dir_.path() / "slotmaps.txt").string();
+    o.bankd_port = bankd_port_;
+    server_ = std::make_unique<ServerRun>(o);
+    rest_port_ = server_->rest.port();
+    server_port_ = server_->rspro.port();
+  }
+  void start_bankd() {
+    BankdOptions o;
+    o.server = loopback(server_port_);
+    o.listen = loopback(bankd_port_);
+    o.bank_id = 1;
+    o.card_retry = 100 * kNanosPerMilli;
+    o.reconnect_min = 50 * kNanosPerMilli;
+    o.reconnect_max = 200 * kNanosPerMilli;
+    bankd_ = std::make_unique<BankdRun>(o, GetParam());
+  }
+  const SocketAddress& rest_at() const { return server_->rest; }
+  SocketAddress bankd_at() const { return loopback(bankd_port_); }
+  std::string slotmaps() { return rest(rest_at(), "GET", "/slotmaps").body; }
+  // A client registered and configured with bank 1 slot `bslot`, connected to the card.
+  std::unique_ptr<TestClient> mapped_client(uint16_t client_id, uint16_t bslot) {
+    auto c = std::make_unique<TestClient>(rspro::ClientSlot{client_id, 0});
+    EXPECT_EQ(c->register_with(server_->rspro), rspro::ResultCode::ok);
+    EXPECT_EQ(rest(rest_at(), "POST", "/slotmaps", map_body(1, bslot, client_id, 0)).status, 201);
+    auto cfg = c->next_config();
+    EXPECT_TRUE(cfg && cfg->second);
+    if (!cfg || !cfg->second) return c;
+    EXPECT_EQ(cfg->first, (rspro::BankSlot{1, bslot}));
+    EXPECT_EQ(cfg->second->to_string(), bankd_at().to_string());
+    std::vector<std::byte> atr;
+    EXPECT_EQ(c->connect_bank(*cfg->second, &atr), rspro::ResultCode::ok);
+    simcard::Card card(simcard::simulated_contents(1, bslot));
+    const auto expected = card.reset();
+    EXPECT_EQ(hex(atr), hex(std::as_bytes(expected)));
+    return c;
+  }
+
+  cp::test::TempDir dir_;
+  uint16_t bankd_port_ = 0, server_port_ = 0, rest_port_ = 0;
+  std::unique_ptr<ServerRun> server_;
+  std::unique_ptr<BankdRun> bankd_;
+};
+
+TEST_P(BankdTest, ApdusEndToEnd) {
+  auto c = mapped_client(23, 2);
+  run_card_session([&](const std::vector<std::byte>& a) { return c->apdu(a); },
+                   simcard::simulated_contents(1, 2));
+  // The worker table as an operator sees it.
+  auto workers = bankd_->bankd->workers();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].state, WorkerState::mapped_card);
+  EXPECT_EQ(to_string(workers[0].state), "CONNECTED_CLIENT_MAPPED_CARD");
+  EXPECT_EQ(workers[0].client, (rspro::ClientSlot{23, 0}));
+  EXPECT_EQ(workers[0].bank, (rspro::BankSlot{1, 2}));
+  EXPECT_EQ(workers[0].tpdus, 7u);  // the session's APDUs
+  // A second client on another slot, at the same time: each reaches its own card.
+  auto d = mapped_client(24, 3);
+  auto r1 = c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2});
+  auto r2 = d->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2});
+  EXPECT_EQ(sw(r1), 0x9000u);
+  EXPECT_EQ(sw(r2), 0x9000u);
+  EXPECT_NE(hex(c->apdu({0x00, 0xB0, 0x00, 0x00, 0x0A})),
+            hex(d->apdu({0x00, 0xB0, 0x00, 0x00, 0x0A})));
+}
+
+TEST_P(BankdTest, AClientBeforeItsMappingWaitsForIt) {
+  TestClient c({40, 1});
+  ASSERT_EQ(c.register_with(server_->rspro), rspro::ResultCode::ok);
+  // Straight to the bank without a mapping: cardNotPresent, and the connection stays.
+  EXPECT_EQ(c.connect_bank(bankd_at()), rspro::ResultCode::card_not_present);
+  EXPECT_TRUE(eventually([&] {
+    auto w = bankd_->bankd->workers();
+    return w.size() == 1 && w[0].state == WorkerState::client_wait_map;
+  }));
+  EXPECT_EQ(rest(rest_at(), "POST", "/slotmaps", map_body(1, 1, 40, 1)).status, 201);
+  // The mapping reaches the bank: the waiting connection gets its card's ATR.
+  auto atr = TestClient::expect(c.bank_link(), rspro::MsgType::set_atr_req);
+  ASSERT_TRUE(atr);
+  c.set_bank({1, 1});
+  EXPECT_EQ(sw(c.apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+}
+
+TEST_P(BankdTest, MappingDeletedAndRecreatedWhileConnected) {
+  auto c = mapped_client(23, 0);
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+  EXPECT_EQ(rest(rest_at(), "DELETE", "/slotmaps/65536").status, 200);
+  // The bank closes the client's card connection; the server takes the bank away.
+  EXPECT_TRUE(c->bank_closed());
+  auto cfg = c->next_config();
+  ASSERT_TRUE(cfg);
+  EXPECT_FALSE(cfg->second);
+  EXPECT_TRUE(eventually([&] { return slotmaps() == R"({"slotmaps":[]})"; }));
+  // Re-created (on another bank slot): configured again, and the card answers.
+  EXPECT_EQ(rest(rest_at(), "POST", "/slotmaps", map_body(1, 1, 23, 0)).status, 201);
+  cfg = c->next_config();
+  ASSERT_TRUE(cfg && cfg->second);
+  EXPECT_EQ(cfg->first, (rspro::BankSlot{1, 1}));
+  ASSERT_TRUE(c->connect_bank_retrying(*cfg->second));
+  run_card_session([&](const std::vector<std::byte>& a) { return c->apdu(a); },
+                   simcard::simulated_contents(1, 1));
+}
+
+TEST_P(BankdTest, CardRemovedAndReinserted) {
+  auto c = mapped_client(23, 0);
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+  sim_set_present(*bankd_->cards, 0, false);
+  // The bank notices between APDUs (a status check every 100 ms here), tells the client, and
+  // closes; coming back, the client learns cardNotPresent until the card is back.
+  auto ind = TestClient::expect(c->bank_link(), rspro::MsgType::bank_slot_status_ind, 5000);
+  ASSERT_TRUE(ind);
+  EXPECT_EQ(ind->pdu.status.card_present, false);
+  EXPECT_TRUE(c->bank_closed());
+  EXPECT_EQ(c->connect_bank(bankd_at()), rspro::ResultCode::card_not_present);
+  EXPECT_GE(bankd_->bankd->stats().card_errors.load(), 1u);
+  sim_set_present(*bankd_->cards, 0, true);
+  // The same connection gets the ATR once the card is back (the worker retries it).
+  auto atr = TestClient::expect(c->bank_link(), rspro::MsgType::set_atr_req, 5000);
+  ASSERT_TRUE(atr);
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+}
+
+TEST_P(BankdTest, BankDaemonRestarted) {
+  auto c = mapped_client(23, 0);
+  bankd_.reset();  // the bank daemon goes away
+  EXPECT_TRUE(c->bank_closed());
+  auto cfg = c->next_config();
+  ASSERT_TRUE(cfg);
+  EXPECT_FALSE(cfg->second);  // told its bank is gone
+  EXPECT_TRUE(eventually([&] { return slotmaps().find("\"NEW\"") != std::string::npos; }));
+  start_bankd();
+  // It registers again, gets its mapping back, and the client is pointed at it again.
+  cfg = c->next_config();
+  ASSERT_TRUE(cfg && cfg->second);
+  ASSERT_TRUE(c->connect_bank_retrying(*cfg->second));
+  run_card_session([&](const std::vector<std::byte>& a) { return c->apdu(a); },
+                   simcard::simulated_contents(1, 0));
+  EXPECT_TRUE(eventually([&] { return slotmaps().find("\"ACTIVE\"") != std::string::npos; }));
+}
+
+TEST_P(BankdTest, ServerRestartedMappingsPersistAndCardsKeepServing) {
+  auto c = mapped_client(23, 0);
+  server_.reset();
+  // With the server gone, the card still answers (the bank keeps its mappings).
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+  EXPECT_TRUE(eventually([&] { return !bankd_->registered(); }));
+  start_server(server_port_);
+  EXPECT_TRUE(eventually([&] { return bankd_->registered(); }));
+  EXPECT_TRUE(eventually([&] { return slotmaps().find("\"ACTIVE\"") != std::string::npos; }))
+      << slotmaps();
+  EXPECT_EQ(rest(rest_at(), "GET", "/restart-counter").body, R"({"restart_counter":2})");
+  // The client registers again and is told the same bank.
+  TestClient again({23, 0});
+  c->server_link().close();
+  EXPECT_TRUE(
+      eventually([&] { return again.register_with(server_->rspro) == rspro::ResultCode::ok; }));
+  auto cfg = again.next_config();
+  ASSERT_TRUE(cfg && cfg->second);
+  EXPECT_EQ(cfg->first, (rspro::BankSlot{1, 0}));
+  EXPECT_EQ(sw(c->apdu({0x00, 0xB0, 0x00, 0x00, 0x0A})), 0x9000u);
+}
+
+TEST_P(BankdTest, BadInputFromClients) {
+  auto c = mapped_client(23, 0);
+  // The same client slot a second time: refused, the first keeps its card.
+  TestClient twin({23, 0});
+  EXPECT_EQ(twin.connect_bank(bankd_at()), rspro::ResultCode::identity_in_use);
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+  // No client slot.
+  RsproLink anon;
+  ASSERT_TRUE(anon.connect(bankd_at()));
+  rspro::Pdu req;
+  req.type = rspro::MsgType::connect_client_req;
+  req.identity = {rspro::ComponentType::client, "x", "y", "z", {}};
+  anon.send(req);
+  EXPECT_EQ(TestClient::expect(anon, rspro::MsgType::connect_client_res)->pdu.result,
+            rspro::ResultCode::illegal_client_id);
+  // Garbage instead of IPA: the connection goes, nothing else does.
+  RsproLink junk;
+  ASSERT_TRUE(junk.connect(bankd_at()));
+  junk.send_raw(bytes({0x00, 0x05, 0xEE, 0x07, 0x30, 0x80, 0xFF, 0xFF}));
+  EXPECT_FALSE(junk.receive(5000));
+  // A cold reset (VCC off) from the client: the card is reset, and still answers.
+  rspro::Pdu ind;
+  ind.type = rspro::MsgType::client_slot_status_ind;
+  ind.client = {23, 0};
+  ind.bank = {1, 0};
+  ind.status.vcc_present = false;
+  c->bank_link().send(ind);
+  EXPECT_TRUE(eventually([&] { return bankd_->bankd->stats().resets.load() == 1; }));
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+  // A TPDU for a bank slot that is not this client's: closed.
+  c->set_bank({1, 3});
+  EXPECT_TRUE(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2}).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Cores, BankdTest, ::testing::Values(1u, 2u),
+                         [](const auto& p) { return std::to_string(p.param) + "core"; });
+
+}  // namespace
+}  // namespace cp::remsim::test

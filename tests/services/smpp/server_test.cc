@@ -1,0 +1,456 @@
+// The SMPP server (services/smpp/server.h) on a real SMSC core: real TCP binds, a real O_DIRECT
+// message store, on 1 and 2 reactors. Each test is one exchange an ESME has with the server:
+// binds and their refusals, submit -> durable -> submit_sm_resp, deliveries and receipts,
+// long messages, and malformed input.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "proto/sms/text.h"
+#include "services/smpp/convert.h"
+#include "services/smpp/server.h"
+#include "tests/services/smpp/smpp_test_client.h"
+#include "tests/services/smsc/smsc_harness.h"
+
+namespace cp::smpp {
+namespace {
+
+using smsc::test::SmscHarness;
+using test::Pdu;
+using test::TestEsme;
+using test::text_bytes;
+namespace pdu = proto::smpp;
+
+constexpr std::string_view kAccounts =
+    "acme  system_id=acme password=secret window=8\n"
+    "acme  system_id=acme-tx password=pw binds=tx\n"
+    "acme  system_id=acme-sar password=pw concat=sar\n"
+    "other system_id=other password=pw allow=10.0.0.0/8\n";
+
+bool eventually(const std::function<bool()>& f, int ms = 5000) {
+  for (int i = 0; i < ms / 5; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return f();
+}
+
+class SmppServerTest : public ::testing::TestWithParam<unsigned> {
+ protected:
+  void SetUp() override {
+    smsc::SmscOptions so = smsc::test::test_options(dir_.path());
+    so.status_reports = true;
+    harness_ =
+        std::make_unique<SmscHarness>(dir_.path(), GetParam(), so, [this](engine::Reactor& r) {
+          auto ok = server_->start_on_core(r);
+          EXPECT_TRUE(ok) << (ok ? "" : ok.error());
+        });
+  }
+  void TearDown() override {
+    if (harness_) harness_->stop();
+  }
+
+  SmppServer& server() { return *server_; }
+  SocketAddress address() { return server_->bound_address(); }
+  // A transceiver bound as acme, once the server is reachable and its core links are up.
+  std::unique_ptr<TestEsme> bound(std::string_view id = "acme", std::string_view pw = "secret",
+                                  uint32_t cmd = pdu::cmd::bind_transceiver) {
+    auto e = std::make_unique<TestEsme>(address());
+    EXPECT_EQ(e->bind(cmd, id, pw), pdu::status::ok);
+    return e;
+  }
+  pdu::ShortMessage message(std::string_view from, std::string_view to, std::string_view text,
+                            std::vector<std::byte>& storage) {
+    storage = text_bytes(text);
+    pdu::ShortMessage m;
+    m.source_addr_ton = 1;
+    m.source_addr_npi = 1;
+    m.source_addr = from;
+    m.dest_addr_ton = 1;
+    m.dest_addr_npi = 1;
+    m.destination_addr = to;
+    m.data_coding = 1;  // IA5, what npm smpp sends
+    m.short_message = storage;
+    return m;
+  }
+
+  cp::test::TempDir dir_;
+  std::unique_ptr<SmppServer> server_ = [this] {
+    auto accounts = Accounts::parse(kAccounts, "accounts");
+    ServerOptions o;
+    o.listen = *SocketAddress::parse("127.0.0.1:0");
+    o.core_socket = (dir_.path() / "smsc.sock").string();
+    o.bind_failures_max = 4;
+    o.enquire_interval = 60 * kNanosPerSecond;
+    return std::make_unique<SmppServer>(
+        o, *accounts, [] { return smsc::test::test_numdb(); }, GetParam());
+  }();
+  std::unique_ptr<SmscHarness> harness_;
+};
+
+// Submits until the server's core link is up (it connects while the reactors start).
+Pdu submit_when_ready(TestEsme& e, const pdu::ShortMessage& m) {
+  for (int i = 0; i < 200; ++i) {
+    const uint32_t seq = e.submit(m);
+    auto r = e.read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_EQ(r->header.sequence, seq);
+    if (r->header.command_status != pdu::status::throttled) return *r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "the server never took a submit";
+  return {};
+}
+
+TEST_P(SmppServerTest, BindsAndTheirRefusals) {
+  {
+    auto e = bound();
+    EXPECT_EQ(e->bind(pdu::cmd::bind_transceiver, "acme", "secret"), pdu::status::alybnd);
+  }
+  TestEsme wrong(address());
+  EXPECT_EQ(wrong.bind(pdu::cmd::bind_transmitter, "acme", "nope"), pdu::status::invpaswd);
+  TestEsme unknown(address());
+  EXPECT_EQ(unknown.bind(pdu::cmd::bind_transmitter, "nobody", "pw"), pdu::status::invsysid);
+  TestEsme type(address());
+  EXPECT_EQ(type.bind(pdu::cmd::bind_receiver, "acme-tx", "pw"), pdu::status::bindfail);
+  TestEsme where(address());
+  EXPECT_EQ(where.bind(pdu::cmd::bind_transceiver, "other", "pw"), pdu::status::bindfail);
+  EXPECT_GE(server().stats().bind_failures.load(), 4u);
+  // Four failures from 127.0.0.1: the next bind is refused even with the right password, on
+  // whichever core it lands, and the connection is closed.
+  for (int i = 0; i < 4; ++i) {
+    TestEsme e(address());
+    EXPECT_EQ(e.bind(pdu::cmd::bind_transceiver, "acme", "secret"), pdu::status::bindfail);
+    EXPECT_TRUE(e.wait_closed());
+  }
+  EXPECT_EQ(server().stats().bind_refused_rate.load(), 4u);
+}
+
+TEST_P(SmppServerTest, SubmitIsAnsweredWithTheIdOfTheDurableRecord) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  // 2125550102 is a `local` number: storing is its delivery.
+  const Pdu r = submit_when_ready(*e, message("12126660001", "12125550102", "hello", text));
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  auto id_text = pdu::decode_message_id_resp(r.body());
+  ASSERT_TRUE(id_text);
+  auto id = parse_message_id(*id_text);
+  ASSERT_TRUE(id) << *id_text;
+  // The store counts its records on the owning core, a moment after the answer left.
+  EXPECT_TRUE(eventually([&] { return harness_->records() >= 1; }));
+  EXPECT_EQ(server().stats().submits.load(), 1u);
+}
+
+TEST_P(SmppServerTest, SubmitRefusals) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  // Warm up: the core link is up once a submit goes through.
+  ASSERT_EQ(
+      submit_when_ready(*e, message("12126660001", "12125550102", "a", text)).header.command_status,
+      pdu::status::ok);
+  auto expect = [&](const pdu::ShortMessage& m, uint32_t status) {
+    const uint32_t seq = e->submit(m);
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.sequence, seq);
+    EXPECT_EQ(r->header.command_status, status);
+  };
+  // Not one of acme's numbers.
+  expect(message("12125550100", "12125550102", "x", text), pdu::status::invsrcadr);
+  // Unroutable destination.
+  expect(message("12126660001", "12345", "x", text), pdu::status::invdstadr);
+  // Scheduled delivery is not offered.
+  auto m = message("12126660001", "12125550102", "x", text);
+  m.schedule_delivery_time = "261231235959000+";
+  expect(m, pdu::status::invsched);
+  // A validity period in the past.
+  m = message("12126660001", "12125550102", "x", text);
+  m.validity_period = "000101000000000+";
+  expect(m, pdu::status::invexpiry);
+  // A receiver bind may not submit.
+  auto rx = bound("acme", "secret", pdu::cmd::bind_receiver);
+  rx->submit(message("12126660001", "12125550102", "x", text));
+  auto r = rx->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.command_status, pdu::status::invbndsts);
+}
+
+TEST_P(SmppServerTest, DeliveryToThePeerAndItsReceipt) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  auto m = message("12126660001", "12126660002", "to a peer number", text);
+  m.registered_delivery = 1;
+  const Pdu r = submit_when_ready(*e, m);
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  const std::string id(*pdu::decode_message_id_resp(r.body()));
+  // The message routes to acme itself: it comes back as deliver_sm.
+  auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(d);
+  auto dm = pdu::decode_short_message(d->body());
+  ASSERT_TRUE(dm) << dm.error().what;
+  EXPECT_EQ(dm->esm_class, 0x00);
+  EXPECT_EQ(dm->destination_addr, "12126660002");
+  EXPECT_EQ(dm->source_addr, "12126660001");
+  const std::string got(reinterpret_cast<const char*>(dm->short_message.data()),
+                        dm->short_message.size());
+  EXPECT_EQ(got, "to a peer number");
+  e->respond(*d);
+  // Then the receipt for the original submit.
+  auto rc = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(rc);
+  auto rm = pdu::decode_short_message(rc->body());
+  ASSERT_TRUE(rm) << rm.error().what;
+  EXPECT_EQ(rm->esm_class, 0x04);
+  auto rid = pdu::find_tlv(rm->tlvs, pdu::tag::receipted_message_id);
+  ASSERT_TRUE(rid);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(rid->value.data()), rid->value.size() - 1),
+            id);
+  auto state = pdu::find_tlv(rm->tlvs, pdu::tag::message_state);
+  ASSERT_TRUE(state);
+  EXPECT_EQ(static_cast<int>(state->value[0]), 2);  // DELIVERED
+  const std::string receipt(reinterpret_cast<const char*>(rm->short_message.data()),
+                            rm->short_message.size());
+  EXPECT_NE(receipt.find("id:" + id), std::string::npos) << receipt;
+  EXPECT_NE(receipt.find("stat:DELIVRD"), std::string::npos) << receipt;
+  e->respond(*rc);
+  EXPECT_TRUE(eventually([&] { return server().stats().receipts.load() == 1; }));
+  EXPECT_TRUE(eventually([&] { return harness_->smsc().stats().delivered.load() >= 2; }));
+}
+
+TEST_P(SmppServerTest, RefusedDeliveryIsRetriedOnAnotherTry) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  const Pdu r = submit_when_ready(*e, message("12126660001", "12126660003", "retry me", text));
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(d);
+  e->respond(*d, pdu::status::msgqful);  // temporary: the core tries again after retry_delay
+  auto again = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(again);
+  e->respond(*again);
+  EXPECT_TRUE(eventually([&] { return harness_->smsc().stats().delivered.load() == 1; }));
+}
+
+TEST_P(SmppServerTest, LongMessageBecomesConcatenatedSegments) {
+  auto e = bound();
+  std::string long_text;
+  for (int i = 0; i < 30; ++i) long_text += "0123456789";  // 300 characters: 2 segments
+  std::vector<std::byte> text;
+  auto m = message("12126660001", "12126660004", "", text);
+  text = text_bytes(long_text);
+  m.short_message = {};
+  std::vector<std::byte> tlvs;
+  pdu::append_tlv(tlvs, pdu::tag::message_payload, text);
+  m.tlvs = tlvs;
+  const Pdu r = submit_when_ready(*e, m);
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  std::string joined;
+  for (int part = 0; part < 2; ++part) {
+    auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+    ASSERT_TRUE(d);
+    auto dm = pdu::decode_short_message(d->body());
+    ASSERT_TRUE(dm);
+    EXPECT_EQ(dm->esm_class & 0x40, 0x40);  // a UDH leads the short message
+    const auto udh = sms::parse_udh(dm->short_message);
+    ASSERT_TRUE(udh);
+    EXPECT_EQ(udh->concat_total, 2);
+    EXPECT_EQ(udh->concat_seq, part + 1);
+    joined.append(reinterpret_cast<const char*>(dm->short_message.data()) + udh->length,
+                  dm->short_message.size() - udh->length);
+    e->respond(*d);
+  }
+  EXPECT_EQ(joined, long_text);
+}
+
+TEST_P(SmppServerTest, MalformedInput) {
+  {
+    TestEsme e(address());
+    // submit_sm before bind.
+    std::vector<std::byte> text;
+    e.submit(message("12126660001", "12125550102", "x", text));
+    auto r = e.read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.command_status, pdu::status::invbndsts);
+    // An unknown command id.
+    e.send(pdu::encode_header_only(0x00000077, 0, 9));
+    auto n = e.read_command(pdu::cmd::generic_nack);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->header.command_status, pdu::status::invcmdid);
+    EXPECT_EQ(n->header.sequence, 9u);
+    // enquire_link works before a bind.
+    e.send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 10));
+    EXPECT_TRUE(e.read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
+    // A command_length below the header: generic_nack, then the connection closes.
+    const std::byte bad[] = {std::byte{0}, std::byte{0}, std::byte{0}, std::byte{3},
+                             std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0x15}};
+    e.send(bad);
+    auto nack = e.read_command(pdu::cmd::generic_nack);
+    ASSERT_TRUE(nack);
+    EXPECT_EQ(nack->header.command_status, pdu::status::invcmdlen);
+    EXPECT_TRUE(e.wait_closed());
+  }
+  {
+    // A truncated submit_sm body maps to its status, and the bind stays usable.
+    auto e = bound();
+    std::vector<std::byte> text;
+    auto good = pdu::encode_short_message(pdu::cmd::submit_sm, 5,
+                                          message("12126660001", "12125550102", "x", text));
+    auto cut = std::vector<std::byte>(good.begin(), good.begin() + 20);
+    cut[3] = std::byte{20};
+    e->send(cut);
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_NE(r->header.command_status, pdu::status::ok);
+    e->send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 11));
+    EXPECT_TRUE(e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
+  }
+  EXPECT_GE(server().stats().protocol_errors.load(), 2u);
+}
+
+TEST_P(SmppServerTest, UnbindAnswersAndCloses) {
+  auto e = bound();
+  e->send(pdu::encode_header_only(pdu::cmd::unbind, 0, 42));
+  auto r = e->read_command(pdu::cmd::unbind | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.sequence, 42u);
+  EXPECT_TRUE(e->wait_closed());
+  EXPECT_TRUE(eventually([&] { return server().binds().empty(); }));
+}
+
+TEST_P(SmppServerTest, ShutdownUnbindsBoundPeers) {
+  auto e = bound();
+  std::thread stopper([this] { harness_->stop(); });
+  auto u = e->read_command(pdu::cmd::unbind);
+  ASSERT_TRUE(u);
+  e->send(
+      pdu::encode_header_only(pdu::cmd::unbind | pdu::cmd::response_bit, 0, u->header.sequence));
+  EXPECT_TRUE(e->wait_closed());
+  stopper.join();
+}
+
+TEST_P(SmppServerTest, DataSmAndTheOperationsNotOffered) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12125550102", "warm", text))
+                .header.command_status,
+            pdu::status::ok);
+  const auto payload = text_bytes("carried by data_sm");
+  pdu::PduWriter w(pdu::cmd::data_sm, 0, 77);
+  w.cstring("").u8(1).u8(1).cstring("12126660001").u8(1).u8(1).cstring("12125550102");
+  w.u8(0).u8(0).u8(1).tlv(pdu::tag::message_payload, payload);
+  e->send(w.finish());
+  auto r = e->read_command(pdu::cmd::data_sm | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.sequence, 77u);
+  EXPECT_EQ(r->header.command_status, pdu::status::ok);
+  auto id = pdu::decode_message_id_resp(r->body());
+  ASSERT_TRUE(id);
+  EXPECT_TRUE(parse_message_id(*id));
+  // data_sm without message_payload.
+  pdu::PduWriter empty(pdu::cmd::data_sm, 0, 78);
+  empty.cstring("").u8(1).u8(1).cstring("12126660001").u8(1).u8(1).cstring("12125550102");
+  empty.u8(0).u8(0).u8(1);
+  e->send(empty.finish());
+  r = e->read_command(pdu::cmd::data_sm | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.command_status, pdu::status::missingoptparam);
+  // query_sm, cancel_sm, replace_sm, submit_multi: each its own failure status.
+  const std::pair<uint32_t, uint32_t> refused[] = {
+      {pdu::cmd::query_sm, pdu::status::queryfail},
+      {pdu::cmd::cancel_sm, pdu::status::cancelfail},
+      {pdu::cmd::replace_sm, pdu::status::replacefail},
+      {pdu::cmd::submit_multi, pdu::status::submitfail}};
+  for (auto [command, status] : refused) {
+    e->send(pdu::encode_header_only(command, 0, 90));
+    auto x = e->read_command(command | pdu::cmd::response_bit);
+    ASSERT_TRUE(x) << pdu::command_name(command);
+    EXPECT_EQ(x->header.command_status, status) << pdu::command_name(command);
+  }
+}
+
+TEST_P(SmppServerTest, LongMessageWithSarForAPeerThatWantsIt) {
+  auto e = bound("acme-sar", "pw");
+  std::string long_text;
+  for (int i = 0; i < 20; ++i) long_text += "abcdefghij";  // 200 characters: 2 segments
+  std::vector<std::byte> text;
+  auto m = message("12126660001", "12126660005", long_text, text);
+  ASSERT_EQ(submit_when_ready(*e, m).header.command_status, pdu::status::ok);
+  std::string joined;
+  for (int part = 1; part <= 2; ++part) {
+    auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+    ASSERT_TRUE(d);
+    auto dm = pdu::decode_short_message(d->body());
+    ASSERT_TRUE(dm);
+    EXPECT_EQ(dm->esm_class & 0x40, 0);  // no UDH: the sar_* TLVs say it
+    auto seq = pdu::find_tlv(dm->tlvs, pdu::tag::sar_segment_seqnum);
+    auto total = pdu::find_tlv(dm->tlvs, pdu::tag::sar_total_segments);
+    ASSERT_TRUE(seq && total && pdu::find_tlv(dm->tlvs, pdu::tag::sar_msg_ref_num));
+    EXPECT_EQ(static_cast<int>(seq->value[0]), part);
+    EXPECT_EQ(static_cast<int>(total->value[0]), 2);
+    joined.append(reinterpret_cast<const char*>(dm->short_message.data()),
+                  dm->short_message.size());
+    e->respond(*d);
+  }
+  EXPECT_EQ(joined, long_text);
+}
+
+TEST_P(SmppServerTest, DeliveriesSpreadOverThePeersBindsOnEveryCore) {
+  constexpr int kBinds = 8, kMessages = 48;
+  std::vector<std::unique_ptr<TestEsme>> binds;
+  for (int i = 0; i < kBinds; ++i) binds.push_back(bound());
+  std::vector<std::byte> text;
+  ASSERT_EQ(submit_when_ready(*binds[0], message("12126660001", "12125550102", "warm", text))
+                .header.command_status,
+            pdu::status::ok);
+  // Wait until every bind counts as a receiver (each core's role link may still be starting).
+  ASSERT_TRUE(eventually([&] { return server().binds().size() == kBinds; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < kMessages; ++i)
+    binds[0]->submit(message("12126660001", "1212666" + std::to_string(1000 + i), "spread", text));
+  std::vector<int> got(kBinds, 0);
+  int total = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (total < kMessages && std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < kBinds; ++i) {
+      if (auto d = binds[i]->read_command(pdu::cmd::deliver_sm, 5)) {
+        binds[i]->respond(*d);
+        ++got[i];
+        ++total;
+      }
+    }
+  }
+  ASSERT_EQ(total, kMessages);
+  // Which core serves each bind (the kernel spread them with SO_REUSEPORT).
+  std::map<std::string, unsigned> core_of;
+  for (const auto& b : server().binds()) core_of[b.remote] = b.core;
+  std::map<unsigned, int> per_core, binds_on;
+  for (int i = 0; i < kBinds; ++i) {
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    ::getsockname(binds[i]->fd(), reinterpret_cast<sockaddr*>(&a), &len);
+    const std::string remote = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    ASSERT_TRUE(core_of.count(remote)) << remote;
+    per_core[core_of[remote]] += got[i];
+    ++binds_on[core_of[remote]];
+    EXPECT_GT(got[i], 0) << "bind " << i << " on core " << core_of[remote] << " got nothing";
+  }
+  // Each core delivers at least half its binds' fair share (the kernel may put as few as one
+  // bind on a core).
+  if (GetParam() == 2 && per_core.size() == 2) {
+    for (unsigned c : {0u, 1u})
+      EXPECT_GE(per_core[c], binds_on[c] * kMessages / kBinds / 2)
+          << "core " << c << " with " << binds_on[c] << " binds";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTest, ::testing::Values(1u, 2u),
+                         [](const auto& p) { return std::to_string(p.param) + "core"; });
+
+}  // namespace
+}  // namespace cp::smpp

@@ -30,6 +30,12 @@ if(CP_FUZZ)
   target_link_options(cp_options INTERFACE -fsanitize=address,undefined)
 endif()
 
+# Test code itself is compiled without optimisation: what a test exercises — the libraries — keeps
+# its build's flags (-O2 in release, -O1 + sanitizers in ci), while the test's own translation
+# unit, mostly GoogleTest macro expansions, compiles in half the time (13 s -> 6 s for the SMSC
+# core's test). Benchmarks and fuzz replays keep the build's optimisation.
+set(CP_TEST_OPTIMIZE -O0)
+
 # Precompiled headers (CP_PCH, on by default): the heavy third-party and standard headers every
 # translation unit of a kind parses are compiled once per build directory into one of three
 # headers, and every target of that kind reuses it (REUSE_FROM, so each is built only once):
@@ -56,6 +62,7 @@ if(CP_PCH)
 
   if(CP_BUILD_TESTS)
     add_library(cp_pch_test OBJECT ${CMAKE_BINARY_DIR}/cp_pch_empty.cc)
+    target_compile_options(cp_pch_test PRIVATE ${CP_TEST_OPTIMIZE})
     target_link_libraries(cp_pch_test PRIVATE cp_options fmt::fmt Threads::Threads GTest::gtest)
     target_include_directories(cp_pch_test SYSTEM PRIVATE ${TL_EXPECTED_INCLUDE})
     target_precompile_headers(cp_pch_test PRIVATE ${CP_PCH_STD} <tl/expected.hpp>
@@ -93,6 +100,7 @@ function(cp_test name)
   cmake_parse_arguments(A "" "RESOURCE_LOCK;TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE cp_options ${A_DEPS} GTest::gtest GTest::gtest_main)
+  target_compile_options(${name} PRIVATE ${CP_TEST_OPTIMIZE})
   cp_use_pch(${name} test)
   add_test(NAME ${name} COMMAND ${name})
   if(NOT A_TIMEOUT)

@@ -19,49 +19,33 @@ namespace rspro = proto::rspro;
 
 Result<void, std::string> RsproLink::connect(const SocketAddress& a) {
   close();
-  fd_ = ::socket(a.sa()->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0 || ::connect(fd_, a.sa(), a.length) != 0) {
-    std::string e = "connect " + a.to_string() + ": " + std::strerror(errno);
-    close();
-    return fail(std::move(e));
-  }
-  const int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto sock = BlockingSocket::connect(a);
+  if (!sock) return fail("connect " + a.to_string() + ": " + std::strerror(sock.error()));
+  sock_ = std::move(*sock);
   return {};
 }
 
 void RsproLink::close() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  sock_.close();
   in_.clear();
 }
 
 bool RsproLink::send_raw(std::span<const std::byte> bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
+  return sock_.valid() && sock_.send_all(bytes).has_value();
 }
 
 bool RsproLink::send(const rspro::Pdu& pdu) {
-  if (fd_ < 0) return false;
+  if (!sock_.valid()) return false;
   return send_raw(rspro::encode_frame(pdu, scratch_));
 }
 
 bool RsproLink::read_available() {
-  if (fd_ < 0) return false;
+  if (!sock_.valid()) return false;
   std::byte buf[8192];
-  for (;;) {
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    in_.insert(in_.end(), buf, buf + n);
-    return true;
-  }
+  auto n = sock_.receive(buf);
+  if (!n || *n == 0) return false;
+  in_.insert(in_.end(), buf, buf + *n);
+  return true;
 }
 
 Result<std::optional<RsproMessage>, std::string> RsproLink::next() {
@@ -93,14 +77,13 @@ Result<std::optional<RsproMessage>, std::string> RsproLink::receive(int timeout_
   for (;;) {
     auto m = next();
     if (!m || *m) return m;
-    if (fd_ < 0) return fail(std::string("not connected"));
+    if (!sock_.valid()) return fail(std::string("not connected"));
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return std::optional<RsproMessage>{};
-    pollfd p{fd_, POLLIN, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (rc < 0 && errno != EINTR) return fail(std::string("poll: ") + std::strerror(errno));
-    if (rc <= 0) continue;
+    auto readable = sock_.wait_readable(static_cast<int>(left.count()));
+    if (!readable) return fail(std::string("poll: ") + std::strerror(readable.error()));
+    if (!*readable) continue;
     if (!read_available()) return fail(std::string("connection closed by the peer"));
   }
 }

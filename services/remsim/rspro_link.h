@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/blocking_socket.h"
 #include "base/result.h"
 #include "base/socket_address.h"
 #include "proto/rspro/rspro.h"
@@ -37,11 +38,11 @@ class RsproLink {
   // Takes over a connected socket (one a test accepted, say).
   void adopt(int fd) {
     close();
-    fd_ = fd;
+    sock_ = BlockingSocket(fd);
   }
   void close();
-  int fd() const { return fd_; }
-  bool up() const { return fd_ >= 0; }
+  int fd() const { return sock_.fd(); }
+  bool up() const { return sock_.valid(); }
 
   bool send(const proto::rspro::Pdu& pdu);
   bool send_raw(std::span<const std::byte> bytes);
@@ -55,7 +56,7 @@ class RsproLink {
   Result<std::optional<RsproMessage>, std::string> next();
 
  private:
-  int fd_ = -1;
+  BlockingSocket sock_;
   std::vector<std::byte> in_;
   std::vector<std::byte> scratch_;  // the frame being sent
 };

@@ -10,43 +10,18 @@
 
 namespace cp::smsc {
 
-SmscClient::~SmscClient() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-SmscClient::SmscClient(SmscClient&& o) noexcept
-    : fd_(o.fd_), in_(std::move(o.in_)), in_pos_(o.in_pos_), kept_(std::move(o.kept_)) {
-  o.fd_ = -1;
-}
-
-SmscClient& SmscClient::operator=(SmscClient&& o) noexcept {
-  if (this != &o) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = o.fd_;
-    o.fd_ = -1;
-    in_ = std::move(o.in_);
-    in_pos_ = o.in_pos_;
-    kept_ = std::move(o.kept_);
-  }
-  return *this;
-}
-
 Result<SmscClient, std::string> SmscClient::connect(const std::string& path) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) return fail(path + ": path too long for a socket");
-  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail(std::string("socket: ") + std::strerror(errno));
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-    const int err = errno;
-    ::close(fd);
+  auto address = SocketAddress::parse("unix:" + path);
+  if (!address) return fail(path + ": " + address.error());
+  auto sock = BlockingSocket::connect(*address, BlockingSocket::Type::seqpacket);
+  if (!sock) {
+    const int err = sock.error();
     return fail(
         path + ": " + std::strerror(err) +
         (err == ENOENT || err == ECONNREFUSED ? " (is cellplaned running with [smsc]?)" : ""));
   }
   SmscClient c;
-  c.fd_ = fd;
+  c.sock_ = std::move(*sock);
   return c;
 }
 
@@ -55,12 +30,10 @@ Result<void, std::string> SmscClient::send(std::span<const std::byte> message) {
 }
 
 Result<void, std::string> SmscClient::send_packet(std::span<const std::byte> messages) {
-  for (;;) {
-    const ssize_t n = ::send(fd_, messages.data(), messages.size(), MSG_NOSIGNAL);
-    if (n == static_cast<ssize_t>(messages.size())) return {};
-    if (n < 0 && errno == EINTR) continue;
-    return fail(std::string("send: ") + (n < 0 ? std::strerror(errno) : "short write"));
-  }
+  if (auto ok = sock_.send_all(messages); !ok)
+    return fail(std::string("send: ") +
+                (ok.error() == EMSGSIZE ? "short write" : std::strerror(ok.error())));
+  return {};
 }
 
 Result<wire::Message, std::string> SmscClient::receive(int timeout_ms) {
@@ -89,23 +62,17 @@ Result<wire::Message, std::string> SmscClient::read_one(int timeout_ms) {
     if (have > 0) return fail(std::string("the core sent a packet shorter than a header"));
     in_.clear();
     in_pos_ = 0;
-    pollfd p{fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, timeout_ms);
-    if (r < 0 && errno == EINTR) continue;
-    if (r == 0) return fail(std::string("timed out waiting for the core"));
-    if (r < 0) return fail(std::string("poll: ") + std::strerror(errno));
+    auto readable = sock_.wait_readable(timeout_ms);
+    if (!readable) return fail(std::string("poll: ") + std::strerror(readable.error()));
+    if (!*readable) return fail(std::string("timed out waiting for the core"));
     in_.resize(65536);
-    const ssize_t n = ::recv(fd_, in_.data(), in_.size(), 0);
-    if (n < 0 && errno == EINTR) {
+    auto n = sock_.receive(in_);
+    if (!n || *n == 0) {
       in_.clear();
-      continue;
+      return fail(n ? std::string("the core closed the connection")
+                    : std::string("recv: ") + std::strerror(n.error()));
     }
-    if (n <= 0) {
-      in_.clear();
-      return fail(n == 0 ? std::string("the core closed the connection")
-                         : std::string("recv: ") + std::strerror(errno));
-    }
-    in_.resize(static_cast<size_t>(n));
+    in_.resize(*n);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/blocking_socket.h"
 #include "base/result.h"
 #include "services/smsc/wire.h"
 
@@ -17,9 +18,8 @@ namespace cp::smsc {
 class SmscClient {
  public:
   SmscClient() = default;
-  ~SmscClient();
-  SmscClient(SmscClient&& other) noexcept;
-  SmscClient& operator=(SmscClient&& other) noexcept;
+  SmscClient(SmscClient&& other) noexcept = default;
+  SmscClient& operator=(SmscClient&& other) noexcept = default;
   SmscClient(const SmscClient&) = delete;
   SmscClient& operator=(const SmscClient&) = delete;
 
@@ -37,12 +37,12 @@ class SmscClient {
   Result<wire::Message, std::string> call(std::span<const std::byte> request, uint64_t request_id,
                                           int timeout_ms = 10000);
 
-  int fd() const { return fd_; }
+  int fd() const { return sock_.fd(); }
 
  private:
   Result<wire::Message, std::string> read_one(int timeout_ms);
 
-  int fd_ = -1;
+  BlockingSocket sock_;
   std::vector<std::byte> in_;  // received bytes not yet returned
   size_t in_pos_ = 0;
   std::vector<wire::Message> kept_;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev ccache python3
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev ccache mold python3
   liburing-dev libusb-1.0-0-dev libpcsclite-dev libsimdjson-dev libmimalloc-dev
   libconcurrentqueue-dev libreaderwriterqueue-dev libexpected-dev libtomlplusplus-dev
   libcli11-dev libfmt-dev libhttp-parser-dev libsystemd-dev libisal-dev

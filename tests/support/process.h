@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,6 +164,19 @@ class Child {
   int fd_ = -1;
   std::string buf_, seen_;
 };
+
+// Whether a pcscd already answers on pcsc-lite's socket. pcsc-lite 1.9.9's daemon has no private
+// socket (it always serves /run/pcscd/pcscd.comm), so a test that needs its own pcscd skips when
+// one it did not start is there, instead of ending that one.
+inline bool foreign_pcscd_running() {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", "/run/pcscd/pcscd.comm");
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const bool answers = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return answers;
+}
 
 // A TCP port free right now on 127.0.0.1 (for programs that want a fixed port in their config).
 // It is picked below the kernel's ephemeral range (32768 and up by default), so the outbound

@@ -200,7 +200,12 @@ int run_latency(const Options& o) {
     for (uint8_t b : card.opc) f << fmt::format("{:02x}", b);
     f << "\n";
   }
-  std::system("pkill -x pcscd >/dev/null 2>&1; sleep 0.2");
+  if (test::foreign_pcscd_running()) {
+    fmt::print(stderr,
+               "latency: a pcscd this benchmark did not start serves "
+               "/run/pcscd/pcscd.comm; stop it first (it is left alone)\n");
+    return kExitNoPcsc;
+  }
   auto pcscd = std::make_unique<test::Process>(
       std::vector<std::string>{"/usr/sbin/pcscd", "-f", "-c", (dir / "reader.conf.d").string()},
       dir / "pcscd.log");

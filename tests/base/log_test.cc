@@ -1,8 +1,6 @@
 // Log levels and the wire-trace escaping (the modem seed's `SER_W ->AT+CMGF=1\r\n<-` form).
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -102,32 +100,6 @@ TEST(LogWriter, ABlockedStderrNeverBlocksTheLoggingThread) {
   stop_log_writer();  // the reader unblocks the writer, which drains and reports the drops
   reader.join();
   if (!finished) logging.wait();
-}
-
-// The daemon blocks SIGTERM in every thread but the one that waits for it. The writer thread must
-// not be the exception: a SIGTERM the kernel handed to it would end the process on the spot,
-// without the orderly stop (found by daemon_test's systemd test, now and then).
-TEST(LogWriter, ItsThreadNeverTakesTheProcessSignals) {
-  const pid_t child = ::fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    sigset_t term;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &term, nullptr);
-    start_log_writer(16);
-    ::kill(::getpid(), SIGTERM);  // only the writer thread could take it now
-    timespec wait{2, 0};
-    const int got = sigtimedwait(&term, nullptr, &wait);
-    stop_log_writer();
-    ::_exit(got == SIGTERM ? 0 : 3);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  EXPECT_TRUE(WIFEXITED(status)) << "the process died of signal " << WTERMSIG(status);
-  if (WIFEXITED(status)) {
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-  }
 }
 
 }  // namespace

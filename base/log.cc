@@ -27,17 +27,15 @@ std::atomic<bool> g_wire_trace{false};
 
 namespace {
 thread_local std::array<char, 24> t_tag{"main"};
-constexpr std::array<std::string_view, 6> kLevelNames{"trace",  "debug", "info",
-                                                      "notice", "warn",  "error"};
 }  // namespace
 
 std::string_view to_string(LogLevel level) {
-  return kLevelNames[static_cast<int>(level)];
+  return kLogLevelNames[static_cast<int>(level)];
 }
 
 std::optional<LogLevel> parse_log_level(std::string_view name) {
-  for (size_t i = 0; i < kLevelNames.size(); ++i) {
-    if (kLevelNames[i] == name) return static_cast<LogLevel>(i);
+  for (size_t i = 0; i < kLogLevelNames.size(); ++i) {
+    if (kLogLevelNames[i] == name) return static_cast<LogLevel>(i);
   }
   return std::nullopt;
 }

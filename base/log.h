@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <optional>
@@ -20,6 +21,9 @@ namespace cp {
 
 enum class LogLevel : int { trace = 0, debug, info, notice, warn, error };
 
+// Indexed by LogLevel; the one spelling of each level (config checks use it too).
+inline constexpr std::array<std::string_view, 6> kLogLevelNames{"trace",  "debug", "info",
+                                                                "notice", "warn",  "error"};
 std::string_view to_string(LogLevel level);
 std::optional<LogLevel> parse_log_level(std::string_view name);
 

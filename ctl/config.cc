@@ -23,9 +23,6 @@ namespace cp::ctl {
 
 namespace {
 
-constexpr std::array<std::string_view, 3> kBackendNames{"auto", "io_uring", "epoll"};
-constexpr std::array<std::string_view, 6> kLogLevelNames{"trace",  "debug", "info",
-                                                         "notice", "warn",  "error"};
 static_assert(static_cast<size_t>(engine::IoBackendKind::epoll) == 2);
 static_assert(static_cast<size_t>(LogLevel::error) == 5);
 
@@ -72,7 +69,7 @@ void visit_engine(ConfigVisitor& v, EngineConfig& s) {
   v.u32("cores", s.cores, 0, kCoresMax);
   v.boolean("pin_threads", s.pin_threads);
   v.boolean("steer_connections", s.steer_connections);
-  v.enumeration("io_backend", s.io_backend, kBackendNames);
+  v.enumeration("io_backend", s.io_backend, engine::kIoBackendNames);
   v.u32("max_connections_per_core", s.max_connections_per_core, 1, kConnectionsPerCoreMax);
   v.u32("rx_buffer_bytes", s.rx_buffer_bytes, kBufferBytesMin, kBufferBytesMax);
   v.u32("tx_buffer_bytes", s.tx_buffer_bytes, kBufferBytesMin, kBufferBytesMax);

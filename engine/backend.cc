@@ -4,9 +4,10 @@
 namespace cp::engine {
 
 Result<IoBackendKind, std::string> parse_backend_kind(std::string_view name) {
-  if (name == "auto") return IoBackendKind::automatic;
-  if (name == "io_uring" || name == "uring") return IoBackendKind::io_uring;
-  if (name == "epoll") return IoBackendKind::epoll;
+  if (name == "uring") return IoBackendKind::io_uring;
+  for (size_t i = 0; i < kIoBackendNames.size(); ++i) {
+    if (kIoBackendNames[i] == name) return static_cast<IoBackendKind>(i);
+  }
   return fail("unknown I/O backend '" + std::string(name) + "' (expected auto, io_uring or epoll)");
 }
 

@@ -64,7 +64,7 @@ Result<void, std::string> Engine::start() {
       kind_ = IoBackendKind::epoll;
     }
   }
-  backend_name_ = kind_ == IoBackendKind::io_uring ? "io_uring" : "epoll";
+  backend_name_ = to_string(kind_);
   const unsigned n = core_count_;
   for (unsigned i = 0; i < n * n; ++i) {
     rings_.push_back(

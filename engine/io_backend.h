@@ -10,6 +10,7 @@
 // the caller afterwards, never inline from inside a start_*() call.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -146,6 +147,12 @@ class IoBackend {
 
 // Backend names as the configuration and --io-backend spell them.
 enum class IoBackendKind { automatic, io_uring, epoll };
+// Indexed by IoBackendKind; the one spelling of each name (config checks use it too).
+inline constexpr std::array<std::string_view, 3> kIoBackendNames{"auto", "io_uring", "epoll"};
+constexpr std::string_view to_string(IoBackendKind kind) {
+  return kIoBackendNames[static_cast<size_t>(kind)];
+}
+// Also accepts "uring" (an alias of io_uring).
 Result<IoBackendKind, std::string> parse_backend_kind(std::string_view name);
 
 // Creates the backend of `kind`; `automatic` probes io_uring by creating a ring and falls back to

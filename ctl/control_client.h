@@ -1,6 +1,6 @@
 // A blocking control-protocol client over a Unix socket: what cellctl (and tests, and scripts
-// written in C++) use to talk to cellplaned. Plain POSIX sockets with poll() deadlines; not for
-// use on a reactor thread.
+// written in C++) use to talk to cellplaned. A BlockingSocket with deadlines; not for use on a
+// reactor thread.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "base/blocking_socket.h"
 #include "base/result.h"
 #include "ctl/control_protocol.h"
 
@@ -30,11 +31,6 @@ struct ClientError {
 class ControlClient {
  public:
   static Result<ControlClient, ClientError> connect(const std::string& socket_path, int timeout_ms);
-  ControlClient(ControlClient&& other) noexcept;
-  ControlClient& operator=(ControlClient&& other) noexcept;
-  ControlClient(const ControlClient&) = delete;
-  ControlClient& operator=(const ControlClient&) = delete;
-  ~ControlClient();
 
   // Sends one request and waits for its response (for at most timeout_ms). A response with
   // ok == false is a successful call; the ClientError cases are about reaching the daemon.
@@ -43,11 +39,10 @@ class ControlClient {
       int timeout_ms);
 
  private:
-  explicit ControlClient(int fd) : fd_(fd) {}
-  Result<void, ClientError> send_all(std::string_view bytes, int64_t deadline_ms);
+  explicit ControlClient(BlockingSocket socket) : socket_(std::move(socket)) {}
   Result<std::string, ClientError> receive_frame(int64_t deadline_ms);
 
-  int fd_ = -1;
+  BlockingSocket socket_;
   uint64_t next_id_ = 1;
   std::string rx_;  // bytes received beyond the last frame
 };

@@ -545,6 +545,18 @@ TEST_F(DaemonTest, KannelAsAnEsme) {
       << d.log() << kannel_log();
   // smsbox once bearerbox listens (it gives up at once otherwise).
   Child smsbox_proc({"/usr/sbin/smsbox", conf_path});
+  // smsbox opens its sendsms port before it has loaded its users, and a request in between
+  // crashes it (Kannel 1.4.5: PANIC in urltrans_find_username). It logs "Connected to bearerbox"
+  // once they are loaded.
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        std::ifstream in(kdir / "smsbox.log");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str().find("Connected to bearerbox") != std::string::npos;
+      },
+      20000))
+      << kannel_log();
   // MT through Kannel's sendsms, to one of its own numbers, with a receipt asked for.
   auto http_get = [](int port, const std::string& path) {
     return run(

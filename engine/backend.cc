@@ -11,19 +11,23 @@ Result<IoBackendKind, std::string> parse_backend_kind(std::string_view name) {
   return fail("unknown I/O backend '" + std::string(name) + "' (expected auto, io_uring or epoll)");
 }
 
+IoBackendKind resolve_backend_kind(IoBackendKind kind, const IoBackendOptions& opts) {
+  if (kind != IoBackendKind::automatic) return kind;
+  auto probe = make_uring_backend(opts);
+  if (probe) return IoBackendKind::io_uring;
+  CP_LOG_NOTICE("io_uring unavailable ({}); using the epoll backend", probe.error());
+  return IoBackendKind::epoll;
+}
+
 Result<std::unique_ptr<IoBackend>, std::string> make_backend(IoBackendKind kind,
                                                              const IoBackendOptions& opts) {
-  switch (kind) {
+  switch (resolve_backend_kind(kind, opts)) {
     case IoBackendKind::io_uring:
       return make_uring_backend(opts);
     case IoBackendKind::epoll:
-      return make_epoll_backend(opts);
-    case IoBackendKind::automatic:
+    case IoBackendKind::automatic:  // resolved above
       break;
   }
-  auto uring = make_uring_backend(opts);
-  if (uring) return uring;
-  CP_LOG_NOTICE("io_uring unavailable ({}); falling back to the epoll backend", uring.error());
   return make_epoll_backend(opts);
 }
 

@@ -155,8 +155,10 @@ constexpr std::string_view to_string(IoBackendKind kind) {
 // Also accepts "uring" (an alias of io_uring).
 Result<IoBackendKind, std::string> parse_backend_kind(std::string_view name);
 
-// Creates the backend of `kind`; `automatic` probes io_uring by creating a ring and falls back to
-// epoll with a log line saying why.
+// `kind`, with `automatic` resolved: io_uring when this process can create a ring (containers
+// often forbid it), else epoll with a log line saying why.
+IoBackendKind resolve_backend_kind(IoBackendKind kind, const IoBackendOptions& opts);
+// Creates the backend of `kind` (`automatic` resolved as above).
 Result<std::unique_ptr<IoBackend>, std::string> make_backend(IoBackendKind kind,
                                                              const IoBackendOptions& opts);
 Result<std::unique_ptr<IoBackend>, std::string> make_uring_backend(const IoBackendOptions& opts);

@@ -45,8 +45,16 @@ class HttpServer::Session final : public ConnectionHandler {
   }
   uint32_t index() const { return index_; }
   std::byte* block() const { return block_; }
+  uint64_t serial() const { return serial_; }
+  void hold() { held_ = true; }
+  // Sends a held response (HttpServer::release).
+  void unhold() {
+    if (!held_ || conn_ == nullptr) return;
+    held_ = false;
+    on_writable(*conn_);
+  }
 
-  void open(std::byte* block);
+  void open(std::byte* block, uint64_t serial);
   void release();
 
   void on_open(Connection& conn) override;
@@ -78,6 +86,8 @@ class HttpServer::Session final : public ConnectionHandler {
 
   HttpServer* server_ = nullptr;
   uint32_t index_ = 0;
+  uint64_t serial_ = 0;  // per connection: a hold outliving its connection finds another serial
+  Connection* conn_ = nullptr;
   std::byte* block_ = nullptr;
   std::optional<HttpRequestParser> parser_;
   std::span<const std::byte> pending_;  // response bytes not yet accepted by Connection::send
@@ -86,10 +96,13 @@ class HttpServer::Session final : public ConnectionHandler {
   bool closing_ = false;  // no further request will be read
   bool paused_ = false;   // this session paused reading and owes a resume_reading()
   bool continue_sent_ = false;
+  bool held_ = false;  // pending_ is a response its handler holds back
 };
 
-void HttpServer::Session::open(std::byte* block) {
+void HttpServer::Session::open(std::byte* block, uint64_t serial) {
   block_ = block;
+  serial_ = serial;
+  held_ = false;
   parser_.emplace(server_->config_.limits,
                   std::span<std::byte>(block_, server_->parser_arena_bytes_));
   pending_ = {};
@@ -102,12 +115,15 @@ void HttpServer::Session::open(std::byte* block) {
 
 void HttpServer::Session::release() {
   parser_ = std::nullopt;
+  conn_ = nullptr;
+  held_ = false;
   pending_ = {};
   upgraded_ = nullptr;
   block_ = nullptr;
 }
 
 void HttpServer::Session::on_open(Connection& conn) {
+  conn_ = &conn;
   if (server_->config_.idle_timeout > 0) conn.set_idle_timeout(server_->config_.idle_timeout);
 }
 
@@ -189,7 +205,9 @@ void HttpServer::Session::handle_request(Connection& conn) {
   }
   response.set_keep_alive(request.keep_alive);
   response.set_omit_body(request.method == HttpMethod::head);
+  server_->handling_ = this;
   server_->respond(request, response);
+  server_->handling_ = nullptr;
   const bool keep_alive = request.keep_alive && response.keep_alive();
   if (response.failed()) {
     const bool too_large = response.body().overflowed();
@@ -244,6 +262,7 @@ void HttpServer::Session::queue(HttpResponseWriter& response, bool close_after) 
 // Hands pending_ to the connection in pieces that fit its send room. Returns true when all of it
 // is queued; false when waiting for on_writable().
 bool HttpServer::Session::pump(Connection& conn) {
+  if (held_) return false;  // unhold() pumps
   while (!pending_.empty()) {
     size_t n = std::min(pending_.size(), conn.send_room());
     // No room: this send is refused, which is what arms on_writable().
@@ -294,9 +313,21 @@ ConnectionHandler* HttpServer::on_accept(Connection&) {
   CP_ASSERT(block != nullptr);  // one block per session
   Session& session = sessions_[free_sessions_.back()];
   free_sessions_.pop_back();
-  session.open(block);  // the reactor calls on_open() next, which sets the idle timeout
+  session.open(block, next_serial_++);  // on_open() comes next and sets the idle timeout
   bump(stats_.connections_accepted);
   return &session;
+}
+
+HttpHold HttpServer::hold_response() {
+  CP_ASSERT(handling_ != nullptr);  // only inside a handler
+  handling_->hold();
+  return {handling_->index(), handling_->serial()};
+}
+
+void HttpServer::release(HttpHold hold) {
+  if (hold.session >= config_.connections_max) return;
+  Session& session = sessions_[hold.session];
+  if (session.serial() == hold.serial) session.unhold();
 }
 
 void HttpServer::release(Session& session) {

@@ -92,6 +92,12 @@ class HttpUpgradeHandler {
                                         Connection& conn) = 0;
 };
 
+// A response held back by its handler (HttpServer::hold_response), to be sent by release().
+struct HttpHold {
+  uint32_t session = 0;
+  uint64_t serial = 0;  // which connection of that session slot
+};
+
 class HttpServer final : public Acceptor {
  public:
   explicit HttpServer(const HttpServerConfig& config = {});
@@ -106,6 +112,13 @@ class HttpServer final : public Acceptor {
   void add_route(HttpMethod method, std::string_view pattern, HttpHandler handler);
   // Optional; see HttpUpgradeHandler. Call before listening.
   void set_upgrade_handler(HttpUpgradeHandler* handler) { upgrade_handler_ = handler; }
+
+  // Inside a handler: the response it writes is finished but held back until release(), for an
+  // answer that must wait for something, such as a state file reaching the disk. The connection
+  // reads no further request meanwhile, so responses keep their order.
+  HttpHold hold_response();
+  // Reactor thread: sends a held response. Nothing happens when its connection has closed since.
+  void release(HttpHold hold);
 
   ConnectionHandler* on_accept(Connection& conn) override;
 
@@ -135,6 +148,8 @@ class HttpServer final : public Acceptor {
   BufferPool pool_;  // one block per connection: parser arena + response buffer
   std::unique_ptr<Session[]> sessions_;
   std::vector<uint32_t> free_sessions_;
+  Session* handling_ = nullptr;  // the session whose request a handler is answering
+  uint64_t next_serial_ = 1;
 };
 
 }  // namespace cp::engine::http

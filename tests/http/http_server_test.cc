@@ -108,6 +108,20 @@ class HttpServerTest : public ::testing::TestWithParam<IoBackendKind> {
       const Reactor* reactors[] = {metrics_reactor_.load()};
       append_reactor_metrics(out, reactors);
     });
+    // Held back until a timer on the reactor releases it (as a state file's fsync would).
+    server.add_route(HttpMethod::get, "/held", [this](const HttpRequest&, HttpResponseWriter& w) {
+      w.set_content_type("text/plain");
+      w.append("held");
+      held_ = server_->hold_response();
+      release_timer_.set_callback(
+          [](Timer&, void* self) {
+            auto* t = static_cast<HttpServerTest*>(self);
+            t->server_->release(t->held_);
+            t->released_.store(true);
+          },
+          this);
+      thread_->reactor().arm_timer(release_timer_, hold_for_);
+    });
     server.set_upgrade_handler(&upgrade_);
   }
 
@@ -115,6 +129,10 @@ class HttpServerTest : public ::testing::TestWithParam<IoBackendKind> {
   std::unique_ptr<ServerThread> thread_;
   std::atomic<const Reactor*> metrics_reactor_{nullptr};
   TestUpgrade upgrade_;
+  HttpHold held_;
+  Timer release_timer_;
+  Nanos hold_for_ = 300 * kNanosPerMilli;
+  std::atomic<bool> released_{false};
 };
 
 TEST_P(HttpServerTest, ServesMetrics) {
@@ -234,6 +252,37 @@ TEST_P(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
   // The request after "Connection: close" is never answered.
   EXPECT_TRUE(client.closed_by_peer());
   EXPECT_EQ(client.buffered_bytes(), 0u);
+}
+
+TEST_P(HttpServerTest, HeldResponseWaitsForItsReleaseAndKeepsTheOrder) {
+  start();
+  HttpClient client(thread_->address());
+  // The held response, then a pipelined request: nothing arrives before the release, then both
+  // in order.
+  ASSERT_TRUE(client.send(get("/held") + get("/hello")));
+  auto first = client.read_reply(false, 5000);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(released_.load()) << "the held response went out before its release";
+  EXPECT_EQ(first->body, "held");
+  auto second = client.read_reply(false, 5000);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "hello");
+  // A client that leaves while its response is held: the release finds its connection gone and
+  // the next connection of that session slot is not disturbed.
+  released_ = false;
+  {
+    HttpClient gone(thread_->address());
+    ASSERT_TRUE(gone.send(get("/held")));
+  }
+  HttpClient next(thread_->address());
+  auto hello = next.request(get("/hello"));
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->body, "hello");
+  EXPECT_TRUE(cp::test::eventually([&] { return released_.load(); }));
+  auto again = next.request(get("/hello"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, "hello");
+  EXPECT_EQ(next.buffered_bytes(), 0u);
 }
 
 TEST_P(HttpServerTest, MalformedAndOversizeRequestsCloseWithAStatus) {

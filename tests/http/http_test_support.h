@@ -54,8 +54,9 @@ class ServerThread {
     return thread_.error().empty() ? listen_error_ : thread_.error();
   }
   const SocketAddress& address() const { return address_; }
-  // Valid once error() is empty. Its stats() may be read from any thread.
-  const engine::Reactor& reactor() { return thread_.reactor(); }
+  // Valid once error() is empty. Its stats() may be read from any thread; the rest (timers)
+  // only on its own thread, e.g. from a handler.
+  engine::Reactor& reactor() { return thread_.reactor(); }
   void stop() { thread_.stop(); }
 
  private:

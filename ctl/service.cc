@@ -1,5 +1,7 @@
 #include "ctl/service.h"
 
+#include "engine/engine.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -7,6 +9,10 @@
 #include "base/log.h"
 
 namespace cp::ctl {
+
+engine::Reactor& ServiceHost::control_reactor() const {
+  return engine_.reactor(kControlCore);
+}
 
 void ServiceHost::add_command(std::string name, std::string help, CommandHandler handler) {
   auto ok = registry_.add(std::move(name), std::move(help), std::move(handler));

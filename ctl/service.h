@@ -108,6 +108,9 @@ class ServiceHost {
 
   const Config& config() const { return config_; }
   engine::Engine& engine() const { return engine_; }
+  // The reactor that serves the control socket, where command handlers run (after start).
+  static constexpr unsigned kControlCore = 0;
+  engine::Reactor& control_reactor() const;
 
   // Command names are the services' own and unique: a clash is a programming error (asserted).
   void add_command(std::string name, std::string help, CommandHandler handler);

@@ -63,7 +63,7 @@ Result<void, std::string> Services::install() {
     });
   }
   engine_.on_each_core([this](engine::Reactor& r) -> Result<void, std::string> {
-    if (r.core() != 0) return {};
+    if (r.core() != ctl::ServiceHost::kControlCore) return {};
     if (auto ok = control_->start(r); !ok) return fail("control socket: " + ok.error());
     if (metrics_) {
       auto bound = r.listen(*SocketAddress::parse(config_.metrics.listen), *metrics_);

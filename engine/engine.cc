@@ -53,17 +53,7 @@ std::vector<const Reactor*> Engine::reactors() const {
 }
 
 Result<void, std::string> Engine::start() {
-  kind_ = config_.backend;
-  if (kind_ == IoBackendKind::automatic) {
-    // Probe: can this process create a ring? Containers often forbid io_uring.
-    auto probe = make_uring_backend(config_.io);
-    if (probe) {
-      kind_ = IoBackendKind::io_uring;
-    } else {
-      CP_LOG_NOTICE("io_uring unavailable ({}); using the epoll backend", probe.error());
-      kind_ = IoBackendKind::epoll;
-    }
-  }
+  kind_ = resolve_backend_kind(config_.backend, config_.io);
   backend_name_ = to_string(kind_);
   const unsigned n = core_count_;
   for (unsigned i = 0; i < n * n; ++i) {
@@ -71,6 +61,7 @@ Result<void, std::string> Engine::start() {
         std::make_unique<SpscRing<CrossCoreMessage>>(config_.cross_core_ring_capacity));
   }
   reactors_.resize(n);
+  blocking_worker_ = std::make_unique<BlockingWorker>("worker");
   start_ = std::make_unique<StartState>();
   for (unsigned core = 0; core < n; ++core)
     threads_.emplace_back([this, core] { thread_main(core); });
@@ -86,6 +77,11 @@ Result<void, std::string> Engine::start() {
         reactors_[to]->add_inbound_ring(rings_[from * n + to].get());
       }
       reactors_[from]->set_peers(std::move(peers));
+      // Before the reactor's loop (and its setups) run, like the rings above.
+      auto port = std::make_unique<BlockingWorker::Port>(*blocking_worker_, *reactors_[from]);
+      reactors_[from]->add_poller(*port);
+      reactors_[from]->set_blocking_port(port.get());
+      blocking_ports_.push_back(std::move(port));
     }
     start_->wired = true;
     start_->cv.notify_all();

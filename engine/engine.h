@@ -1,6 +1,6 @@
-// The engine: N reactor threads (one per core, pinned), their I/O backends, and the mesh of
+// The engine: N reactor threads (one per core, pinned), their I/O backends, the mesh of
 // cross-core SPSC rings (one per ordered pair of cores, including a core to itself for deferred
-// local work). Owned by the daemon's main thread; reactors live until the Engine is destroyed,
+// local work) and one thread for blocking control-plane work (engine/blocking_worker.h). Owned by the daemon's main thread; reactors live until the Engine is destroyed,
 // after every thread has been joined, so a late notify() never touches a dead reactor.
 #pragma once
 
@@ -51,6 +51,8 @@ class Engine {
   std::vector<const Reactor*> reactors() const;
   std::string_view backend_name() const { return backend_name_; }
   IoBackendKind backend_kind() const { return kind_; }
+  // The thread for blocking control-plane work (Reactor::run_blocking); after start().
+  const BlockingWorker& blocking_worker() const { return *blocking_worker_; }
 
  private:
   void thread_main(unsigned core);
@@ -63,6 +65,10 @@ class Engine {
   std::vector<std::unique_ptr<SpscRing<CrossCoreMessage>>> rings_;  // [from * n + to]
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::vector<std::thread> threads_;
+  // Destroyed before the reactors (declared after them): the worker finishes the work still
+  // queued, then the ports go.
+  std::vector<std::unique_ptr<BlockingWorker::Port>> blocking_ports_;  // [core]
+  std::unique_ptr<BlockingWorker> blocking_worker_;
   struct StartState;
   std::unique_ptr<StartState> start_;
 };

@@ -746,6 +746,25 @@ void Reactor::notify() {
   }
 }
 
+void Reactor::run_blocking(std::function<void()> work, std::function<void()> done) {
+  if (blocking_port_ != nullptr) return blocking_port_->submit(std::move(work), std::move(done));
+  if (work) work();
+  if (!done) return;
+  if (inline_done_.pending.empty() &&
+      std::find(pollers_.begin(), pollers_.end(), &inline_done_) == pollers_.end()) {
+    add_poller(inline_done_);
+  }
+  inline_done_.pending.push_back(std::move(done));
+}
+
+bool Reactor::InlineDone::poll() {
+  if (pending.empty()) return false;
+  auto now = std::move(pending);
+  pending.clear();
+  for (auto& fn : now) fn();
+  return true;
+}
+
 void Reactor::remove_poller(Poller& poller) {
   std::erase(pollers_, &poller);
 }

@@ -22,6 +22,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "base/socket_address.h"
+#include "engine/blocking_worker.h"
 #include "engine/buffer_pool.h"
 #include "engine/file_commit.h"
 #include "engine/io_backend.h"
@@ -245,6 +246,14 @@ class Reactor final : public FileCommitter {
   }
   uint32_t file_commits_in_flight() const { return file_commits_in_flight_; }
 
+  // Runs `work` on the engine's thread for blocking work (a state file written with fsync, a
+  // database reloaded), then `done` on this reactor's thread (engine/blocking_worker.h). `work`
+  // must not touch this reactor's state. A reactor outside an Engine (the simulator, a test's
+  // single reactor) runs `work` inline and `done` on its next loop turn: deterministic.
+  void run_blocking(std::function<void()> work, std::function<void()> done = {});
+  // Set by the Engine before the loop starts.
+  void set_blocking_port(BlockingWorker::Port* port) { blocking_port_ = port; }
+
   // Registers a poller drained every loop turn (owned by the caller, outlives the reactor).
   void add_poller(Poller& poller) final { pollers_.push_back(&poller); }
   // Unregisters a poller (on this reactor's thread, e.g. when a device goes away).
@@ -335,6 +344,15 @@ class Reactor final : public FileCommitter {
   Connection* flush_head_ = nullptr;
   Timer idle_sweep_timer_;
   std::vector<Poller*> pollers_;
+  BlockingWorker::Port* blocking_port_ = nullptr;
+  // Without a port: the `done`s of work run inline, for the next loop turn.
+  class InlineDone final : public Poller {
+   public:
+    std::vector<std::function<void()>> pending;
+    bool poll() override;
+    bool has_work() const override { return !pending.empty(); }
+  };
+  InlineDone inline_done_;
   std::vector<Peer> peers_;
   std::unique_ptr<CrossCoreInbox> inbox_;
   uint32_t file_commits_in_flight_ = 0;

@@ -438,11 +438,41 @@ void RemsimServer::sync() {
 
 void RemsimServer::save() {
   if (opt_.slotmaps_path.empty()) return;
+  ++saves_asked_;
+  if (!save_running_) start_save();
+}
+
+void RemsimServer::start_save() {
+  save_running_ = true;
   ++stats_.saves;
-  if (auto ok = write_file_atomic(opt_.slotmaps_path, maps_.save()); !ok) {
-    ++stats_.save_errors;
-    CP_LOG_ERROR("remsim-server: slotmaps not saved: {}", ok.error());
-  }
+  const uint64_t generation = saves_asked_;
+  auto error = std::make_shared<std::string>();
+  reactor_->run_blocking(
+      [path = opt_.slotmaps_path, text = maps_.save(), error] {
+        if (auto ok = write_file_atomic(path, text); !ok) *error = ok.error();
+      },
+      [this, generation, error] {
+        save_running_ = false;
+        saves_done_ = generation;
+        if (!error->empty()) {
+          ++stats_.save_errors;
+          CP_LOG_ERROR("remsim-server: slotmaps not saved: {}", *error);
+        }
+        if (saves_asked_ > saves_done_) start_save();
+        // Callbacks may add more (a REST answer never does); take the ready ones first.
+        std::vector<std::function<void()>> ready;
+        std::erase_if(after_saved_, [&](auto& w) {
+          if (w.first > saves_done_) return false;
+          ready.push_back(std::move(w.second));
+          return true;
+        });
+        for (auto& fn : ready) fn();
+      });
+}
+
+void RemsimServer::after_saved(std::function<void()> fn) {
+  if (saves_asked_ == saves_done_) return fn();
+  after_saved_.emplace_back(saves_asked_, std::move(fn));
 }
 
 Result<const Slotmap*, std::string> RemsimServer::add_slotmap(BankSlot bank_slot,
@@ -595,6 +625,11 @@ void RemsimServer::add_rest_routes() {
                        fn(req, out);
                      });
   };
+  // A change is answered once it is on disk: the response is held until the save is done.
+  auto answer_when_saved = [this] {
+    if (saves_asked_ == saves_done_) return;  // nothing to wait for (no slotmaps file)
+    after_saved([this, hold = rest_->hold_response()] { rest_->release(hold); });
+  };
   auto tail_id = [](const HttpRequest& req, std::string_view collection) {
     return std::string_view(req.path).substr(kPrefix.size() + collection.size() + 1);
   };
@@ -658,28 +693,33 @@ void RemsimServer::add_rest_routes() {
     j += "]}";
     out.set_json(200, j);
   });
-  route(HttpMethod::post, "/slotmaps", [this](const HttpRequest& req, HttpResponseWriter& out) {
-    const auto type = req.header("Content-Type");
-    if (!type || type->substr(0, type->find(';')) != "application/json")
-      return (void)out.set_error(400, "Content-Type must be application/json");
-    auto m = parse_slotmap(req.body);
-    if (!m) return (void)out.set_error(400, m.error());
-    auto added = add_slotmap(m->first, m->second);
-    if (!added) return (void)out.set_error(400, added.error());
-    out.set_status(201);
-  });
+  route(HttpMethod::post, "/slotmaps",
+        [this, answer_when_saved](const HttpRequest& req, HttpResponseWriter& out) {
+          const auto type = req.header("Content-Type");
+          if (!type || type->substr(0, type->find(';')) != "application/json")
+            return (void)out.set_error(400, "Content-Type must be application/json");
+          auto m = parse_slotmap(req.body);
+          if (!m) return (void)out.set_error(400, m.error());
+          auto added = add_slotmap(m->first, m->second);
+          if (!added) return (void)out.set_error(400, added.error());
+          out.set_status(201);
+          answer_when_saved();
+        });
   route(HttpMethod::delete_, "/slotmaps/*",
-        [this, tail_id](const HttpRequest& req, HttpResponseWriter& out) {
+        [this, tail_id, answer_when_saved](const HttpRequest& req, HttpResponseWriter& out) {
           const auto id = parse_id(tail_id(req, "/slotmaps"), 1023u << 16 | 1023u);
           if (!id) return (void)out.set_error(400, "a slotmap id is bankId * 65536 + slotNr");
           if (auto r = delete_slotmap(*id); !r)
             return (void)out.set_error(404, fmt::format("slotmap {}: {}", *id, r.error()));
           out.set_status(200);
+          answer_when_saved();
         });
-  route(HttpMethod::post, "/global-reset", [this](const HttpRequest&, HttpResponseWriter& out) {
-    global_reset();
-    out.set_status(200);
-  });
+  route(HttpMethod::post, "/global-reset",
+        [this, answer_when_saved](const HttpRequest&, HttpResponseWriter& out) {
+          global_reset();
+          out.set_status(200);
+          answer_when_saved();
+        });
   route(HttpMethod::get, "/restart-counter", [this](const HttpRequest&, HttpResponseWriter& out) {
     out.set_json(200, fmt::format("{{\"restart_counter\":{}}}", restart_counter_));
   });

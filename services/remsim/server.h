@@ -103,10 +103,14 @@ class RemsimServer final : public engine::Acceptor {
   // before start() when the bank daemon's port is only known then (one daemon running both).
   void set_bankd_port(uint16_t port) { opt_.bankd_port = port; }
 
-  // Reactor thread only (REST, control commands).
+  // Reactor thread only (REST, control commands). A change is saved to the slotmaps file on
+  // the engine's blocking worker; answer it from after_saved().
   Result<const Slotmap*, std::string> add_slotmap(BankSlot bank, ClientSlot client);
   Result<void, std::string> delete_slotmap(uint32_t id);
   void global_reset();
+  // Reactor thread: runs `fn` once every slotmap change made so far is on disk (or its save
+  // failed: logged and counted in save_errors); at once when nothing is waiting to be saved.
+  void after_saved(std::function<void()> fn);
   const Slotmaps& slotmaps() const { return maps_; }
   std::vector<PeerView> banks() const;
   std::vector<PeerView> clients() const;
@@ -130,7 +134,10 @@ class RemsimServer final : public engine::Acceptor {
   void configure_client(Peer& client);
   Peer* bank(uint16_t bank_id) const;
   proto::rspro::IpPort advertised_bankd(const Peer& bank) const;
+  // Asks for the slotmaps to be saved; saves run one at a time, each writing the table as it is
+  // when it starts, so changes made during one are saved by the next.
   void save();
+  void start_save();
   void bury(Peer& p);
   static void on_reap(engine::Timer&, void* self);
 
@@ -144,6 +151,10 @@ class RemsimServer final : public engine::Acceptor {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> dead_;  // closed, destroyed on the next reap
   engine::Timer reap_timer_;
+  uint64_t saves_asked_ = 0;  // changes so far (generations of the table)
+  uint64_t saves_done_ = 0;   // the generation the last finished save wrote
+  bool save_running_ = false;
+  std::vector<std::pair<uint64_t, std::function<void()>>> after_saved_;  // by generation
   ServerStats stats_;
 };
 

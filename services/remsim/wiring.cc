@@ -194,44 +194,45 @@ Result<void, std::string> install_remsim_server(ctl::ServiceHost& host) {
         write_slotmaps(out, srv.slotmaps());
         return {};
       });
-  host.add_command(
+  // A change is answered once it is on disk (RemsimServer::after_saved).
+  host.add_async_command(
       "remsim.slotmaps.add", "map a bank slot to a client slot: bank=ID:SLOT client=ID:SLOT",
-      [&srv = srv](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
+      [&srv = srv](const ControlRequest& req, ctl::AsyncDone done) {
         auto bank = parse_pair(req, "bank");
-        if (!bank) return fail(bank.error());
+        if (!bank) return done(fail(bank.error()));
         auto client = parse_pair(req, "client");
-        if (!client) return fail(client.error());
+        if (!client) return done(fail(client.error()));
         auto m = srv.add_slotmap({bank->first, bank->second}, {client->first, client->second});
-        if (!m) return fail(m.error());
-        out.begin_object()
-            .field("id", static_cast<uint64_t>((*m)->id()))
-            .field("state", remsim::to_string((*m)->state))
-            .end_object();
-        return {};
+        if (!m) return done(fail(m.error()));
+        const uint32_t id = (*m)->id();
+        srv.after_saved([&srv, id, done] {
+          const remsim::Slotmap* now = srv.slotmaps().by_id(id);
+          done(fmt::format(R"({{"id":{},"state":"{}"}})", id,
+                           now ? remsim::to_string(now->state) : "deleted"));
+        });
       });
-  host.add_command(
-      "remsim.slotmaps.delete", "delete a slot mapping: id=N or bank=ID:SLOT",
-      [&srv = srv](const ControlRequest& req, JsonWriter& out) -> Result<void, std::string> {
-        uint32_t id = 0;
-        if (req.has("id")) {
-          auto v = req.int_arg("id");
-          if (!v) return fail(v.error());
-          if (*v < 0 || *v > (1023 << 16 | 1023)) return fail(std::string("id= is out of range"));
-          id = static_cast<uint32_t>(*v);
-        } else {
-          auto bank = parse_pair(req, "bank");
-          if (!bank) return fail(std::string("give id=N or bank=ID:SLOT"));
-          id = uint32_t{bank->first} << 16 | bank->second;
-        }
-        if (auto r = srv.delete_slotmap(id); !r)
-          return fail(fmt::format("slotmap {}: {}", id, r.error()));
-        const remsim::Slotmap* m = srv.slotmaps().by_id(id);
-        out.begin_object()
-            .field("id", static_cast<uint64_t>(id))
-            .field("state", m ? remsim::to_string(m->state) : "deleted")
-            .end_object();
-        return {};
-      });
+  host.add_async_command("remsim.slotmaps.delete", "delete a slot mapping: id=N or bank=ID:SLOT",
+                         [&srv = srv](const ControlRequest& req, ctl::AsyncDone done) {
+                           uint32_t id = 0;
+                           if (req.has("id")) {
+                             auto v = req.int_arg("id");
+                             if (!v) return done(fail(v.error()));
+                             if (*v < 0 || *v > (1023 << 16 | 1023))
+                               return done(fail(std::string("id= is out of range")));
+                             id = static_cast<uint32_t>(*v);
+                           } else {
+                             auto bank = parse_pair(req, "bank");
+                             if (!bank) return done(fail(std::string("give id=N or bank=ID:SLOT")));
+                             id = uint32_t{bank->first} << 16 | bank->second;
+                           }
+                           if (auto r = srv.delete_slotmap(id); !r)
+                             return done(fail(fmt::format("slotmap {}: {}", id, r.error())));
+                           srv.after_saved([&srv, id, done] {
+                             const remsim::Slotmap* m = srv.slotmaps().by_id(id);
+                             done(fmt::format(R"({{"id":{},"state":"{}"}})", id,
+                                              m ? remsim::to_string(m->state) : "deleted"));
+                           });
+                         });
   return {};
 }
 

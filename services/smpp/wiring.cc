@@ -143,23 +143,27 @@ Result<void, std::string> install_smpp(ctl::ServiceHost& host) {
   engine.on_each_core([&server = server](engine::Reactor& r) -> Result<void, std::string> {
     return server.start_on_core(r);
   });
-  host.add_command(
+  // The file is read on the engine's blocking worker; the accounts swap on the control reactor.
+  host.add_async_command(
       "smpp.reload",
       "reread the SMPP peer accounts file; on any error the old accounts stay (open binds keep "
       "theirs)",
-      [&server = server, path](const ctl::ControlRequest&,
-                               ctl::JsonWriter& out) -> Result<void, std::string> {
-        auto a = smpp::Accounts::load(path);
-        if (!a) {
-          CP_LOG_WARN("smpp: accounts reload refused, the old ones stay:\n{}", a.error());
-          return fail("not reloaded, the old accounts stay:\n" + a.error());
-        }
-        out.begin_object()
-            .field("accounts", static_cast<uint64_t>((*a)->all().size()))
-            .end_object();
-        CP_LOG_INFO("smpp: {} peer account(s) reloaded from {}", (*a)->all().size(), path);
-        server.set_accounts(std::move(*a));
-        return {};
+      [&server = server, &host = host, path](const ctl::ControlRequest&, ctl::AsyncDone done) {
+        using Loaded = decltype(smpp::Accounts::load(path));
+        auto loaded = std::make_shared<std::optional<Loaded>>();
+        host.control_reactor().run_blocking(
+            [path, loaded] { *loaded = smpp::Accounts::load(path); },
+            [&server, path, loaded, done] {
+              auto& a = **loaded;
+              if (!a) {
+                CP_LOG_WARN("smpp: accounts reload refused, the old ones stay:\n{}", a.error());
+                return done(fail("not reloaded, the old accounts stay:\n" + a.error()));
+              }
+              const size_t n = (*a)->all().size();
+              CP_LOG_INFO("smpp: {} peer account(s) reloaded from {}", n, path);
+              server.set_accounts(std::move(*a));
+              done(fmt::format(R"({{"accounts":{}}})", n));
+            });
       });
   host.add_command("smpp", "SMPP server: address, counters, open binds",
                    [&server = server](const ctl::ControlRequest&,

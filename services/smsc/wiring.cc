@@ -190,26 +190,35 @@ void write_message(ctl::JsonWriter& out, const storage::SmRecord& r, std::string
 
 void add_commands(ctl::ServiceHost& host, smsc::SmscService& smsc) {
   const ctl::Config& config = host.config();
-  host.add_command(
+  // Reading the files and writing the peer index block: done on the engine's blocking worker,
+  // the new database put in place back on the control reactor.
+  host.add_async_command(
       "numdb.reload",
       "reread the SMSC number database (numbers and peers files); on any error the old one stays",
-      [&config = config, &smsc = smsc](const ctl::ControlRequest&,
-                                       ctl::JsonWriter& out) -> Result<void, std::string> {
-        auto db = load_numdb(config, smsc.numdb()->peer_names());
-        if (!db) {
-          CP_LOG_WARN("smsc: number database reload refused, the old one stays:\n{}", db.error());
-          return fail("not reloaded, the old database stays:\n" + db.error());
-        }
-        out.begin_object()
-            .field("numbers", static_cast<uint64_t>((*db)->nanp_count()))
-            .field("short_numbers", static_cast<uint64_t>((*db)->short_count()))
-            .field("peer_blocks", static_cast<uint64_t>((*db)->block_count()))
-            .field("peers", static_cast<uint64_t>((*db)->peer_count()))
-            .end_object();
-        CP_LOG_INFO("smsc: number database reloaded: {} numbers, {} short, {} peer blocks",
-                    (*db)->nanp_count(), (*db)->short_count(), (*db)->block_count());
-        smsc.set_numdb(std::move(*db));
-        return {};
+      [&config = config, &smsc = smsc, &host = host](const ctl::ControlRequest&,
+                                                     ctl::AsyncDone done) {
+        using Loaded = Result<std::shared_ptr<const smsc::Numdb>, std::string>;
+        auto loaded = std::make_shared<std::optional<Loaded>>();
+        host.control_reactor().run_blocking(
+            [&config, known = smsc.numdb()->peer_names(), loaded] {
+              *loaded = load_numdb(config, known);
+            },
+            [&smsc, loaded, done] {
+              auto& db = **loaded;
+              if (!db) {
+                CP_LOG_WARN("smsc: number database reload refused, the old one stays:\n{}",
+                            db.error());
+                return done(fail("not reloaded, the old database stays:\n" + db.error()));
+              }
+              CP_LOG_INFO("smsc: number database reloaded: {} numbers, {} short, {} peer blocks",
+                          (*db)->nanp_count(), (*db)->short_count(), (*db)->block_count());
+              std::string json =
+                  fmt::format(R"({{"numbers":{},"short_numbers":{},"peer_blocks":{},"peers":{}}})",
+                              (*db)->nanp_count(), (*db)->short_count(), (*db)->block_count(),
+                              (*db)->peer_count());
+              smsc.set_numdb(std::move(*db));
+              done(std::move(json));
+            });
       });
   host.add_async_command(
       "smsc.cancel", "cancel an active message: id=ID (as smsc-dump prints it, or SHARD:INDEX)",

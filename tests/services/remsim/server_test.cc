@@ -7,9 +7,15 @@
 // the bank is away, and the REST token.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "proto/ipa/ipa.h"
 #include "tests/services/remsim/remsim_harness.h"
@@ -161,6 +167,53 @@ TEST(RemsimServer, IdentityInUseAndTheIdentificationTimer) {
   EXPECT_NE(rest(s.rest, "GET", "/clients").body.find("\"C23:0\""), std::string::npos);
 }
 
+// The slotmaps file is written on the engine's blocking worker: a save that blocks (here: its
+// temporary file is a FIFO nobody reads, so open() waits) does not stop the server's reactor,
+// and the REST answer to the change waits until the save is done.
+TEST(RemsimServer, SlotmapSavesBlockTheWorkerNotTheReactorAndAnswersWaitForThem) {
+  cp::test::TempDir dir;
+  const std::string path = (dir.path() / "slotmaps.txt").string();
+  const std::string tmp = path + ".tmp";
+  ASSERT_EQ(::mkfifo(tmp.c_str(), 0600), 0);
+  // Whatever happens below, the worker's open() is let go before the engine is joined.
+  struct Unblock {
+    std::string fifo;
+    ~Unblock() {
+      const int fd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd >= 0) ::close(fd);
+    }
+  } unblock{tmp};
+  ServerRun s(options(path));
+  ASSERT_TRUE(s.run && s.run->started());
+  std::atomic<int> post_status{-1};
+  std::thread poster(
+      [&] { post_status = rest(s.rest, "POST", "/slotmaps", map_body(1, 0, 23, 0)).status; });
+  // The reactor serves other requests meanwhile; the change is not answered yet.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(rest(s.rest, "GET", "/banks").status, 200);
+  EXPECT_EQ(post_status.load(), -1) << "answered before the save was done";
+  // Read what the save writes: the new mapping. (fsync on a FIFO then fails: a save error.)
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  std::string written;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+    written.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  EXPECT_NE(written.find("23"), std::string::npos) << written;
+  poster.join();
+  EXPECT_EQ(post_status.load(), 201);
+  EXPECT_EQ(s.server->stats().save_errors.load(), 1u);
+  // With a real file again, the next change is saved and answered.
+  ASSERT_EQ(::unlink(tmp.c_str()), 0);
+  EXPECT_EQ(rest(s.rest, "POST", "/slotmaps", map_body(1, 1, 24, 0)).status, 201);
+  std::ifstream in(path);
+  std::stringstream saved;
+  saved << in.rdbuf();
+  EXPECT_NE(saved.str().find("24"), std::string::npos) << saved.str();
+  EXPECT_EQ(s.server->stats().save_errors.load(), 1u);
+}
+
 TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {
   cp::test::TempDir dir;
   const std::string path = (dir.path() / "slotmaps.txt").string();
@@ -224,12 +277,17 @@ TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {
     return rest(s.rest, "GET", "/slotmaps").body ==
            R"({"slotmaps":[{"bank":{"bankId":1,"slotNr":1},"client":{"clientId":23,"slotNr":1},"state":"ACTIVE"}]})";
   }));
-  // What is on disk is what the server holds.
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_NE(text.str().find("\n1 1 23 1\n"), std::string::npos) << text.str();
-  EXPECT_EQ(text.str().find("\n1 0 23 0"), std::string::npos) << text.str();
+  // What is on disk is what the server holds (the bank's acknowledgement is saved in the
+  // background: nobody waits for an answer to it).
+  std::string text;
+  EXPECT_TRUE(eventually([&] {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+    return text.find("\n1 1 23 1\n") != std::string::npos &&
+           text.find("\n1 0 23 0") == std::string::npos;
+  })) << text;
 }
 
 TEST(RemsimServer, RestTokenWhenConfigured) {

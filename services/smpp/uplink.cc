@@ -12,6 +12,7 @@
 #include "engine/reconnector.h"
 #include "proto/smpp/pdu.h"
 #include "services/smpp/convert.h"
+#include "services/smpp/session.h"
 #include "services/smsc/core.h"
 #include "services/smsc/link.h"
 
@@ -24,8 +25,9 @@ using engine::Connection;
 using storage::SmRecord;
 
 namespace {
-constexpr Nanos kSweep = 250 * kNanosPerMilli;
+constexpr Nanos kUplinkSweep = 250 * kNanosPerMilli;
 constexpr Nanos kReceiptWait = 5 * kNanosPerSecond;
+constexpr uint32_t kInboundMax = 256;  // deliver_sm (and receipts) being entered into the core
 
 storage::Disposition disposition_of(pdu::MessageState s) {
   switch (s) {
@@ -60,15 +62,13 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     }
   };
 
-  // A submit_sm of ours upstream (or an enquire_link), awaiting its response.
-  struct Out {
-    uint32_t sequence = 0;
-    bool submit = false;
+  // What a submit_sm of ours upstream carries until its response.
+  struct UpSubmit {
     uint64_t core_rid = 0;
     bool srr = false;
-    Nanos sent_at = 0;
-    SmRecord record;  // what a later receipt needs (submit only)
+    SmRecord record;  // what a later receipt needs
   };
+  using OutRequests = Outstanding<UpSubmit>;
   // What a receipt needs of the message it reports on.
   struct Origin {
     uint64_t message_id = 0;
@@ -76,16 +76,11 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     uint16_t message_ref = 0;
     int64_t entry_ns = 0;
   };
-  // A deliver_sm from upstream being entered into the core (one SUBMIT per segment).
-  struct In {
+  // Where the answer to a deliver_sm from upstream goes (by its SegmentedSubmits index).
+  struct InOrigin {
     uint32_t sequence = 0;
-    uint16_t total = 0, answered = 0;
-    uint32_t status = pdu::status::ok;
     bool receipt = false;
     uint64_t conn_serial = 0;
-    std::vector<uint64_t> accepted;
-    uint32_t generation = 0;
-    bool used = false;
   };
 
   UplinkOptions& opt;
@@ -102,8 +97,8 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
   Nanos state_since = 0;
   std::unique_ptr<engine::Reconnector> link;  // the upstream connection, kept up (start())
   engine::Timer sweep_timer;
-  uint32_t next_seq = 1;
-  std::vector<Out> out;
+  SequenceCounter sequences;
+  OutRequests out;
   std::deque<wire::Message> waiting;
   std::unordered_map<std::string, Origin> origins;
   std::deque<std::string> origin_order;
@@ -119,26 +114,15 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     Nanos since = 0;
   };
   std::deque<HeldReceipt> held;
-  std::vector<In> ins;
-  std::vector<uint32_t> ins_free;
+  SegmentedSubmits ins{kInboundMax};
+  std::vector<InOrigin> in_origins = std::vector<InOrigin>(kInboundMax);
   std::vector<pdu::SmsSegment> segments{255};
-  std::vector<std::byte> tx_pending;
+  SendQueue tx;
   uint16_t concat_ref = 1;
 
-  Impl(UplinkOptions& o, UplinkStats& s) : opt(o), stats(s) {
-    ins.resize(256);
-    for (uint32_t i = 256; i-- > 0;) ins_free.push_back(i);
-  }
+  Impl(UplinkOptions& o, UplinkStats& s) : opt(o), stats(s) {}
 
-  uint32_t take_seq() {
-    const uint32_t s = next_seq;
-    next_seq = next_seq >= 0x7FFFFFFF ? 1 : next_seq + 1;
-    return s;
-  }
-  uint32_t submits_out() const {
-    return static_cast<uint32_t>(
-        std::count_if(out.begin(), out.end(), [](const Out& o) { return o.submit; }));
-  }
+  uint32_t submits_out() const { return out.count(OutRequests::Kind::request); }
 
   // ---- the upstream connection --------------------------------------------------------------
 
@@ -149,18 +133,8 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     stats.connects.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void send(std::span<const std::byte> bytes) {
-    if (!conn) return;
-    if (tx_pending.empty() && conn->send(bytes)) return;
-    tx_pending.insert(tx_pending.end(), bytes.begin(), bytes.end());
-    conn->wait_writable();
-  }
-  void on_writable(Connection& c) override {
-    const size_t n = std::min(tx_pending.size(), c.send_room());
-    if (n > 0 && c.send({tx_pending.data(), n}))
-      tx_pending.erase(tx_pending.begin(), tx_pending.begin() + static_cast<long>(n));
-    if (!tx_pending.empty()) c.wait_writable();
-  }
+  void send(std::span<const std::byte> bytes) { tx.send(conn, bytes); }
+  void on_writable(Connection& c) override { tx.flush(c); }
 
   void on_open(Connection& c) override {
     conn = &c;
@@ -172,7 +146,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     b.password = opt.password;
     b.system_type = opt.system_type;
     b.interface_version = opt.interface_version;
-    send(pdu::encode_bind(pdu::cmd::bind_transceiver, take_seq(), b));
+    send(pdu::encode_bind(pdu::cmd::bind_transceiver, sequences.next(), b));
   }
 
   // The daemon is stopping: unbind from the upstream, close on its unbind_resp.
@@ -181,7 +155,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     state = State::binding;  // no more submits
     role->set_service_up(false);
     unbinding = true;
-    respond(pdu::cmd::unbind, 0, take_seq());
+    respond(pdu::cmd::unbind, 0, sequences.next());
     return true;
   }
   bool unbinding = false;
@@ -190,7 +164,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     const bool was_bound = state == State::bound;
     conn = nullptr;
     state = State::down;
-    tx_pending.clear();
+    tx.clear();
     stats.bound.store(false, std::memory_order_relaxed);
     if (was_bound) {
       CP_LOG_WARN("smpp uplink: link to {} lost ({}{}{}); reconnecting", opt.server.to_string(),
@@ -201,12 +175,11 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
                    error ? std::strerror(error) : engine::to_string(reason));
     }
     // What the upstream had not answered goes back to the core's queue.
-    for (const Out& o : out) {
-      if (!o.submit) continue;
+    for (const auto& o : out.take_all()) {
+      if (o.kind != OutRequests::Kind::request) continue;
       stats.submit_errors.fetch_add(1, std::memory_order_relaxed);
-      answer_core(o.core_rid, wire::Status::temporary_failure, 0);
+      answer_core(o.payload.core_rid, wire::Status::temporary_failure, 0);
     }
-    out.clear();
     while (!waiting.empty()) {
       answer_core(waiting.front().header.request_id, wire::Status::temporary_failure, 0);
       waiting.pop_front();
@@ -220,23 +193,19 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
 
   size_t on_data(Connection& c, std::span<const std::byte> data) override {
     last_rx = reactor->clock().now();
-    size_t used = 0;
-    while (conn) {
-      auto len = pdu::frame_length(data.subspan(used));
-      if (!len) {
-        CP_LOG_WARN("smpp uplink: {} from the upstream; reconnecting", len.error().what);
-        std::byte buf[pdu::kHeaderBytes];
-        send(encode_header_into(buf, pdu::cmd::generic_nack, len.error().status, 0));
-        c.close();
-        return data.size();
-      }
-      if (!*len || data.size() - used < **len) break;
-      const auto one = data.subspan(used, **len);
-      used += **len;
-      const pdu::Header h = *pdu::decode_header(one);
-      handle(h, one.subspan(pdu::kHeaderBytes));
-    }
-    return used;
+    return consume_frames(
+        data,
+        [&](const pdu::Header& h, std::span<const std::byte> body) {
+          if (!conn) return false;
+          handle(h, body);
+          return true;
+        },
+        [&](const pdu::Error& e) {
+          CP_LOG_WARN("smpp uplink: {} from the upstream; reconnecting", e.what);
+          std::byte buf[pdu::kHeaderBytes];
+          send(encode_header_into(buf, pdu::cmd::generic_nack, e.status, 0));
+          c.close();
+        });
   }
 
   void respond(uint32_t command, uint32_t status, uint32_t sequence) {
@@ -325,7 +294,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
         continue;
       }
       OutPdu pdu_out;
-      const uint32_t seq = take_seq();
+      const uint32_t seq = sequences.next();
       auto built = build_deliver(r, {opt.dc0, false}, seq, pdu::cmd::submit_sm, pdu_out);
       if (!built) {
         CP_LOG_WARN("smpp uplink: message {:#x} cannot be sent over SMPP: {}", r.message_id,
@@ -333,28 +302,23 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
         answer_core(m.header.request_id, wire::Status::permanent_failure, built.error().status);
         continue;
       }
-      Out o;
-      o.sequence = seq;
-      o.submit = true;
-      o.core_rid = m.header.request_id;
-      o.srr = (r.flags & SmRecord::kFlagStatusReport) != 0;
-      o.sent_at = reactor->clock().now();
-      o.record = r;
-      out.push_back(o);
+      UpSubmit up;
+      up.core_rid = m.header.request_id;
+      up.srr = (r.flags & SmRecord::kFlagStatusReport) != 0;
+      up.record = r;
+      out.add(seq, OutRequests::Kind::request, reactor->clock().now(), up);
       send(pdu_out.bytes());
     }
   }
 
   void response(const pdu::Header& h, std::span<const std::byte> body) {
-    auto it = std::find_if(out.begin(), out.end(),
-                           [&](const Out& o) { return o.sequence == h.sequence; });
-    if (it == out.end()) return;
-    const Out o = *it;
-    out.erase(it);
-    if (!o.submit) {
+    auto taken = out.take(h.sequence);
+    if (!taken) return;
+    if (taken->kind != OutRequests::Kind::request) {
       pump();
       return;
     }
+    const UpSubmit& o = taken->payload;
     if (h.command_status == pdu::status::ok) {
       stats.submits.fetch_add(1, std::memory_order_relaxed);
       uint32_t extra = 0;
@@ -367,9 +331,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
       answer_core(o.core_rid, wire::Status::ok, extra);
     } else {
       stats.submit_errors.fetch_add(1, std::memory_order_relaxed);
-      const bool temporary =
-          h.command_status == pdu::status::throttled || h.command_status == pdu::status::msgqful ||
-          h.command_status == pdu::status::syserr || h.command_id == pdu::cmd::generic_nack;
+      const bool temporary = is_temporary_failure(h);
       CP_LOG_INFO("smpp uplink: submit_sm of {:#x} refused upstream with {:#x} ({})",
                   o.record.message_id, h.command_status, temporary ? "retried later" : "failed");
       answer_core(o.core_rid,
@@ -405,7 +367,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     };
     auto m = pdu::decode_short_message(body);
     if (!m) return refuse(m.error().status, m.error().what);
-    if (ins_free.empty()) return refuse(pdu::status::throttled, "too many in flight");
+    if (ins.full()) return refuse(pdu::status::throttled, "too many in flight");
     if (m->esm_class & 0x04) return receipt_in(h, *m);
     if (!submit_link->up()) return refuse(pdu::status::throttled, "the SMSC core is not reachable");
     InboundPolicy policy;
@@ -423,19 +385,8 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     if (!pdu::find_tlv(m->tlvs, pdu::tag::user_message_reference))
       in->base.record.message_ref = static_cast<uint16_t>(h.sequence);
     const uint32_t index = take_in(h.sequence, static_cast<uint16_t>(in->count), false);
-    const uint64_t cookie = (uint64_t{ins[index].generation} << 32) | index;
-    std::byte buf[wire::kMessageMax];
-    for (size_t i = 0; i < in->count; ++i) {
-      wire::Submit sub = in->base;
-      fill_segment(sub.record, segments[i]);
-      if (!submit_link->send({buf, wire::encode_submit(buf, 0, sub)}, cookie)) {
-        In& x = ins[index];
-        x.status = pdu::status::throttled;
-        x.answered = static_cast<uint16_t>(x.answered + (in->count - i));
-        break;
-      }
-    }
-    if (ins[index].answered == ins[index].total) finish_in(index);
+    if (ins.send(*submit_link, index, in->base, std::span(segments).first(in->count)))
+      finish_in(index);
   }
 
   void receipt_in(const pdu::Header& h, const pdu::ShortMessage& m) {
@@ -497,12 +448,10 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     std::memcpy(r.user_data, &rep, sizeof rep);
     r.ud_length = sizeof rep;
     const uint32_t index = take_in(rc.sequence, 1, true);
-    ins[index].conn_serial = rc.conn_serial;
-    const uint64_t cookie = (uint64_t{ins[index].generation} << 32) | index;
+    in_origins[index].conn_serial = rc.conn_serial;
     std::byte buf[wire::kMessageMax];
-    if (!role->send({buf, wire::encode_submit(buf, 0, sub)}, cookie)) {
-      ins[index].status = pdu::status::throttled;
-      ins[index].answered = 1;
+    if (!role->send({buf, wire::encode_submit(buf, 0, sub)}, ins.cookie(index))) {
+      ins.refused(index, 1);
       return finish_in(index);
     }
     origins.erase(it);  // one final receipt per message
@@ -517,7 +466,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
           it->conn_serial != conn_serial || (!known && submits_out() == 0)) {
         const HeldReceipt r = std::move(*it);
         it = held.erase(it);
-        if (ins_free.empty()) {
+        if (ins.full()) {
           held.push_front(r);
           return;
         }
@@ -529,60 +478,30 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
   }
 
   uint32_t take_in(uint32_t sequence, uint16_t total, bool receipt) {
-    const uint32_t index = ins_free.back();
-    ins_free.pop_back();
-    In& x = ins[index];
-    x.used = true;
-    x.sequence = sequence;
-    x.total = total;
-    x.answered = 0;
-    x.status = pdu::status::ok;
-    x.receipt = receipt;
-    x.conn_serial = conn_serial;
-    x.accepted.clear();
-    ++x.generation;
+    const uint32_t index = ins.take(total);
+    in_origins[index] = InOrigin{sequence, receipt, conn_serial};
     return index;
   }
 
   void core_answered(const wire::Message& m, uint64_t cookie) {
-    const uint32_t index = static_cast<uint32_t>(cookie);
-    if (index >= ins.size() || !ins[index].used ||
-        ins[index].generation != static_cast<uint32_t>(cookie >> 32))
-      return;
-    In& x = ins[index];
-    ++x.answered;
-    if (m.header.status == wire::Status::ok || m.header.status == wire::Status::duplicate) {
-      if (x.total > 1) x.accepted.push_back(m.message_id);
-    } else if (x.status == pdu::status::ok) {
-      x.status = smpp_status_of(m.header.status);
-    }
-    if (x.answered == x.total) finish_in(index);
+    if (auto done = ins.answered(m, cookie)) finish_in(*done);
   }
 
   void finish_in(uint32_t index) {
-    In& x = ins[index];
-    if (x.status != pdu::status::ok && !x.accepted.empty()) {
-      std::byte buf[wire::kMessageMax];
-      for (uint64_t id : x.accepted) {
-        wire::Target t;
-        t.message_id = id;
-        submit_link->send({buf, wire::encode_target(buf, wire::Type::cancel, 0, t)}, ~uint64_t{0});
-      }
-    }
+    const uint32_t status = ins[index].status;
+    const InOrigin x = in_origins[index];
+    ins.finish(*submit_link, index);  // withdraws a long message's stored segments on failure
     if (conn && x.conn_serial == conn_serial) {
-      if (x.status == pdu::status::ok) {
+      if (status == pdu::status::ok) {
         stats.delivers.fetch_add(1, std::memory_order_relaxed);
         if (x.receipt) stats.receipts.fetch_add(1, std::memory_order_relaxed);
       } else {
         stats.deliver_errors.fetch_add(1, std::memory_order_relaxed);
       }
       std::byte buf[48];
-      send(encode_empty_id_resp_into(buf, pdu::cmd::deliver_sm | pdu::cmd::response_bit, x.status,
+      send(encode_empty_id_resp_into(buf, pdu::cmd::deliver_sm | pdu::cmd::response_bit, status,
                                      x.sequence));
     }
-    x.used = false;
-    x.accepted.clear();
-    ins_free.push_back(index);
   }
 
   // ---- timers -------------------------------------------------------------------------------
@@ -590,7 +509,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
   static void on_sweep(engine::Timer&, void* self) {
     auto* i = static_cast<Impl*>(self);
     i->sweep();
-    i->reactor->arm_timer(i->sweep_timer, kSweep);
+    i->reactor->arm_timer(i->sweep_timer, kUplinkSweep);
   }
   void sweep() {
     if (!held.empty()) release_held(true);
@@ -602,22 +521,20 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
       return;
     }
     if (state != State::bound) return;
-    for (const Out& o : out) {
-      if (now - o.sent_at > opt.response_timeout) {
+    switch (keepalive(out, now, last_rx, opt.response_timeout, opt.enquire_interval)) {
+      case KeepaliveAction::give_up:
         CP_LOG_WARN("smpp uplink: the upstream left a request unanswered for {} s; reconnecting",
                     opt.response_timeout / kNanosPerSecond);
         conn->abort();
         return;
+      case KeepaliveAction::send_enquire_link: {
+        const uint32_t seq = sequences.next();
+        out.add(seq, OutRequests::Kind::enquire_link, now);
+        respond(pdu::cmd::enquire_link, 0, seq);
+        return;
       }
-    }
-    const bool enquiring =
-        std::any_of(out.begin(), out.end(), [](const Out& o) { return !o.submit; });
-    if (!enquiring && now - last_rx > opt.enquire_interval) {
-      Out o;
-      o.sequence = take_seq();
-      o.sent_at = now;
-      out.push_back(o);
-      respond(pdu::cmd::enquire_link, 0, o.sequence);
+      case KeepaliveAction::none:
+        return;
     }
   }
 };
@@ -644,7 +561,7 @@ Result<void, std::string> SmppUplink::start(engine::Reactor& reactor) {
   i.role->start();
   i.submit_link->start();
   i.sweep_timer.set_callback(&Impl::on_sweep, &i);
-  reactor.arm_timer(i.sweep_timer, kSweep);
+  reactor.arm_timer(i.sweep_timer, kUplinkSweep);
   CP_LOG_INFO("smpp uplink: connecting to {} as {}", options_.server.to_string(),
               options_.system_id);
   engine::ReconnectorOptions lo;

@@ -197,6 +197,7 @@ void visit_remsim_server(ConfigVisitor& v, RemsimServerConfig& s) {
   v.text("bankd_advertise", s.bankd_advertise, check_optional_tcp_address);
   v.u32("bankd_port", s.bankd_port, 1, 65535);
   v.u32("id_timeout_ms", s.id_timeout_ms, 100, 3'600'000);
+  v.u32("max_connections", s.max_connections, 1, kConnectionsPerCoreMax);
 }
 
 constexpr std::array<std::string_view, 2> kBankdBackendNames = {"sim", "pcsc"};

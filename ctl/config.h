@@ -124,6 +124,7 @@ struct RemsimServerConfig {
   std::string bankd_advertise;  // "" = the bank's source address with bankd_port
   uint32_t bankd_port = 9999;
   uint32_t id_timeout_ms = 10000;
+  uint32_t max_connections = 1024;
   bool operator==(const RemsimServerConfig&) const = default;
 };
 

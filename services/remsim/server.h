@@ -54,6 +54,9 @@ struct ServerOptions {
   std::optional<SocketAddress> bankd_advertise;  // else the bank's source address + bankd_port
   uint16_t bankd_port = 9999;
   Nanos id_timeout = 10 * kNanosPerSecond;
+  // RSPRO connections open at once, identified or not; more are closed at accept (the reactor's
+  // connection table is shared with every other service of the daemon).
+  uint32_t connections_max = 1024;
   RsproOptions rspro;
 };
 
@@ -78,6 +81,7 @@ struct PeerView {
 // Written by the server's reactor, readable from any thread.
 struct ServerStats {
   std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> connections_refused{0};  // over connections_max
   std::atomic<uint64_t> id_timeouts{0};
   std::atomic<uint64_t> identity_in_use{0};
   std::atomic<uint64_t> protocol_errors{0};  // unexpected messages
@@ -151,6 +155,8 @@ class RemsimServer final : public engine::Acceptor {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> dead_;  // closed, destroyed on the next reap
   engine::Timer reap_timer_;
+  Nanos refusal_logged_at_ = -1;  // refusals are logged at most every 10 s
+  uint64_t refusals_unlogged_ = 0;
   uint64_t saves_asked_ = 0;  // changes so far (generations of the table)
   uint64_t saves_done_ = 0;   // the generation the last finished save wrote
   bool save_running_ = false;

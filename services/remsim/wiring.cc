@@ -18,6 +18,9 @@ using remsim::ServerStats;
 // `cellctl remsim` counters and the cellplane_remsim_* counter families, in one table.
 constexpr ctl::Counter<ServerStats> kServerCounters[] = {
     {"connections", "", "", ctl::MetricType::counter, &ServerStats::connections},
+    {"connections_refused", "cellplane_remsim_connections_refused_total",
+     "RSPRO connections refused at accept (max_connections open).", ctl::MetricType::counter,
+     &ServerStats::connections_refused},
     {"id_timeouts", "cellplane_remsim_id_timeouts_total",
      "Connections closed for not identifying themselves in time.", ctl::MetricType::counter,
      &ServerStats::id_timeouts},
@@ -126,6 +129,7 @@ Result<void, std::string> install_remsim_server(ctl::ServiceHost& host) {
   if (!c.bankd_advertise.empty()) o.bankd_advertise = *SocketAddress::parse(c.bankd_advertise);
   o.bankd_port = static_cast<uint16_t>(c.bankd_port);
   o.id_timeout = static_cast<Nanos>(c.id_timeout_ms) * kNanosPerMilli;
+  o.connections_max = c.max_connections;
   auto server = remsim::RemsimServer::create(std::move(o));
   if (!server) return fail("remsim server: " + server.error());
   remsim::RemsimServer& srv =

@@ -214,6 +214,32 @@ TEST(RemsimServer, SlotmapSavesBlockTheWorkerNotTheReactorAndAnswersWaitForThem)
   EXPECT_EQ(s.server->stats().save_errors.load(), 1u);
 }
 
+// Connections that never identify themselves (issue 15: 12,000 of them aborted the daemon)
+// are capped by max_connections: the rest are closed at accept, and the server keeps serving
+// (REST answers, a bank still registers once a place is free).
+TEST(RemsimServer, ConnectionsBeyondMaxConnectionsAreRefusedAndTheServerServesOn) {
+  ServerOptions o = options();
+  o.connections_max = 8;
+  ServerRun s(o);
+  ASSERT_TRUE(s.run && s.run->started());
+  std::vector<RsproLink> idle(20);
+  for (auto& l : idle) ASSERT_TRUE(l.connect(s.rspro));
+  EXPECT_TRUE(eventually([&] { return s.server->stats().connections_refused.load() == 12; }))
+      << s.server->stats().connections_refused.load();
+  EXPECT_EQ(s.server->stats().connections.load(), 8u);
+  EXPECT_EQ(rest(s.rest, "GET", "/banks").status, 200);
+  // Places free up as idle ones go; a bank then registers.
+  for (int i = 0; i < 8; ++i) idle[i].close();
+  const auto cap = captured_session(RSPRO_VECTORS);
+  EXPECT_TRUE(eventually([&] {
+    RsproLink bank;
+    if (!bank.connect(s.rspro)) return false;
+    bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")[0]));
+    auto res = TestClient::expect(bank, rspro::MsgType::connect_bank_res, 500);
+    return res && res->pdu.result == rspro::ResultCode::ok;
+  }));
+}
+
 TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {
   cp::test::TempDir dir;
   const std::string path = (dir.path() / "slotmaps.txt").string();

@@ -6,11 +6,11 @@ namespace cp::engine {
 
 void TimerHeap::arm(Timer& t, Nanos deadline) {
   if (t.armed()) remove_at(t.heap_index_);
-  CP_ASSERT(heap_.size() < capacity_);
   t.deadline_ = deadline;
   t.sequence_ = next_sequence_++;
   t.heap_index_ = heap_.size();
   heap_.push_back(&t);
+  if (heap_.size() > high_water_) high_water_ = heap_.size();
   sift_up(t.heap_index_);
 }
 

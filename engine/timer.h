@@ -39,6 +39,10 @@ class Timer {
 
 class TimerHeap {
  public:
+  // `capacity` is the room reserved up front, not a limit: the heap grows past it when more
+  // timers are armed at once (it never holds more than the Timer objects that exist, and their
+  // owners — connections, sessions — are bounded by their own limits). A peer's connection that
+  // arms one more timer than planned must not abort the daemon (issue 15).
   explicit TimerHeap(size_t capacity) : capacity_(capacity) { heap_.reserve(capacity); }
 
   // (Re)arms `t` to fire at `deadline`.
@@ -50,6 +54,8 @@ class TimerHeap {
   size_t run_expired(Nanos now, size_t max_fired = SIZE_MAX);
   size_t size() const { return heap_.size(); }
   size_t capacity() const { return capacity_; }
+  // The most timers armed at once so far.
+  size_t high_water() const { return high_water_; }
 
  private:
   bool less(size_t a, size_t b) const {
@@ -63,6 +69,7 @@ class TimerHeap {
   void remove_at(size_t i);
 
   size_t capacity_;
+  size_t high_water_ = 0;
   uint64_t next_sequence_ = 0;
   std::vector<Timer*> heap_;
 };

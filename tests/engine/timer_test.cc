@@ -43,6 +43,26 @@ TEST(TimerHeap, FiresInDeadlineOrderTiesByArmingOrder) {
   EXPECT_EQ(heap.next_deadline(), -1);
 }
 
+// The initial room is not a limit (issue 15: an unidentified RSPRO connection arms two timers,
+// and enough of them aborted the daemon on an assert): more timers than reserved still fire in
+// order.
+TEST(TimerHeap, GrowsPastItsReservedRoom) {
+  TimerHeap heap(2);
+  Recorder rec;
+  std::vector<Tagged> timers(100);
+  for (int i = 0; i < 100; ++i) {
+    timers[i].tag = i;
+    timers[i].rec = &rec;
+    timers[i].timer.set_callback(&record, &timers[i]);
+    heap.arm(timers[i].timer, 1000 - i);
+  }
+  EXPECT_EQ(heap.size(), 100u);
+  EXPECT_EQ(heap.high_water(), 100u);
+  EXPECT_EQ(heap.run_expired(2000), 100u);
+  ASSERT_EQ(rec.fired.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(rec.fired[i], 99 - i);
+}
+
 TEST(TimerHeap, CallbackMayRearm) {
   TimerHeap heap(4);
   int count = 0;

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "base/assert.h"
@@ -64,7 +65,10 @@ class EpollBackend final : public IoBackend {
     update_interest(h);
     push({IoOp::recv, false, 0, -ECANCELED, owner, nullptr});
   }
-  void recycle_buffer(uint16_t id) override { free_buffers_.push_back(id); }
+  void recycle_buffer(uint16_t id) override {
+    free_buffers_.push_back(id);
+    if (!starved_.empty()) restore_starved();
+  }
   void start_send(IoHandle h, void* owner, std::span<const std::byte> bytes) override;
   // No asynchronous file I/O under epoll: the commit blocks this reactor for one write +
   // fdatasync (the io_uring backend is the production path).
@@ -93,6 +97,7 @@ class EpollBackend final : public IoBackend {
     size_t send_len = 0;
     uint32_t registered = 0;  // events currently registered with epoll
     bool in_epoll = false;
+    bool starved = false;  // readable, but no receive buffer was free: EPOLLIN left out
   };
 
   bool valid(int fd) const { return fd >= 0 && static_cast<size_t>(fd) < fds_.size(); }
@@ -103,6 +108,8 @@ class EpollBackend final : public IoBackend {
     ++pending_count_;
   }
   void update_interest(int fd);
+  // A buffer came back: the sockets that found none are watched for input again.
+  void restore_starved();
   void on_readable(int fd);
   void on_writable(int fd);
   void do_send(int fd);
@@ -118,6 +125,7 @@ class EpollBackend final : public IoBackend {
   std::byte* buffers_ = nullptr;
   size_t buffers_bytes_ = 0;
   std::vector<uint16_t> free_buffers_;
+  std::vector<int> starved_;     // fds with FdState::starved set
   std::vector<int> connecting_;  // sockets with a connect in progress
   IoBackendStats stats_;
 };
@@ -163,7 +171,7 @@ Result<void, std::string> EpollBackend::init() {
 void EpollBackend::update_interest(int fd) {
   FdState& s = fds_[fd];
   uint32_t want = 0;
-  if (s.accept_owner || s.recv_owner) want |= EPOLLIN;
+  if (s.accept_owner || (s.recv_owner && !s.starved)) want |= EPOLLIN;
   if (s.send_owner || s.connect_owner) want |= EPOLLOUT;
   if (want == s.registered && (s.in_epoll || want == 0)) return;
   epoll_event ev{};
@@ -248,6 +256,15 @@ void EpollBackend::shutdown(IoHandle h) {
   }
 }
 
+void EpollBackend::restore_starved() {
+  for (int fd : std::exchange(starved_, {})) {
+    FdState& s = fds_[fd];
+    if (!s.starved) continue;  // closed (and maybe reused) since
+    s.starved = false;
+    update_interest(fd);
+  }
+}
+
 void EpollBackend::close(IoHandle h) {
   FdState& s = fds_[h];
   if (s.in_epoll) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, h, nullptr);
@@ -279,9 +296,13 @@ void EpollBackend::on_readable(int fd) {
   }
   if (!s.recv_owner || !room()) return;
   if (free_buffers_.empty()) {
-    // Leave the socket armed: it is level-triggered and reported again once buffers are back.
-    // (Ending the receive here cost two epoll_ctl calls per re-arm at 10k connections.)
+    // Every buffer is held (paused connections keep theirs). Level-triggered, the socket would
+    // be reported again at once, every turn: a busy loop exactly when overloaded. Stop watching
+    // its input until a buffer comes back (restore_starved); the receive stays armed.
     ++stats_.recv_buffer_exhausted;
+    s.starved = true;
+    starved_.push_back(fd);
+    update_interest(fd);
     return;
   }
   const uint16_t id = free_buffers_.back();

@@ -395,7 +395,7 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
     bump(stats_.bytes_received, static_cast<uint64_t>(cqe.result));
     c.last_activity_ = turn_now_;  // idle timeouts are swept at a coarse period
     if (c.state_ != Connection::State::open) {
-      backend_->recycle_buffer(cqe.buffer_id);  // closing: input is discarded
+      recycle(cqe.buffer_id);  // closing: input is discarded
       return;
     }
     deliver(c, cqe.data, static_cast<size_t>(cqe.result), cqe.buffer_id);
@@ -434,10 +434,14 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
     return;
   }
   if (err == ENOBUFS) {
-    // Every provided buffer is held: re-arm once buffers come back (next flush).
-    if ((c.state_ == Connection::State::open && !c.paused_) ||
-        c.state_ == Connection::State::lingering) {
-      queue_flush(c);
+    // Every provided buffer is held (paused connections keep theirs): park the receive until
+    // one comes back. Re-arming now would be answered ENOBUFS at once, a busy loop exactly when
+    // the reactor is overloaded.
+    if (!c.rx_parked_ && ((c.state_ == Connection::State::open && !c.paused_) ||
+                          c.state_ == Connection::State::lingering)) {
+      c.rx_parked_ = true;
+      rx_parked_.emplace_back(&c, c.id_);
+      bump(stats_.recv_parked);
     }
     return;
   }
@@ -484,7 +488,12 @@ void Reactor::deliver(Connection& c, const std::byte* data, size_t len, uint16_t
     }
     keep_rx(c, data + offset, rest);
   }
+  recycle(buffer_id);
+}
+
+void Reactor::recycle(uint16_t buffer_id) {
   backend_->recycle_buffer(buffer_id);
+  if (!rx_parked_.empty()) buffers_returned_ = true;
 }
 
 void Reactor::hold(Connection& c, const std::byte* data, size_t len, uint16_t buffer_id) {
@@ -503,7 +512,7 @@ void Reactor::pop_held(Connection& c) {
   const uint16_t id = c.held_head_;
   c.held_head_ = held_[id].next;
   --c.held_count_;
-  backend_->recycle_buffer(id);
+  recycle(id);
 }
 
 // Copies the unconsumed tail of a provided buffer into the (empty) receive block.
@@ -799,6 +808,16 @@ void Reactor::run_once(Nanos timeout) {
   for (size_t i = 0; i < n; ++i) dispatch(completions_[i]);
   timers_.run_expired(clock_.now());
   for (size_t i = 0; i < pollers_.size(); ++i) pollers_[i]->poll();  // a poll may add pollers
+  if (buffers_returned_) {
+    // Buffers came back: every parked receive is re-armed (those that find none park again).
+    buffers_returned_ = false;
+    for (auto [c, id] : std::exchange(rx_parked_, {})) {
+      if (c->id_ != id || !c->rx_parked_) continue;  // closed and its slot reused since
+      c->rx_parked_ = false;
+      if (c->state_ == Connection::State::open || c->state_ == Connection::State::lingering)
+        queue_flush(*c);
+    }
+  }
   flush_sends();
 }
 

@@ -121,6 +121,9 @@ struct ReactorStats {
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> recv_pauses{0};
+  // Receives parked because every provided buffer was held (ENOBUFS): they wait for buffers to
+  // come back instead of being re-armed at once (which the kernel answers at once: a spin).
+  std::atomic<uint64_t> recv_parked{0};
   std::atomic<uint64_t> send_refusals{0};
   std::atomic<uint64_t> cross_core_sent{0};
   std::atomic<uint64_t> cross_core_received{0};
@@ -177,6 +180,7 @@ class Connection {
   bool send_in_flight_ = false;
   bool want_writable_ = false;
   bool in_flush_list_ = false;
+  bool rx_parked_ = false;  // in the reactor's list of receives waiting for buffers
   bool dispatching_ = false;
   CloseReason close_reason_ = CloseReason::local;
   int close_error_ = 0;
@@ -305,6 +309,8 @@ class Reactor final : public FileCommitter {
   void peer_closed(Connection& c);
   void flush_sends();
   void queue_flush(Connection& c);
+  // Gives a provided buffer back to the backend; parked receives are re-armed this turn.
+  void recycle(uint16_t buffer_id);
   void begin_close(Connection& c, CloseReason reason, int error);
   void start_linger(Connection& c);
   void discard_input(Connection& c);
@@ -329,6 +335,10 @@ class Reactor final : public FileCommitter {
     uint16_t next = 0;
   };
   std::vector<HeldBuffer> held_;  // indexed by provided-buffer id
+  // Receives that ended with ENOBUFS, by connection and its id (a slot may be reused), re-armed
+  // once a buffer has come back (buffers_returned_), at most once per loop turn.
+  std::vector<std::pair<Connection*, uint64_t>> rx_parked_;
+  bool buffers_returned_ = false;
   std::vector<uint32_t> free_slots_;
   size_t open_count_ = 0;
   Nanos turn_now_ = 0;  // the clock when this turn's completions were collected

@@ -3,11 +3,17 @@
 // connects and shutdown.
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <numeric>
+#include <sstream>
+#include <thread>
 #include <vector>
 
 #include "base/byte_reader.h"
@@ -169,6 +175,105 @@ TEST_P(ReactorTest, ReceiveBlockSmallerThanProvidedBuffers) {
   EXPECT_EQ(counter.corrupt.load(), 0u);
   EXPECT_EQ(server.reactor().stats().rx_overflows.load(), 0u);
   ::close(fd);
+}
+
+// Connections that pause hold their provided buffers; with all of them held, another
+// connection's receive ends with ENOBUFS (io_uring) or finds no buffer (epoll). It must wait
+// for a buffer to come back, not be re-armed at once: that was a busy loop (issue 15). Measured
+// as the reactor thread's CPU time while nothing can move; then the holders resume and the
+// waiting connection's bytes arrive.
+class BufferHog final : public Acceptor, public ConnectionHandler, public Poller {
+ public:
+  static constexpr int kHogs = 8;
+  ConnectionHandler* on_accept(Connection&) override { return this; }
+  void on_open(Connection& c) override {
+    if (accepted_++ < kHogs) hogs_.push_back(&c);
+  }
+  size_t on_data(Connection& c, std::span<const std::byte> data) override {
+    const bool hog = std::find(hogs_.begin(), hogs_.end(), &c) != hogs_.end();
+    if (hog && !released_) {
+      if (!c.reading_paused()) c.pause_reading();
+      return 0;  // the reactor keeps the provided buffer
+    }
+    (hog ? hog_bytes : victim_bytes) += data.size();
+    return data.size();
+  }
+  void on_close(Connection& c, CloseReason, int) override { std::erase(hogs_, &c); }
+  // Poller (the reactor thread): the test asked for the holders to go on.
+  bool poll() override {
+    if (released_ || !release_requested.load()) return false;
+    released_ = true;
+    for (Connection* c : hogs_) c->resume_reading();
+    return true;
+  }
+  bool has_work() const override { return !released_ && release_requested.load(); }
+  std::atomic<bool> release_requested{false};
+  std::atomic<size_t> hog_bytes{0}, victim_bytes{0};
+  std::atomic<pid_t> reactor_tid{0};
+
+ private:
+  int accepted_ = 0;
+  bool released_ = false;
+  std::vector<Connection*> hogs_;
+};
+
+// The CPU time (user + system, clock ticks) of one thread of this process.
+long thread_cpu_ticks(pid_t tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stol(f);
+    if (i == 15) stime = std::stol(f);
+  }
+  return utime + stime;
+}
+
+TEST_P(ReactorTest, ReceivesWaitForBuffersWithoutSpinning) {
+  BufferHog hog;
+  IoBackendOptions io;
+  io.recv_buffer_count = BufferHog::kHogs;
+  SocketAddress addr;
+  ReactorThread server(
+      GetParam(), {},
+      [&](Reactor& r) {
+        hog.reactor_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        r.add_poller(hog);
+        addr = *r.listen(loopback(), hog);
+      },
+      io);
+  ASSERT_EQ(server.error(), "");
+  std::vector<int> hogs;
+  const std::string bytes(100, 'h');
+  for (int i = 0; i < BufferHog::kHogs; ++i) {
+    hogs.push_back(connect_to(addr));
+    ASSERT_GE(hogs.back(), 0);
+    ASSERT_TRUE(test::eventually(
+        [&] { return server.reactor().stats().connections_accepted.load() == unsigned(i + 1); }));
+    ASSERT_TRUE(write_all(hogs.back(), bytes.data(), bytes.size()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // every buffer held now
+  const int victim = connect_to(addr);
+  ASSERT_GE(victim, 0);
+  ASSERT_TRUE(write_all(victim, bytes.data(), bytes.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const long before = thread_cpu_ticks(hog.reactor_tid);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const long spent = thread_cpu_ticks(hog.reactor_tid) - before;
+  EXPECT_EQ(hog.victim_bytes.load(), 0u) << "a buffer was free after all";
+  // A spinning reactor burns the whole second (~100 ticks); a waiting one next to nothing.
+  EXPECT_LT(spent, 20) << "reactor CPU ticks in 1 s with every buffer held";
+  // The holders go on: buffers come back, the waiting connection's bytes arrive.
+  hog.release_requested = true;
+  server.reactor().notify();
+  EXPECT_TRUE(test::eventually([&] { return hog.victim_bytes.load() == bytes.size(); }, 5000));
+  EXPECT_TRUE(test::eventually(
+      [&] { return hog.hog_bytes.load() == BufferHog::kHogs * bytes.size(); }, 5000));
+  for (int fd : hogs) ::close(fd);
+  ::close(victim);
 }
 
 TEST_P(ReactorTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {

@@ -78,6 +78,7 @@ TEST(ReactorMetrics, EveryFieldOfEveryCore) {
                           "bytes_received",
                           "bytes_sent",
                           "recv_pauses",
+                          "recv_parked",
                           "send_refusals",
                           "cross_core_sent",
                           "cross_core_received",

@@ -54,6 +54,9 @@ struct ServerStats {
   std::atomic<uint64_t> deliver_errors{0};     // deliver_sm refused, timed out or lost
   std::atomic<uint64_t> receipts{0};           // delivery receipts among the delivers
   std::atomic<uint64_t> protocol_errors{0};    // generic_nack and undecodable PDUs
+  // The largest send backlog (bytes) any connection held: a peer that does not read stops
+  // being read at session.h's kSendBacklogPauseBytes, so this stays near that.
+  std::atomic<uint64_t> send_backlog_bytes_max{0};
 };
 
 struct BindSnapshot {

@@ -131,9 +131,7 @@ struct Session final : engine::ConnectionHandler {
   void on_writable(engine::Connection& c) override;
   void on_close(engine::Connection& c, engine::CloseReason reason, int error) override;
   bool on_shutdown(engine::Connection& c) override;
-  void send(std::span<const std::byte> pdu) {
-    if (state != State::closed) tx.send(conn, pdu);
-  }
+  void send(std::span<const std::byte> pdu);
 };
 
 // The role for one peer on one shard: a CoreLink registered as that peer's delivery handler

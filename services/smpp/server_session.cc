@@ -41,8 +41,9 @@ size_t Session::on_data(Connection& c, std::span<const std::byte> data) {
       data,
       [&](const pdu::Header& h, std::span<const std::byte> body) {
         if (state == State::closed) return false;
-        // A transmitter at its window waits for answers before it is read further.
-        if (submits_in_flight >= window()) {
+        // A transmitter at its window waits for answers before it is read further; a peer
+        // that does not read what it asked for is not read either.
+        if (submits_in_flight >= window() || tx.over_bound()) {
           c.pause_reading();
           return false;
         }
@@ -62,6 +63,15 @@ size_t Session::on_data(Connection& c, std::span<const std::byte> data) {
 void Session::on_writable(Connection& c) {
   tx.flush(c);
   if (tx.empty() && submits_in_flight < window()) c.resume_reading();
+}
+
+void Session::send(std::span<const std::byte> pdu) {
+  if (state == State::closed) return;
+  tx.send(conn, pdu);
+  if (tx.empty()) return;
+  auto& high = shard->shared.stats.send_backlog_bytes_max;
+  if (tx.backlog() > high.load(std::memory_order_relaxed))
+    high.store(tx.backlog(), std::memory_order_relaxed);
 }
 
 void Session::on_close(Connection&, CloseReason reason, int error) {

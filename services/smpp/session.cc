@@ -16,20 +16,29 @@ bool is_temporary_failure(const pdu::Header& h) {
 
 void SendQueue::send(engine::Connection* conn, std::span<const std::byte> bytes) {
   if (!conn) return;
-  if (pending_.empty() && conn->send(bytes)) return;
+  if (empty() && conn->send(bytes)) return;
+  // Reuse the room already sent from before growing.
+  if (head_ > 0 && head_ >= pending_.size() / 2) {
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(head_));
+    head_ = 0;
+  }
   pending_.insert(pending_.end(), bytes.begin(), bytes.end());
   conn->wait_writable();
 }
 
 void SendQueue::flush(engine::Connection& conn) {
-  if (pending_.empty()) return;
-  const size_t n = std::min(pending_.size(), conn.send_room());
-  if (n == 0 || !conn.send({pending_.data(), n})) {
+  if (empty()) return;
+  const size_t n = std::min(backlog(), conn.send_room());
+  if (n == 0 || !conn.send({pending_.data() + head_, n})) {
     conn.wait_writable();
     return;
   }
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
-  if (!pending_.empty()) conn.wait_writable();
+  head_ += n;
+  if (empty()) {
+    clear();
+  } else {
+    conn.wait_writable();
+  }
 }
 
 // ---- SegmentedSubmits -------------------------------------------------------------------------

@@ -41,18 +41,29 @@ class SequenceCounter {
 };
 
 // Bytes for one connection, in order: straight to the connection while it has room, then into
-// a backlog that on_writable() drains. Partial PDUs are fine: the stream is TCP.
+// a backlog that on_writable() drains (from a head offset: draining is linear, not quadratic).
+// Partial PDUs are fine: the stream is TCP. The backlog grows only with what the peer asked for
+// (responses) or what we chose to send; the owner stops reading while it is above
+// kSendBacklogPauseBytes, so a peer that sends and never reads cannot grow it without bound.
+constexpr size_t kSendBacklogPauseBytes = 64 * 1024;
+
 class SendQueue {
  public:
   void send(engine::Connection* conn, std::span<const std::byte> bytes);
   // From the connection's on_writable().
   void flush(engine::Connection& conn);
-  size_t backlog() const { return pending_.size(); }
-  bool empty() const { return pending_.empty(); }
-  void clear() { pending_.clear(); }
+  size_t backlog() const { return pending_.size() - head_; }
+  bool empty() const { return backlog() == 0; }
+  // Above the bound: stop reading the peer until it drains.
+  bool over_bound() const { return backlog() > kSendBacklogPauseBytes; }
+  void clear() {
+    pending_.clear();
+    head_ = 0;
+  }
 
  private:
   std::vector<std::byte> pending_;
+  size_t head_ = 0;  // pending_[head_..] is still to go
 };
 
 // Splits the received bytes into PDUs. `take(header, whole_pdu)` is called per complete PDU and

@@ -134,7 +134,10 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
   }
 
   void send(std::span<const std::byte> bytes) { tx.send(conn, bytes); }
-  void on_writable(Connection& c) override { tx.flush(c); }
+  void on_writable(Connection& c) override {
+    tx.flush(c);
+    if (tx.empty() && c.reading_paused()) c.resume_reading();
+  }
 
   void on_open(Connection& c) override {
     conn = &c;
@@ -197,6 +200,11 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
         data,
         [&](const pdu::Header& h, std::span<const std::byte> body) {
           if (!conn) return false;
+          // An upstream that does not read what it asked for is not read either.
+          if (tx.over_bound()) {
+            c.pause_reading();
+            return false;
+          }
           handle(h, body);
           return true;
         },

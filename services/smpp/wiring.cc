@@ -38,6 +38,9 @@ constexpr ctl::Counter<ServerStats> kServerCounters[] = {
      ctl::MetricType::counter, &ServerStats::receipts},
     {"protocol_errors", "cellplane_smpp_protocol_errors_total", "Malformed or unknown PDUs.",
      ctl::MetricType::counter, &ServerStats::protocol_errors},
+    {"send_backlog_bytes_max", "cellplane_smpp_send_backlog_bytes_max",
+     "The largest send backlog one connection held (bytes).", ctl::MetricType::gauge,
+     &ServerStats::send_backlog_bytes_max},
 };
 
 // `cellctl uplink` fields (not exported to Prometheus yet).

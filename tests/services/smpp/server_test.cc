@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -311,6 +313,51 @@ TEST_P(SmppServerTest, MalformedInput) {
     EXPECT_TRUE(e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
   }
   EXPECT_GE(server().stats().protocol_errors.load(), 2u);
+}
+
+// A client that sends and never reads (enquire_link after enquire_link): the server stops
+// reading it once the answers it has not taken pass session.h's bound, instead of holding them
+// all; once it reads again, every answer comes.
+TEST_P(SmppServerTest, AClientThatDoesNotReadIsNotReadEither) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  const SocketAddress a = address();
+  ASSERT_EQ(::connect(fd, a.sa(), a.length), 0);
+  const auto pdu = pdu::encode_header_only(pdu::cmd::enquire_link, 0, 1);
+  std::vector<std::byte> batch;
+  for (int i = 0; i < 1024; ++i) batch.insert(batch.end(), pdu.begin(), pdu.end());
+  // Send up to 8 MiB of requests, or until the kernel's buffers on both sides are full.
+  size_t sent = 0;
+  auto stalled_since = std::chrono::steady_clock::now();
+  while (sent < 8u << 20) {
+    const ssize_t n = ::send(fd, batch.data() + sent % batch.size(),
+                             batch.size() - sent % batch.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      stalled_since = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (std::chrono::steady_clock::now() - stalled_since > std::chrono::milliseconds(500)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_LT(sent, 8u << 20) << "the server read everything sent without being read";
+  EXPECT_LE(server().stats().send_backlog_bytes_max.load(), 192u * 1024)
+      << "bytes held for a client that does not read";
+  // Reading now: an answer for every whole request sent.
+  const size_t requests = sent / pdu.size();
+  size_t received = 0;
+  std::byte buf[65536];
+  while (received < requests * pdu.size()) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) break;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    received += static_cast<size_t>(n);
+  }
+  EXPECT_EQ(received, requests * pdu.size());
+  ::close(fd);
 }
 
 TEST_P(SmppServerTest, UnbindAnswersAndCloses) {

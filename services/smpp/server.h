@@ -48,6 +48,7 @@ struct ServerStats {
   std::atomic<uint64_t> binds{0};
   std::atomic<uint64_t> bind_failures{0};
   std::atomic<uint64_t> bind_refused_rate{0};  // refused by the per-address failure limit
+  std::atomic<uint64_t> bind_timeouts{0};      // closed for not binding within bind_timeout
   std::atomic<uint64_t> submits{0};            // submit_sm answered ok
   std::atomic<uint64_t> submit_errors{0};      // submit_sm answered with an error status
   std::atomic<uint64_t> delivers{0};           // deliver_sm acknowledged by peers

@@ -114,6 +114,7 @@ struct Session final : engine::ConnectionHandler {
   Nanos opened_at = 0;
   Nanos last_rx = 0;
   uint32_t submits_in_flight = 0;
+  bool bind_timed_out = false;  // closed for not binding in time (logged once)
   double tokens = 0;
   Nanos tokens_at = 0;
   SequenceCounter sequences;

@@ -342,9 +342,14 @@ void SmppServer::Shard::sweep() {
     Session& s = *live[i];
     if (!s.conn) continue;
     if (s.state == Session::State::open && now - s.opened_at > shared.opt.bind_timeout) {
-      CP_LOG_INFO("smpp {}: no bind within {} s; closing", s.remote,
-                  shared.opt.bind_timeout / kNanosPerSecond);
-      s.conn->close();
+      // Once: the close lingers until the peer's EOF, and the session stays here meanwhile.
+      if (!s.bind_timed_out) {
+        s.bind_timed_out = true;
+        shared.stats.bind_timeouts.fetch_add(1, std::memory_order_relaxed);
+        CP_LOG_INFO("smpp {}: no bind within {} s; closing", s.remote,
+                    shared.opt.bind_timeout / kNanosPerSecond);
+        s.conn->close();
+      }
       continue;
     }
     if (s.state != Session::State::bound) continue;

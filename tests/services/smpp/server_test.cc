@@ -88,6 +88,7 @@ class SmppServerTest : public ::testing::TestWithParam<unsigned> {
     o.listen = *SocketAddress::parse("127.0.0.1:0");
     o.core_socket = (dir_.path() / "smsc.sock").string();
     o.bind_failures_max = 4;
+    o.bind_timeout = kNanosPerSecond;
     o.enquire_interval = 60 * kNanosPerSecond;
     return std::make_unique<SmppServer>(
         o, *accounts, [] { return smsc::test::test_numdb(); }, GetParam());
@@ -357,6 +358,20 @@ TEST_P(SmppServerTest, AClientThatDoesNotReadIsNotReadEither) {
     received += static_cast<size_t>(n);
   }
   EXPECT_EQ(received, requests * pdu.size());
+  ::close(fd);
+}
+
+// A connection that never binds is closed once, and said so once (issue 15: the sweep logged it
+// every 250 ms until the peer let go; 10,000 such connections wrote 8.8 MB of log in 3 s).
+TEST_P(SmppServerTest, AConnectionThatNeverBindsIsClosedAndLoggedOnce) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  const SocketAddress a = address();
+  ASSERT_EQ(::connect(fd, a.sa(), a.length), 0);
+  // The peer never reads its EOF nor closes: the server's close lingers for a while.
+  EXPECT_TRUE(eventually([&] { return server().stats().bind_timeouts.load() >= 1; }, 5000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // six sweeps more
+  EXPECT_EQ(server().stats().bind_timeouts.load(), 1u);
   ::close(fd);
 }
 

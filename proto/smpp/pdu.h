@@ -73,6 +73,7 @@ inline constexpr uint32_t invnumdests = 0x33;      // invalid number of destinat
 inline constexpr uint32_t invdestflag = 0x40;      // submit_multi: bad dest_flag
 inline constexpr uint32_t queryfail = 0x67;        // query_sm failed
 inline constexpr uint32_t throttled = 0x58;        // throttling error
+inline constexpr uint32_t rx_t_appn = 0x64;        // ESME receiver temporary app error
 inline constexpr uint32_t invsched = 0x61;         // invalid scheduled delivery time
 inline constexpr uint32_t invexpiry = 0x62;        // invalid validity period
 inline constexpr uint32_t invoptparstream = 0xC0;  // error in the optional part of the PDU

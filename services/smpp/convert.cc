@@ -207,13 +207,14 @@ std::span<const std::byte> encode_empty_id_resp_into(std::span<std::byte, 48> bu
 
 std::span<const std::byte> encode_bind_resp_into(std::span<std::byte, 48> buf, uint32_t command,
                                                  uint32_t status, uint32_t sequence,
-                                                 std::string_view system_id) {
+                                                 std::string_view system_id,
+                                                 bool interface_version_tlv) {
   FixedWriter w{buf};
   w.header(command, status, sequence);
   if (status == pdu::status::ok) {
     w.cstring(system_id.substr(0, 15));
     const std::byte version[1] = {std::byte{0x34}};
-    w.tlv(pdu::tag::sc_interface_version, version);
+    if (interface_version_tlv) w.tlv(pdu::tag::sc_interface_version, version);
   }
   return std::span<const std::byte>(buf).first(w.finish());
 }

@@ -42,10 +42,12 @@ std::span<const std::byte> encode_id_resp_into(std::span<std::byte, 48> buf, uin
 // deliver_sm_resp: an empty message id (ok) or no body (an error).
 std::span<const std::byte> encode_empty_id_resp_into(std::span<std::byte, 48> buf, uint32_t command,
                                                      uint32_t status, uint32_t sequence);
-// bind_*_resp: our system_id (at most 15 characters) and sc_interface_version 0x34.
+// bind_*_resp: our system_id (at most 15 characters) and, for a peer of SMPP 3.4 or later,
+// sc_interface_version 0x34 (SMPP 3.4, 5.3.2.25: not sent to a 3.3 ESME, which knows no TLVs).
 std::span<const std::byte> encode_bind_resp_into(std::span<std::byte, 48> buf, uint32_t command,
                                                  uint32_t status, uint32_t sequence,
-                                                 std::string_view system_id);
+                                                 std::string_view system_id,
+                                                 bool interface_version_tlv = true);
 
 // The SMPP command_status for a refusal of the core.
 uint32_t smpp_status_of(smsc::wire::Status status);

@@ -68,7 +68,8 @@ bool PeerRole::deliver_local(const wire::Message& m, Forward* forward) {
     return true;
   }
   d.receipt = *built;
-  target->out.add(seq, OutRequests::Kind::request, shard->reactor.clock().now(), d);
+  target->out.add(seq, pdu::cmd::deliver_sm, OutRequests::Kind::request,
+                  shard->reactor.clock().now(), d);
   target->send(out.bytes());
   return true;
 }
@@ -250,10 +251,11 @@ void SmppServer::Shard::fail_out(Session& s) {
 }
 
 void SmppServer::Shard::handle_response(Session& s, const pdu::Header& h) {
-  auto o = s.out.take(h.sequence);
+  auto o = s.out.take(h);
   if (!o) {
     if (h.command_id != pdu::cmd::generic_nack)
-      CP_LOG_DEBUG("smpp {}: a response to no request of ours (seq {})", s.remote, h.sequence);
+      CP_LOG_DEBUG("smpp {}: {} (seq {}) answers no request of ours", s.remote,
+                   pdu::command_name(h.command_id), h.sequence);
     return;
   }
   if (o->kind == OutRequests::Kind::unbind) {

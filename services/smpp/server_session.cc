@@ -89,7 +89,7 @@ bool Session::on_shutdown(Connection& c) {
   if (state != State::bound) return false;
   state = State::unbinding;
   const uint32_t seq = sequences.next();
-  out.add(seq, OutRequests::Kind::unbind, c.reactor().clock().now());
+  out.add(seq, pdu::cmd::unbind, OutRequests::Kind::unbind, c.reactor().clock().now());
   std::byte buf[pdu::kHeaderBytes];
   send(encode_header_into(buf, pdu::cmd::unbind, 0, seq));
   return true;
@@ -139,6 +139,11 @@ void SmppServer::Shard::handle(Session& s, const pdu::Header& h, std::span<const
       respond(s, resp, pdu::status::ok, h.sequence);
       return;
     case pdu::cmd::unbind:
+      if (s.state == Session::State::open) {
+        // Nothing to unbind (SMPP 3.4, 4.2: ESME_RINVBNDSTS); the connection stays.
+        respond(s, resp, pdu::status::invbndsts, h.sequence);
+        return;
+      }
       respond(s, resp, pdu::status::ok, h.sequence);
       if (s.state == Session::State::bound) {
         CP_LOG_INFO("smpp {}: {} unbinds", s.remote, s.account->system_id);
@@ -214,9 +219,10 @@ void SmppServer::Shard::note_bind_failure(const std::string& ip) {
 void SmppServer::Shard::handle_bind(Session& s, const pdu::Header& h,
                                     std::span<const std::byte> body) {
   const uint32_t resp = h.command_id | pdu::cmd::response_bit;
-  auto answer = [&](uint32_t status) {
+  auto answer = [&](uint32_t status, bool interface_version_tlv = false) {
     std::byte buf[pdu::kHeaderBytes + 32];
-    s.send(encode_bind_resp_into(buf, resp, status, h.sequence, shared.opt.system_id));
+    s.send(encode_bind_resp_into(buf, resp, status, h.sequence, shared.opt.system_id,
+                                 interface_version_tlv));
   };
   if (s.state != Session::State::open) {
     answer(pdu::status::alybnd);
@@ -301,7 +307,7 @@ void SmppServer::Shard::handle_bind(Session& s, const pdu::Header& h,
         "smpp: peer {} of account {} is not in the SMSC's peers file: it has no numbers, "
         "so it can neither send (unless any_source) nor receive",
         a->peer, a->system_id);
-  answer(pdu::status::ok);
+  answer(pdu::status::ok, b->interface_version >= 0x34);
   bound(s);
 }
 
@@ -362,7 +368,7 @@ void SmppServer::Shard::sweep() {
         break;
       case KeepaliveAction::send_enquire_link: {
         const uint32_t seq = s.sequences.next();
-        s.out.add(seq, OutRequests::Kind::enquire_link, now);
+        s.out.add(seq, pdu::cmd::enquire_link, OutRequests::Kind::enquire_link, now);
         respond(s, pdu::cmd::enquire_link, 0, seq);
         break;
       }

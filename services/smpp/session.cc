@@ -8,8 +8,10 @@ namespace pdu = proto::smpp;
 namespace wire = smsc::wire;
 
 bool is_temporary_failure(const pdu::Header& h) {
+  // ESME_RX_T_APPN is the receiver's own "temporary, try again" (SMPP 3.4, 5.1.3).
   return h.command_status == pdu::status::throttled || h.command_status == pdu::status::msgqful ||
-         h.command_status == pdu::status::syserr || h.command_id == pdu::cmd::generic_nack;
+         h.command_status == pdu::status::syserr || h.command_status == pdu::status::rx_t_appn ||
+         h.command_id == pdu::cmd::generic_nack;
 }
 
 // ---- SendQueue --------------------------------------------------------------------------------

@@ -100,19 +100,24 @@ class Outstanding {
   enum class Kind : uint8_t { request, enquire_link, unbind };
   struct Entry {
     uint32_t sequence = 0;
+    uint32_t command = 0;  // the request's command_id
     Kind kind = Kind::request;
     Nanos sent_at = 0;
     Payload payload{};
   };
 
-  void add(uint32_t sequence, Kind kind, Nanos now, Payload payload = {}) {
-    entries_.push_back(Entry{sequence, kind, now, std::move(payload)});
+  void add(uint32_t sequence, uint32_t command, Kind kind, Nanos now, Payload payload = {}) {
+    entries_.push_back(Entry{sequence, command, kind, now, std::move(payload)});
   }
-  // The request a response answers (removed), or nothing when it answers none of ours.
-  std::optional<Entry> take(uint32_t sequence) {
+  // The request a response answers (removed), or nothing when it answers none of ours: the
+  // sequence number and the command must both match (generic_nack answers any command).
+  std::optional<Entry> take(const proto::smpp::Header& response) {
     auto it = std::find_if(entries_.begin(), entries_.end(),
-                           [&](const Entry& e) { return e.sequence == sequence; });
+                           [&](const Entry& e) { return e.sequence == response.sequence; });
     if (it == entries_.end()) return std::nullopt;
+    if (response.command_id != proto::smpp::cmd::generic_nack &&
+        response.command_id != (it->command | proto::smpp::cmd::response_bit))
+      return std::nullopt;
     Entry e = std::move(*it);
     entries_.erase(it);
     return e;

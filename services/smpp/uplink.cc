@@ -314,13 +314,13 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
       up.core_rid = m.header.request_id;
       up.srr = (r.flags & SmRecord::kFlagStatusReport) != 0;
       up.record = r;
-      out.add(seq, OutRequests::Kind::request, reactor->clock().now(), up);
+      out.add(seq, pdu::cmd::submit_sm, OutRequests::Kind::request, reactor->clock().now(), up);
       send(pdu_out.bytes());
     }
   }
 
   void response(const pdu::Header& h, std::span<const std::byte> body) {
-    auto taken = out.take(h.sequence);
+    auto taken = out.take(h);
     if (!taken) return;
     if (taken->kind != OutRequests::Kind::request) {
       pump();
@@ -537,7 +537,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
         return;
       case KeepaliveAction::send_enquire_link: {
         const uint32_t seq = sequences.next();
-        out.add(seq, OutRequests::Kind::enquire_link, now);
+        out.add(seq, pdu::cmd::enquire_link, OutRequests::Kind::enquire_link, now);
         respond(pdu::cmd::enquire_link, 0, seq);
         return;
       }

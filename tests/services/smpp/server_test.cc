@@ -236,7 +236,11 @@ TEST_P(SmppServerTest, RefusedDeliveryIsRetriedOnAnotherTry) {
   e->respond(*d, pdu::status::msgqful);  // temporary: the core tries again after retry_delay
   auto again = e->read_command(pdu::cmd::deliver_sm, 10000);
   ASSERT_TRUE(again);
-  e->respond(*again);
+  // ESME_RX_T_APPN is temporary too (SMPP 3.4, 5.1.3), not a failure of the message.
+  e->respond(*again, pdu::status::rx_t_appn);
+  auto third = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(third) << "ESME_RX_T_APPN ended the message";
+  e->respond(*third);
   EXPECT_TRUE(eventually([&] { return harness_->smsc().stats().delivered.load() == 1; }));
 }
 
@@ -363,6 +367,50 @@ TEST_P(SmppServerTest, AClientThatDoesNotReadIsNotReadEither) {
 
 // A connection that never binds is closed once, and said so once (issue 15: the sweep logged it
 // every 250 ms until the peer let go; 10,000 such connections wrote 8.8 MB of log in 3 s).
+// SMPP conformance (issue 15): sc_interface_version only for peers of 3.4 or later; unbind
+// before any bind is ESME_RINVBNDSTS and the connection stays.
+TEST_P(SmppServerTest, InterfaceVersionAndUnbindBeforeBind) {
+  for (const uint8_t version : {uint8_t{0x33}, uint8_t{0x34}}) {
+    TestEsme e(address());
+    pdu::Bind b;
+    b.system_id = "acme";
+    b.password = "secret";
+    b.interface_version = version;
+    e.send(pdu::encode_bind(pdu::cmd::bind_transceiver, 1, b));
+    auto r = e.read_command(pdu::cmd::bind_transceiver | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->header.command_status, pdu::status::ok);
+    // Body: system_id "cellplane" + NUL, then (3.4) the 5-byte sc_interface_version TLV.
+    const size_t tlv = version >= 0x34 ? 5 : 0;
+    EXPECT_EQ(r->body().size(), std::string_view("cellplane").size() + 1 + tlv)
+        << "interface_version " << int(version);
+  }
+  TestEsme e(address());
+  e.send(pdu::encode_header_only(pdu::cmd::unbind, 0, 5));
+  auto u = e.read_command(pdu::cmd::unbind | pdu::cmd::response_bit);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->header.command_status, pdu::status::invbndsts);
+  e.send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 6));
+  EXPECT_TRUE(e.read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
+}
+
+// A response is ours only when its command answers the request of that sequence number: a
+// submit_sm_resp with a deliver_sm's sequence number does not acknowledge the delivery.
+TEST_P(SmppServerTest, AResponseMustAnswerTheCommandOfItsSequenceNumber) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  const Pdu r = submit_when_ready(*e, message("12126660001", "12126660003", "match me", text));
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  auto d = e->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(d);
+  e->send(pdu::encode_message_id_resp(pdu::cmd::submit_sm | pdu::cmd::response_bit, pdu::status::ok,
+                                      d->header.sequence, "x"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(server().stats().delivers.load(), 0u) << "a submit_sm_resp acknowledged a deliver_sm";
+  e->respond(*d);
+  EXPECT_TRUE(eventually([&] { return server().stats().delivers.load() == 1; }));
+}
+
 TEST_P(SmppServerTest, AConnectionThatNeverBindsIsClosedAndLoggedOnce) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(fd, 0);

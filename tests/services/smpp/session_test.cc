@@ -88,18 +88,27 @@ TEST(SmppSession, OutstandingRequestsAndKeepalive) {
   Outstanding<int> out;
   using Kind = Outstanding<int>::Kind;
   const Nanos s = kNanosPerSecond;
-  out.add(7, Kind::request, 10 * s, 70);
-  out.add(8, Kind::request, 11 * s, 80);
+  out.add(7, pdu::cmd::deliver_sm, Kind::request, 10 * s, 70);
+  out.add(8, pdu::cmd::deliver_sm, Kind::request, 11 * s, 80);
   EXPECT_EQ(out.count(Kind::request), 2u);
-  EXPECT_FALSE(out.take(9));
-  auto e = out.take(7);
+  auto response = [](uint32_t command, uint32_t sequence) {
+    pdu::Header h;
+    h.command_id = command;
+    h.sequence = sequence;
+    return h;
+  };
+  const uint32_t resp = pdu::cmd::deliver_sm | pdu::cmd::response_bit;
+  EXPECT_FALSE(out.take(response(resp, 9)));
+  // The right sequence number with another command answers nothing of ours.
+  EXPECT_FALSE(out.take(response(pdu::cmd::submit_sm | pdu::cmd::response_bit, 7)));
+  auto e = out.take(response(resp, 7));
   ASSERT_TRUE(e);
   EXPECT_EQ(e->payload, 70);
   EXPECT_EQ(out.count(Kind::request), 1u);
   // Quiet for longer than the interval: probe; a probe out: wait; too old: give up.
   EXPECT_EQ(keepalive(out, 12 * s, 12 * s, 30 * s, 30 * s), KeepaliveAction::none);
   EXPECT_EQ(keepalive(out, 43 * s, 12 * s, 60 * s, 30 * s), KeepaliveAction::send_enquire_link);
-  out.add(9, Kind::enquire_link, 43 * s);
+  out.add(9, pdu::cmd::enquire_link, Kind::enquire_link, 43 * s);
   EXPECT_EQ(keepalive(out, 44 * s, 12 * s, 60 * s, 30 * s), KeepaliveAction::none);
   EXPECT_EQ(keepalive(out, 72 * s, 12 * s, 60 * s, 30 * s), KeepaliveAction::give_up);
   EXPECT_EQ(out.take_all().size(), 2u);

@@ -35,6 +35,7 @@ constexpr uint32_t kRingCapacityMin = 16;
 constexpr uint32_t kRingCapacityMax = 1u << 20;
 constexpr uint32_t kDrainTimeoutMsMax = 600'000;  // ten minutes
 constexpr size_t kUnixPathBytesMax = sizeof(sockaddr_un::sun_path) - 1;
+constexpr uint32_t kBatchKibMax = (4096 - 1) * 4;  // see visit_store
 
 // ---- value checks -----------------------------------------------------------------------------
 
@@ -97,7 +98,9 @@ void visit_store(ConfigVisitor& v, StoreConfig& s) {
   v.boolean("enabled", s.enabled);
   v.text("dir", s.dir, check_path);
   v.u32("prealloc_mib", s.prealloc_mib, 1, 65536);
-  v.u32("batch_kib", s.batch_kib, 8, 65536, check_batch_kib);
+  // A commit's writes and its fdatasync go to io_uring as one linked chain, which must fit the
+  // ring (IoBackendOptions::queue_depth, 4096): at most 4,095 block runs, so 16,380 KiB.
+  v.u32("batch_kib", s.batch_kib, 8, kBatchKibMax, check_batch_kib);
   v.u32("historical_mark_interval_ms", s.historical_mark_interval_ms, 0, 3'600'000);
 }
 

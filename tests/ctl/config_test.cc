@@ -131,6 +131,9 @@ TEST(Config, OutOfRange) {
   expect_error_at("[engine]\ncross_core_ring_capacity = 1000\n", 2, 28,
                   "= 1000 must be a power of two");
   expect_error_at("[engine]\ncross_core_ring_capacity = 8\n", 2, 28, "out of range (16..");
+  // One commit's writes and fdatasync must fit the io_uring ring (issue 15: 65,536 KiB of
+  // scattered blocks tripped an assert in the backend).
+  expect_error_at("[store]\nbatch_kib = 65536\n", 2, 13, "out of range (8..16380)");
 }
 
 TEST(Config, BadEnums) {

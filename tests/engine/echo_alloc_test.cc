@@ -13,7 +13,7 @@
 namespace cp::engine {
 namespace {
 
-class EchoAllocTest : public ::testing::TestWithParam<IoBackendKind> {};
+class EchoAllocTest : public test::BackendTest {};
 INSTANTIATE_TEST_SUITE_P(Backends, EchoAllocTest, ::testing::ValuesIn(test::available_backends()),
                          test::BackendName());
 

@@ -39,7 +39,7 @@ void listen_on_every_core(Engine& engine, EchoService* echo, const ListenOptions
   });
 }
 
-class EngineTest : public ::testing::TestWithParam<IoBackendKind> {};
+class EngineTest : public test::BackendTest {};
 INSTANTIATE_TEST_SUITE_P(Backends, EngineTest, ::testing::ValuesIn(test::available_backends()),
                          test::BackendName());
 

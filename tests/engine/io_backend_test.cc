@@ -21,9 +21,11 @@ using test::read_exact;
 using test::wait_closed;
 using test::write_all;
 
-class IoBackendTest : public ::testing::TestWithParam<IoBackendKind> {
+class IoBackendTest : public test::BackendTest {
  protected:
   void SetUp() override {
+    test::BackendTest::SetUp();
+    if (IsSkipped()) return;
     auto b = make_backend(GetParam(), {});
     ASSERT_TRUE(b) << b.error();
     backend_ = std::move(*b);

@@ -23,7 +23,7 @@ using test::ReactorThread;
 using test::read_exact;
 using test::write_all;
 
-class ReactorCloseTest : public ::testing::TestWithParam<IoBackendKind> {};
+class ReactorCloseTest : public test::BackendTest {};
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorCloseTest,
                          ::testing::ValuesIn(test::available_backends()), test::BackendName());
 

@@ -30,7 +30,7 @@ using test::read_exact;
 using test::wait_closed;
 using test::write_all;
 
-class ReactorTest : public ::testing::TestWithParam<IoBackendKind> {
+class ReactorTest : public test::BackendTest {
  protected:
   // Starts an echo server; returns its address.
   SocketAddress start_echo(ReactorConfig config = {}) {

@@ -50,7 +50,7 @@ int listen_on(uint16_t port) {
   return fd;
 }
 
-class ReconnectorTest : public ::testing::TestWithParam<IoBackendKind> {};
+class ReconnectorTest : public test::BackendTest {};
 
 TEST_P(ReconnectorTest, RetriesWithBackoffUntilThePeerListensThenAfterEveryLoss) {
   const uint16_t port = test::free_port();

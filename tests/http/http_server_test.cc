@@ -56,7 +56,7 @@ class TestUpgrade final : public HttpUpgradeHandler {
   EchoAfterUpgrade echo;
 };
 
-class HttpServerTest : public ::testing::TestWithParam<IoBackendKind> {
+class HttpServerTest : public test::BackendTest {
  protected:
   void start(HttpServerConfig config = {}) {
     server_ = std::make_unique<HttpServer>(config);

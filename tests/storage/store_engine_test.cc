@@ -68,7 +68,7 @@ StoreOptions store_options(const std::string& dir, unsigned cores) {
   return o;
 }
 
-class StoreEngineTest : public ::testing::TestWithParam<engine::IoBackendKind> {};
+class StoreEngineTest : public cp::test::BackendTest {};
 INSTANTIATE_TEST_SUITE_P(Backends, StoreEngineTest,
                          ::testing::ValuesIn(cp::test::available_backends()),
                          cp::test::BackendName());
@@ -214,7 +214,7 @@ TEST(StoreEngine, ShardsOfARunWithMoreCoresAreAdopted) {
 TEST(StoreCrash, SigkillUnderLoadLosesNothingAcknowledged) {
   TempDir tmp;
   const std::string dir = tmp.sub("shard-0");
-  const auto kind = cp::test::available_backends().front();  // io_uring where it exists
+  const auto kind = cp::test::preferred_backend();  // io_uring where it exists
   std::mt19937_64 rng(20261123);
   std::set<uint64_t> acked;
   uint64_t max_seen = 0;

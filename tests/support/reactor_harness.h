@@ -4,6 +4,8 @@
 // SINGLE_ISSUER requires it).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +15,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <memory>
@@ -73,23 +76,38 @@ struct BackendName {
   }
 };
 
-// The backends this machine can run: epoll always, io_uring where a ring can be created
-// (containers often forbid it; then the io_uring instances are not generated, and this says so
-// once on stderr instead of failing every test).
-inline std::vector<engine::IoBackendKind> available_backends() {
-  static const std::vector<engine::IoBackendKind> kinds = [] {
-    std::vector<engine::IoBackendKind> out;
-    if (auto uring = engine::make_uring_backend({}); uring) {
-      out.push_back(engine::IoBackendKind::io_uring);
-    } else {
-      std::fprintf(stderr, "note: io_uring unavailable (%s): its test instances are skipped\n",
-                   uring.error().c_str());
-    }
-    out.push_back(engine::IoBackendKind::epoll);
-    return out;
+// Why io_uring cannot run here ("" when it can): containers often forbid creating a ring.
+// CP_TEST_NO_IO_URING=1 pretends so (to check that such runs report their skips).
+inline const std::string& io_uring_unavailable() {
+  static const std::string why = []() -> std::string {
+    if (const char* e = std::getenv("CP_TEST_NO_IO_URING"); e && *e && *e != '0')
+      return "CP_TEST_NO_IO_URING is set";
+    auto uring = engine::make_uring_backend({});
+    return uring ? "" : uring.error();
   }();
-  return kinds;
+  return why;
 }
+
+// Both backends, always: the io_uring instances of a test skip themselves (BackendTest) where
+// io_uring cannot run, so a green run shows them as skipped rather than leaving them out.
+inline std::vector<engine::IoBackendKind> available_backends() {
+  return {engine::IoBackendKind::io_uring, engine::IoBackendKind::epoll};
+}
+// io_uring where it runs, else epoll (for tests that need one backend).
+inline engine::IoBackendKind preferred_backend() {
+  return io_uring_unavailable().empty() ? engine::IoBackendKind::io_uring
+                                        : engine::IoBackendKind::epoll;
+}
+
+// The fixture of tests parameterised over the backends: an io_uring instance is skipped, with
+// the reason, where io_uring cannot run. Fixtures with a SetUp of their own call this one first.
+class BackendTest : public ::testing::TestWithParam<engine::IoBackendKind> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == engine::IoBackendKind::io_uring && !io_uring_unavailable().empty())
+      GTEST_SKIP() << "io_uring unavailable: " << io_uring_unavailable();
+  }
+};
 
 inline SocketAddress loopback(uint16_t port = 0) {
   return SocketAddress::ipv4(0x7f000001, port);

@@ -113,12 +113,7 @@ class Bankd::Worker final : public RsproUser {
       r.cookie = 0;  // nobody waits for it
       (void)b_.backend_->submit(r);
     }
-    if (has_client_) {
-      std::lock_guard lock(b_.mu_);
-      auto it = b_.connected_clients_.find(key(client_));
-      if (it != b_.connected_clients_.end() && it->second == cookie())
-        b_.connected_clients_.erase(it);
-    }
+    release_identity();
     if (state_ != WorkerState::wait_id)
       CP_LOG_INFO("bankd: client {} ({}) disconnected", label(), remote_);
     ++gen_;  // late card replies are for nobody
@@ -140,7 +135,7 @@ class Bankd::Worker final : public RsproUser {
         // No card behind this connection (any more): the client learns why on reconnecting.
         CP_LOG_NOTICE("bankd: TPDU from {} without a card ({}); closing", label(),
                       to_string(state_));
-        conn_.close();
+        close_connection();
         return;
       case MsgType::client_slot_status_ind:
         if (state_ == WorkerState::mapped_card) return on_slot_status(pdu);
@@ -158,6 +153,22 @@ class Bankd::Worker final : public RsproUser {
                 label(), to_string(state_));
   }
 
+  // The client slot is free for a new connection (this one keeps its own copy for the logs).
+  // Called when the bank itself ends the connection, before the close completes: the client
+  // reconnects as soon as it sees the close, maybe on another core, and must not be refused
+  // as "connected already" by a connection that is only lingering (and again at on_close).
+  void release_identity() {
+    if (!has_client_) return;
+    std::lock_guard lock(b_.mu_);
+    auto it = b_.connected_clients_.find(key(client_));
+    if (it != b_.connected_clients_.end() && it->second == cookie())
+      b_.connected_clients_.erase(it);
+  }
+  void close_connection() {
+    release_identity();
+    conn_.close();
+  }
+
   // The client's mapping appeared (cross-core broadcast, or at once on this core).
   void mapping_added() {
     if (state_ != WorkerState::client_wait_map) return;
@@ -166,7 +177,7 @@ class Bankd::Worker final : public RsproUser {
   }
   void mapping_removed() {
     CP_LOG_INFO("bankd: mapping of {} removed; closing its connection", label());
-    conn_.close();
+    close_connection();
   }
 
   void on_card(const CardReply& r) {
@@ -304,7 +315,7 @@ class Bankd::Worker final : public RsproUser {
     if (!(pdu.bank == bank_) || pdu.data.size() > kCardBytesMax) {
       CP_LOG_WARN("bankd: TPDU from {} for bank slot {}:{}, which is not its own; closing", label(),
                   pdu.bank.bank_id, pdu.bank.slot);
-      conn_.close();
+      close_connection();
       return;
     }
     tpdus_.fetch_add(1, std::memory_order_relaxed);
@@ -365,7 +376,7 @@ class Bankd::Worker final : public RsproUser {
     ind.client = client_;
     ind.status.card_present = r.code != ResultCode::card_not_present;
     conn_.send(ind);
-    conn_.close();
+    close_connection();
   }
 
   static void on_timer(engine::Timer&, void* self) {

@@ -279,13 +279,20 @@ void text_udh(const UserDataInfo& info, Out out) {
   fmt::format_to(out, "),{}B", info.udh->length);
 }
 
-// The raw record in hex, 32 bytes a line; user data shown only with show_content.
+// Bytes of the raw record that reveal the content: the user data, and the CRC32C, which covers
+// it (short content such as a one-time code could be recovered from the CRC by brute force).
+bool content_byte(size_t i) {
+  constexpr size_t crc = offsetof(SmRecord, crc32c);
+  return i >= offsetof(SmRecord, user_data) || (i >= crc && i < crc + sizeof(uint32_t));
+}
+
+// The raw record in hex, 32 bytes a line; user data and CRC shown only with show_content.
 void text_hex(const SmRecord& r, bool show_content, Out out) {
   const auto* bytes = reinterpret_cast<const uint8_t*>(&r);
   for (size_t line = 0; line < kRecordBytes; line += 32) {
     fmt::format_to(out, "  hex {:02x}:", line);
     for (size_t i = line; i < line + 32; ++i) {
-      if (i >= offsetof(SmRecord, user_data) && !show_content) {
+      if (content_byte(i) && !show_content) {
         fmt::format_to(out, " ..");
       } else {
         fmt::format_to(out, " {:02x}", bytes[i]);
@@ -421,7 +428,13 @@ void json_entry(const SmRecord& r, unsigned shard, uint64_t index, const DumpOpt
     const auto* bytes = reinterpret_cast<const uint8_t*>(&r);
     const size_t shown = o.show_content ? kRecordBytes : offsetof(SmRecord, user_data);
     s += ",\"hex\":\"";
-    for (size_t i = 0; i < shown; ++i) fmt::format_to(out, "{:02x}", bytes[i]);
+    for (size_t i = 0; i < shown; ++i) {
+      if (content_byte(i) && !o.show_content) {
+        s += "--";  // the CRC32C, which covers the user data
+      } else {
+        fmt::format_to(out, "{:02x}", bytes[i]);
+      }
+    }
     s += '"';
   }
   if (o.show_content) {

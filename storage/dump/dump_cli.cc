@@ -75,7 +75,7 @@ void add_admin_options(CLI::App& app, RawArgs& raw) {
   app.add_option("--id", raw.id, "Print only the message with this id (or SHARD:INDEX)")
       ->type_name("ID");
   app.add_flag("--hex", raw.hex,
-               "Also print the raw record in hex (user data only with "
+               "Also print the raw record in hex (user data and its CRC only with "
                "--show-content)");
   app.add_flag("-v,--verbose", raw.verbose, "Shard sizes and a summary on stderr");
   app.add_option("--batch-kib", raw.batch_kib,

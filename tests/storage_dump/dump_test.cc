@@ -234,6 +234,10 @@ TEST_F(DumpTest, ContentOnlyWithShowContent) {
   const std::string line_60 = hex_line(hex, "  hex 60:");
   ASSERT_EQ(line_60.size(), 9 + 32 * 3u) << hex;
   EXPECT_EQ(line_60.find(".."), 9 + 20 * 3u + 1) << line_60;  // 20 metadata bytes, then masked
+  // The CRC32C (bytes 4..7) covers the user data: masked too (issue 15).
+  const std::string line_00 = hex_line(hex, "  hex 00:");
+  EXPECT_EQ(line_00.substr(9, 4 * 3).find(".."), std::string::npos) << line_00;
+  EXPECT_EQ(line_00.substr(9 + 4 * 3, 4 * 3), " .. .. .. ..") << line_00;
   EXPECT_EQ(
       hex_line(hex, "  hex e0:"), "  hex e0:" + [] {
         std::string dots;
@@ -319,6 +323,7 @@ TEST_F(DumpTest, JsonLinesParse) {
   ASSERT_EQ(parser.parse(meta.out).get(e), simdjson::SUCCESS) << meta.out;
   EXPECT_NE(e["text"].error(), simdjson::SUCCESS);
   EXPECT_EQ(std::string_view(e["hex"]).size(), 2 * offsetof(SmRecord, user_data));
+  EXPECT_EQ(std::string_view(e["hex"]).substr(2 * offsetof(SmRecord, crc32c), 8), "--------");
 }
 
 TEST_F(DumpTest, RestrictedShowsOnlyTheNumbersOwnMessages) {

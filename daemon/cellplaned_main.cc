@@ -96,7 +96,8 @@ void raise_fd_limit() {
 // Waits for SIGTERM/SIGINT, pinging the systemd watchdog while every reactor is healthy: its
 // loop advanced since the last check, or it is asleep waiting for work. A reactor stuck in a
 // handler is neither, the pings stop, and systemd restarts the daemon.
-void wait_for_stop(cp::engine::Engine& engine, const sigset_t& signals) {
+void wait_for_stop(cp::engine::Engine& engine, cp::daemon::Services& services,
+                   const sigset_t& signals) {
   uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
   const cp::Nanos period =
@@ -109,7 +110,10 @@ void wait_for_stop(cp::engine::Engine& engine, const sigset_t& signals) {
       CP_LOG_NOTICE("{}: stopping (drain up to the configured timeout)", strsignal(sig));
       return;
     }
-    if (sig == SIGHUP) CP_LOG_NOTICE("SIGHUP: nothing to reload yet");
+    if (sig == SIGHUP) {
+      CP_LOG_NOTICE("SIGHUP: reloading what `cellctl ... reload` reloads");
+      services.reload_all();
+    }
     if (!watchdog) continue;
     bool alive = true;
     for (unsigned core = 0; core < engine.core_count(); ++core) {
@@ -167,7 +171,7 @@ int run(const Options& opts) {
   }
   sd_notifyf(0, "READY=1\nSTATUS=%u reactor(s) on %s\nMAINPID=%d", engine.core_count(),
              std::string(engine.backend_name()).c_str(), getpid());
-  wait_for_stop(engine, signals);
+  wait_for_stop(engine, services, signals);
   sd_notify(0, "STOPPING=1");
   engine.request_stop();
   engine.join();

@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "base/log.h"
+#include "ctl/control_client.h"
 #include "engine/http/metrics.h"
 #include "services/remsim/wiring.h"
 #include "services/smpp/wiring.h"
@@ -21,6 +22,32 @@ constexpr ctl::ServiceInstaller kInstallers[] = {
     wiring::install_remsim_server,  // [remsim_server]
     wiring::install_bankd,          // [bankd] (its server may be the one above)
 };
+
+void Services::reload_all() {
+  std::vector<std::string> names;
+  for (const auto& c : registry_.commands())
+    if (c.name.ends_with(".reload")) names.push_back(c.name);
+  if (names.empty()) {
+    CP_LOG_NOTICE("SIGHUP: no service has anything to reload");
+    return;
+  }
+  constexpr int kReloadTimeoutMs = 30'000;
+  auto client = ctl::ControlClient::connect(config_.control_socket_path(), kReloadTimeoutMs);
+  if (!client) {
+    CP_LOG_ERROR("SIGHUP: cannot reach the control socket: {}", client.error().message);
+    return;
+  }
+  for (const auto& name : names) {
+    auto r = client->call(name, {}, kReloadTimeoutMs);
+    if (!r) {
+      CP_LOG_ERROR("SIGHUP: {}: {}", name, r.error().message);
+    } else if (r->ok) {
+      CP_LOG_NOTICE("SIGHUP: {} done: {}", name, r->result_json);
+    } else {
+      CP_LOG_WARN("SIGHUP: {} failed: {}", name, r->error);
+    }
+  }
+}
 
 engine::EngineConfig engine_config(const ctl::Config& config) {
   engine::EngineConfig out;

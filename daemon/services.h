@@ -35,6 +35,9 @@ class Services {
   // Installs every enabled service, registers the built-in control commands and installs the
   // control socket and /metrics on reactor 0 (engine.on_each_core). Call before engine.start().
   Result<void, std::string> install();
+  // SIGHUP (the main thread): runs every `*.reload` command (numdb.reload, smpp.reload, ...),
+  // as `cellctl ... reload` would, through the daemon's own control socket, and logs each result.
+  void reload_all();
   // Set when `cellctl shutdown` was received (the main thread polls it).
   bool shutdown_requested() const { return shutdown_requested_.load(); }
   ctl::CommandRegistry& registry() { return registry_; }

@@ -221,6 +221,17 @@ TEST_F(DaemonTest, SmscOutOfTheBox) {
   std::getline(again_index, l1);
   std::getline(again_index, l2);
   EXPECT_EQ(l1 + "," + l2, "demo,newpeer");
+  // SIGHUP reloads what `cellctl ... reload` reloads (systemd's ExecReload sends it).
+  std::ofstream(dir_ / "state" / "peers.txt") << "313555* newpeer\n212666* demo\n414555* hup\n";
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  EXPECT_TRUE(cp::test::eventually([&] {
+    return d.log().find("SIGHUP: numdb.reload done") != std::string::npos &&
+           d.log().find("SIGHUP: smpp.reload done") != std::string::npos;
+  })) << d.log();
+  std::ifstream hup_index(dir_ / "state" / "pms" / "peer-index");
+  std::stringstream hup_names;
+  hup_names << hup_index.rdbuf();
+  EXPECT_EQ(hup_names.str(), "demo\nnewpeer\nhup\n");
 
   std::ofstream(dir_ / "state" / "numbers.txt", std::ios::app) << "9115550100 gsm\n";
   const auto reload = ctl({"numdb", "reload"});

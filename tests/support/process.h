@@ -80,6 +80,7 @@ class Process {
       pid_ = -1;
     }
   }
+  pid_t pid() const { return pid_; }
   // Sends SIGTERM and returns the exit status (-1 on timeout).
   int terminate(int timeout_ms = 10000) {
     ::kill(pid_, SIGTERM);

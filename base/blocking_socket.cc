@@ -1,8 +1,8 @@
 #include "base/blocking_socket.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -81,8 +81,7 @@ void BlockingSocket::close() {
   fd_ = -1;
 }
 
-Result<void, int> BlockingSocket::send_all(std::span<const std::byte> bytes,
-                                           int timeout_ms) const {
+Result<void, int> BlockingSocket::send_all(std::span<const std::byte> bytes, int timeout_ms) const {
   int type = SOCK_STREAM;
   socklen_t len = sizeof type;
   ::getsockopt(fd_, SOL_SOCKET, SO_TYPE, &type, &len);

@@ -24,8 +24,8 @@ class BlockingSocket {
   // Fails with the errno of socket() or connect(). With timeout_ms >= 0, a Unix socket whose
   // listener's backlog is full (EAGAIN: the server is alive but busy) is retried until then,
   // and fails with ETIMEDOUT.
-  static Result<BlockingSocket, int> connect(const SocketAddress& address,
-                                             Type type = Type::stream, int timeout_ms = -1);
+  static Result<BlockingSocket, int> connect(const SocketAddress& address, Type type = Type::stream,
+                                             int timeout_ms = -1);
 
   BlockingSocket() = default;
   // Takes over a connected descriptor (one a test accepted, say).

@@ -1,7 +1,8 @@
 // The engine: N reactor threads (one per core, pinned), their I/O backends, the mesh of
 // cross-core SPSC rings (one per ordered pair of cores, including a core to itself for deferred
-// local work) and one thread for blocking control-plane work (engine/blocking_worker.h). Owned by the daemon's main thread; reactors live until the Engine is destroyed,
-// after every thread has been joined, so a late notify() never touches a dead reactor.
+// local work) and one thread for blocking control-plane work (engine/blocking_worker.h). Owned by
+// the daemon's main thread; reactors live until the Engine is destroyed, after every thread has
+// been joined, so a late notify() never touches a dead reactor.
 #pragma once
 
 #include <functional>

@@ -59,7 +59,9 @@ void print_error(std::string_view message) {
 cp::Result<std::string, std::string> socket_path(const Options& options) {
   if (!options.socket_path.empty()) return options.socket_path;
   if (options.config_path.empty()) return cp::ctl::Config{}.control_socket_path();
-  auto config = cp::ctl::load_config_file(options.config_path);
+  // Only the daemon's own keys matter here; the services' sections are the daemon's to check.
+  auto config = cp::ctl::load_config_file(options.config_path, cp::ctl::ConfigSchema{},
+                                          cp::ctl::UnknownSections::skip);
   if (!config) return cp::fail(config.error().to_string());
   return config->control_socket_path();
 }

@@ -15,7 +15,6 @@
 #include <sstream>
 
 #include "base/assert.h"
-#include "base/octet_set.h"
 #include "base/socket_address.h"
 #include "ctl/config_schema.h"
 
@@ -35,36 +34,12 @@ constexpr uint32_t kRingCapacityMin = 16;
 constexpr uint32_t kRingCapacityMax = 1u << 20;
 constexpr uint32_t kDrainTimeoutMsMax = 600'000;  // ten minutes
 constexpr size_t kUnixPathBytesMax = sizeof(sockaddr_un::sun_path) - 1;
-constexpr uint32_t kBatchKibMax = (4096 - 1) * 4;  // see visit_store
 
-// ---- value checks -----------------------------------------------------------------------------
+// ---- the sections -----------------------------------------------------------------------------
 
 std::string check_power_of_two(uint32_t value) {
   return (value & (value - 1)) == 0 ? "" : "must be a power of two";
 }
-
-std::string check_path(std::string_view value) {
-  if (value.empty()) return "must not be empty";
-  if (value.find('\0') != std::string_view::npos) return "must not contain NUL";
-  return "";
-}
-
-std::string check_socket_path(std::string_view value) {
-  if (auto why = check_path(value); !why.empty()) return why;
-  if (value.size() > kUnixPathBytesMax) {
-    return fmt::format("is longer than a Unix socket path may be ({} bytes)", kUnixPathBytesMax);
-  }
-  return "";
-}
-
-std::string check_tcp_address(std::string_view value) {
-  if (value.starts_with("unix:")) return "must be host:port, not a Unix socket";
-  auto addr = SocketAddress::parse(value);
-  if (!addr) return addr.error();
-  return "";
-}
-
-// ---- the sections -----------------------------------------------------------------------------
 
 void visit_engine(ConfigVisitor& v, EngineConfig& s) {
   v.u32("cores", s.cores, 0, kCoresMax);
@@ -88,134 +63,6 @@ void visit_control(ConfigVisitor& v, ControlConfig& s) {
 void visit_metrics(ConfigVisitor& v, MetricsConfig& s) {
   v.boolean("enabled", s.enabled);
   v.text("listen", s.listen, check_tcp_address);
-}
-
-std::string check_batch_kib(uint32_t v) {
-  return v % 4 == 0 ? "" : "must be a multiple of 4 (whole 4 KiB blocks)";
-}
-
-void visit_store(ConfigVisitor& v, StoreConfig& s) {
-  v.boolean("enabled", s.enabled);
-  v.text("dir", s.dir, check_path);
-  v.u32("prealloc_mib", s.prealloc_mib, 1, 65536);
-  // A commit's writes and its fdatasync go to io_uring as one linked chain, which must fit the
-  // ring (IoBackendOptions::queue_depth, 4096): at most 4,095 block runs, so 16,380 KiB.
-  v.u32("batch_kib", s.batch_kib, 8, kBatchKibMax, check_batch_kib);
-  v.u32("historical_mark_interval_ms", s.historical_mark_interval_ms, 0, 3'600'000);
-}
-
-std::string check_octet_set(std::string_view v) {
-  auto set = parse_octet_set(v);
-  return set ? "" : set.error();
-}
-
-void visit_smsc(ConfigVisitor& v, SmscConfig& s) {
-  v.boolean("enabled", s.enabled);
-  v.text("socket", s.socket, check_socket_path);
-  v.file_mode("socket_mode", s.socket_mode);
-  v.text("numbers", s.numbers, check_path);
-  v.text("peers", s.peers, check_path);
-  v.u32("default_validity_s", s.default_validity_s, 1, 31'536'000);
-  v.u32("max_validity_s", s.max_validity_s, 1, 31'536'000);
-  v.text("untrusted_pid", s.untrusted_pid, check_octet_set);
-  v.text("untrusted_dcs", s.untrusted_dcs, check_octet_set);
-  v.u32("duplicate_window_s", s.duplicate_window_s, 0, 31'536'000);
-  v.u32("peer_window", s.peer_window, 1, 4096);
-  v.u32("mt_transfer_window", s.mt_transfer_window, 1, 65536);
-  v.u32("imsi_lookup_window", s.imsi_lookup_window, 1, 4096);
-  v.u32("imsi_cache_s", s.imsi_cache_s, 0, 86'400);
-  v.u32("retry_delay_ms", s.retry_delay_ms, 10, 3'600'000);
-  v.u32("handler_timeout_ms", s.handler_timeout_ms, 100, 3'600'000);
-  v.u32("max_active_per_core", s.max_active_per_core, 1024, 16'777'216);
-  v.boolean("status_reports", s.status_reports);
-}
-
-std::string check_system_id(std::string_view v) {
-  if (v.empty() || v.size() > 15) return "must be 1..15 characters (SMPP 3.4 system_id)";
-  for (char c : v)
-    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7E)
-      return "must be printable ASCII without spaces";
-  return "";
-}
-
-void visit_smpp(ConfigVisitor& v, SmppConfig& s) {
-  v.boolean("enabled", s.enabled);
-  v.text("listen", s.listen, check_tcp_address);
-  v.text("accounts", s.accounts, check_path);
-  v.text("system_id", s.system_id, check_system_id);
-  v.u32("bind_timeout_ms", s.bind_timeout_ms, 100, 3'600'000);
-  v.u32("enquire_link_s", s.enquire_link_s, 1, 86'400);
-  v.u32("response_timeout_ms", s.response_timeout_ms, 100, 3'600'000);
-  v.u32("bind_failures_max", s.bind_failures_max, 1, 1'000'000);
-  v.u32("bind_failure_window_s", s.bind_failure_window_s, 1, 86'400);
-}
-
-std::string check_password(std::string_view v) {
-  return v.size() > 8 ? "at most 8 characters (SMPP 3.4 password)" : "";
-}
-std::string check_system_type(std::string_view v) {
-  return v.size() > 12 ? "at most 12 characters (SMPP 3.4 system_type)" : "";
-}
-std::string check_optional_system_id(std::string_view v) {
-  return v.empty() ? "" : check_system_id(v);
-}
-
-constexpr std::array<std::string_view, 3> kDc0Names = {"gsm7", "ia5", "latin1"};
-
-void visit_uplink(ConfigVisitor& v, UplinkConfig& s) {
-  v.boolean("enabled", s.enabled);
-  v.text("server", s.server, check_tcp_address);
-  v.text("system_id", s.system_id, check_optional_system_id);
-  v.text("password", s.password, check_password);
-  v.text("system_type", s.system_type, check_system_type);
-  v.u32("interface_version", s.interface_version, 0, 255);
-  v.u32("window", s.window, 1, 10000);
-  v.u32("enquire_link_s", s.enquire_link_s, 1, 86'400);
-  v.u32("response_timeout_ms", s.response_timeout_ms, 100, 3'600'000);
-  v.u32("reconnect_min_ms", s.reconnect_min_ms, 10, 3'600'000);
-  v.u32("reconnect_max_ms", s.reconnect_max_ms, 10, 3'600'000);
-  v.choice("dc0", s.dc0, kDc0Names);
-}
-
-std::string check_optional_tcp_address(std::string_view v) {
-  return v.empty() ? "" : check_tcp_address(v);
-}
-std::string check_optional_path(std::string_view v) {
-  return v.empty() ? "" : check_path(v);
-}
-std::string check_component_name(std::string_view v) {
-  if (v.empty() || v.size() > 32) return "must be 1..32 characters (RSPRO)";
-  for (char c : v)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
-      return "must be printable ASCII (RSPRO IA5String)";
-  return "";
-}
-
-void visit_remsim_server(ConfigVisitor& v, RemsimServerConfig& s) {
-  v.boolean("enabled", s.enabled);
-  v.text("listen", s.listen, check_tcp_address);
-  v.text("rest_listen", s.rest_listen, check_optional_tcp_address);
-  v.text("rest_token", s.rest_token);
-  v.text("slotmaps", s.slotmaps, check_path);
-  v.text("bankd_advertise", s.bankd_advertise, check_optional_tcp_address);
-  v.u32("bankd_port", s.bankd_port, 1, 65535);
-  v.u32("id_timeout_ms", s.id_timeout_ms, 100, 3'600'000);
-  v.u32("max_connections", s.max_connections, 1, kConnectionsPerCoreMax);
-}
-
-constexpr std::array<std::string_view, 2> kBankdBackendNames = {"sim", "pcsc"};
-
-void visit_bankd(ConfigVisitor& v, BankdConfig& s) {
-  v.boolean("enabled", s.enabled);
-  v.text("server", s.server, check_optional_tcp_address);
-  v.text("listen", s.listen, check_tcp_address);
-  v.u32("bank_id", s.bank_id, 0, 1023);
-  v.text("name", s.name, check_component_name);
-  v.choice("backend", s.backend, kBankdBackendNames);
-  v.u32("sim_slots", s.sim_slots, 1, 1024);
-  v.text("sim_cards", s.sim_cards, check_optional_path);
-  v.text("readers", s.readers, check_path);
-  v.boolean("exclusive", s.exclusive);
 }
 
 void visit_log(ConfigVisitor& v, LogConfig& s) {
@@ -342,10 +189,11 @@ class ConfigReader final : public ConfigVisitor {
   void begin_section(std::string_view key) override;
   void end_section() override;
 
-  // Reports the unknown top-level keys; call once after visit_config().
-  void finish() {
+  // Reports the unknown top-level keys (and, unless `skip_tables`, the unknown sections); call
+  // once after visit_config().
+  void finish(bool skip_tables) {
     CP_ASSERT(frames_.size() == 1);
-    report_unknown(frames_.back());
+    report_unknown(frames_.back(), skip_tables);
   }
   void report(const toml::source_region& where, std::string message) {
     problems_.push_back({where.begin.line, where.begin.column, std::move(message)});
@@ -372,7 +220,7 @@ class ConfigReader final : public ConfigVisitor {
     report(node.source(),
            fmt::format("{}: expected {}, got {}", full_key(key), expected, type_name(node.type())));
   }
-  void report_unknown(const Frame& frame);
+  void report_unknown(const Frame& frame, bool skip_tables = false);
 
   std::vector<Frame> frames_;
   std::vector<Problem> problems_;
@@ -473,11 +321,12 @@ void ConfigReader::end_section() {
   frames_.pop_back();
 }
 
-void ConfigReader::report_unknown(const Frame& frame) {
+void ConfigReader::report_unknown(const Frame& frame, bool skip_tables) {
   if (!frame.table) return;
   for (const auto& [key, node] : *frame.table) {
     const std::string_view name = key.str();
     if (std::find(frame.known.begin(), frame.known.end(), name) != frame.known.end()) continue;
+    if (skip_tables && node.is_table()) continue;
     const std::string full =
         frame.path.empty() ? std::string(name) : frame.path + "." + std::string(name);
     std::string message = node.is_table() ? fmt::format("unknown section [{}]", full)
@@ -576,30 +425,50 @@ class ConfigWriter final : public ConfigVisitor {
 
 }  // namespace
 
+// ---- value checks -----------------------------------------------------------------------------
+
+std::string check_path(std::string_view value) {
+  if (value.empty()) return "must not be empty";
+  if (value.find('\0') != std::string_view::npos) return "must not contain NUL";
+  return "";
+}
+
+std::string check_socket_path(std::string_view value) {
+  if (auto why = check_path(value); !why.empty()) return why;
+  if (value.size() > kUnixPathBytesMax) {
+    return fmt::format("is longer than a Unix socket path may be ({} bytes)", kUnixPathBytesMax);
+  }
+  return "";
+}
+
+std::string check_tcp_address(std::string_view value) {
+  if (value.starts_with("unix:")) return "must be host:port, not a Unix socket";
+  auto addr = SocketAddress::parse(value);
+  if (!addr) return addr.error();
+  return "";
+}
+
+std::string check_optional_tcp_address(std::string_view v) {
+  return v.empty() ? "" : check_tcp_address(v);
+}
+
+std::string check_optional_path(std::string_view v) {
+  return v.empty() ? "" : check_path(v);
+}
+
 void visit_config(ConfigVisitor& v, Config& config) {
   v.text("state_dir", config.state_dir, check_path);
   v.section("engine", config.engine, visit_engine);
   v.section("control", config.control, visit_control);
   v.section("metrics", config.metrics, visit_metrics);
-  v.section("store", config.store, visit_store);
-  v.section("smsc", config.smsc, visit_smsc);
-  v.section("smpp", config.smpp, visit_smpp);
-  v.section("uplink", config.uplink, visit_uplink);
-  v.section("remsim_server", config.remsim_server, visit_remsim_server);
-  v.section("bankd", config.bankd, visit_bankd);
   v.section("log", config.log, visit_log);
+  config.services.visit(v);
 }
 
 std::string Config::control_socket_path() const {
   const std::filesystem::path socket(control.socket);
   if (socket.is_absolute()) return socket.lexically_normal().string();
   return (std::filesystem::path(state_dir) / socket).lexically_normal().string();
-}
-
-std::string Config::store_path() const {
-  const std::filesystem::path dir(store.dir);
-  if (dir.is_absolute()) return dir.lexically_normal().string();
-  return (std::filesystem::path(state_dir) / dir).lexically_normal().string();
 }
 
 std::string Config::state_path(const std::string& path) const {
@@ -615,7 +484,18 @@ std::string ConfigError::to_string() const {
   return out;
 }
 
-Result<Config, ConfigError> load_config_string(std::string_view text, std::string_view name) {
+std::string default_config_toml(const ConfigSchema& schema) {
+  std::string out(kDaemonDefaultsToml);
+  for (const ConfigSchema::Entry& e : schema.entries()) {
+    out += '\n';
+    out += e.defaults;
+  }
+  return out;
+}
+
+Result<Config, ConfigError> load_config_string(std::string_view text, std::string_view name,
+                                               const ConfigSchema& schema,
+                                               UnknownSections unknown) {
   toml::table root;
   try {
     root = toml::parse(text, name);
@@ -626,16 +506,17 @@ Result<Config, ConfigError> load_config_string(std::string_view text, std::strin
                             std::string(e.description()),
                             {}});
   }
-  Config config;
+  Config config(schema);
   ConfigReader reader(root);
   visit_config(reader, config);
-  reader.finish();
+  reader.finish(unknown == UnknownSections::skip);
   if (reader.problems().empty()) check_whole(root, config, reader);
   if (!reader.problems().empty()) return fail(make_error(name, reader.problems()));
   return config;
 }
 
-Result<Config, ConfigError> load_config_file(const std::string& path) {
+Result<Config, ConfigError> load_config_file(const std::string& path, const ConfigSchema& schema,
+                                             UnknownSections unknown) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return fail(ConfigError{path, 0, 0, fmt::format("cannot open: {}", std::strerror(errno)), {}});
@@ -643,7 +524,7 @@ Result<Config, ConfigError> load_config_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return fail(ConfigError{path, 0, 0, "read error", {}});
-  return load_config_string(text.str(), path);
+  return load_config_string(text.str(), path, schema, unknown);
 }
 
 std::string to_toml(const Config& config) {

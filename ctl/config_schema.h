@@ -62,7 +62,15 @@ class ConfigVisitor {
   }
 };
 
-// Walks the whole configuration: top-level keys first, then each section in document order.
+// Walks the whole configuration: top-level keys first, then the daemon's sections, then the
+// services' in schema order.
 void visit_config(ConfigVisitor& v, Config& config);
+
+// Checks shared by the sections (ConfigVisitor::TextCheck): "" when fine, else the reason.
+std::string check_path(std::string_view value);                  // not empty, no NUL
+std::string check_optional_path(std::string_view value);         // "" or a path
+std::string check_socket_path(std::string_view value);           // a path that fits sockaddr_un
+std::string check_tcp_address(std::string_view value);           // host:port, [v6]:port
+std::string check_optional_tcp_address(std::string_view value);  // "" or host:port
 
 }  // namespace cp::ctl

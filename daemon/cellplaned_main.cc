@@ -50,9 +50,11 @@ cp::Result<void, std::string> check_limits(const cp::ctl::Config& config) {
 }
 
 cp::Result<cp::ctl::Config, std::string> load(const Options& opts) {
+  const cp::ctl::ConfigSchema& schema = cp::daemon::config_schema();
   auto config = opts.config_path.empty()
-                    ? cp::ctl::load_config_string(cp::ctl::kDefaultConfigToml, "<embedded default>")
-                    : cp::ctl::load_config_file(opts.config_path);
+                    ? cp::ctl::load_config_string(cp::ctl::default_config_toml(schema),
+                                                  "<embedded default>", schema)
+                    : cp::ctl::load_config_file(opts.config_path, schema);
   if (!config) return cp::fail(config.error().to_string());
   if (auto ok = check_limits(*config); !ok) return cp::fail(ok.error());
   if (!opts.io_backend.empty()) {
@@ -197,11 +199,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   opts.cores_set = app.count("--cores") > 0;
   if (opts.print_default) {
-    std::cout << cp::ctl::kDefaultConfigToml;
+    std::cout << cp::ctl::default_config_toml(cp::daemon::config_schema());
     return 0;
   }
   if (!opts.check_path.empty()) {
-    auto config = cp::ctl::load_config_file(opts.check_path);
+    auto config = cp::ctl::load_config_file(opts.check_path, cp::daemon::config_schema());
     if (!config) {
       std::fprintf(stderr, "%s\n", config.error().to_string().c_str());
       return 1;

@@ -23,6 +23,23 @@ constexpr ctl::ServiceInstaller kInstallers[] = {
     wiring::install_bankd,          // [bankd] (its server may be the one above)
 };
 
+// Their configuration sections, in the order the default file and `config show` print them.
+constexpr void (*kConfigSections[])(ctl::ConfigSchema&) = {
+    wiring::add_store_config,   // [store]
+    wiring::add_smsc_config,    // [smsc]
+    wiring::add_smpp_config,    // [smpp], [uplink]
+    wiring::add_remsim_config,  // [remsim_server], [bankd]
+};
+
+const ctl::ConfigSchema& config_schema() {
+  static const ctl::ConfigSchema schema = [] {
+    ctl::ConfigSchema s;
+    for (auto add : kConfigSections) add(s);
+    return s;
+  }();
+  return schema;
+}
+
 void Services::reload_all() {
   std::vector<std::string> names;
   for (const auto& c : registry_.commands())

@@ -58,6 +58,10 @@ class Services {
   std::string metrics_address_;
 };
 
+// Every section the daemon's configuration file may hold: the daemon's own and each listed
+// service's. Built once; start-up, --check-config and --print-default-config read against it.
+const ctl::ConfigSchema& config_schema();
+
 // engine::EngineConfig from the [engine] section.
 engine::EngineConfig engine_config(const ctl::Config& config);
 

@@ -111,8 +111,8 @@ void BankdModule::append_metrics(ctl::PrometheusWriter& out) const {
 
 Result<void, std::string> install_remsim_server(ctl::ServiceHost& host) {
   const ctl::Config& config = host.config();
-  if (!config.remsim_server.enabled) return {};
-  const ctl::RemsimServerConfig& c = config.remsim_server;
+  if (!config.section<RemsimServerConfig>().enabled) return {};
+  const RemsimServerConfig& c = config.section<RemsimServerConfig>();
   remsim::ServerOptions o;
   auto listen = SocketAddress::parse(c.listen);
   if (!listen) return fail("[remsim_server] listen: " + listen.error());
@@ -242,10 +242,10 @@ Result<void, std::string> install_remsim_server(ctl::ServiceHost& host) {
 
 Result<void, std::string> install_bankd(ctl::ServiceHost& host) {
   const ctl::Config& config = host.config();
-  if (!config.bankd.enabled) return {};
+  if (!config.section<BankdConfig>().enabled) return {};
   auto* server_module = host.find<RemsimServerModule>();
   remsim::RemsimServer* srv = server_module ? &server_module->server() : nullptr;
-  const ctl::BankdConfig& c = config.bankd;
+  const BankdConfig& c = config.section<BankdConfig>();
   remsim::BankdOptions o;
   auto listen = SocketAddress::parse(c.listen);
   if (!listen) return fail("[bankd] listen: " + listen.error());
@@ -293,7 +293,7 @@ Result<void, std::string> install_bankd(ctl::ServiceHost& host) {
                                       o, std::move(backend), host.engine().core_count())))
                              .bankd();
   const bool local_server = c.server.empty();
-  const bool advertise_port = config.remsim_server.bankd_advertise.empty();
+  const bool advertise_port = config.section<RemsimServerConfig>().bankd_advertise.empty();
   host.engine().on_each_core([&bankd = bankd, srv, local_server,
                               advertise_port](engine::Reactor& r) -> Result<void, std::string> {
     // Core 0 runs the remsim server's setup first (registered before), so its address is known.
@@ -364,6 +364,11 @@ Result<void, std::string> install_bankd(ctl::ServiceHost& host) {
         return {};
       });
   return {};
+}
+
+void add_remsim_config(ctl::ConfigSchema& schema) {
+  schema.add<RemsimServerConfig>();
+  schema.add<BankdConfig>();
 }
 
 }  // namespace cp::wiring

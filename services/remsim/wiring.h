@@ -7,6 +7,7 @@
 
 #include "ctl/service.h"
 #include "services/remsim/bankd.h"
+#include "services/remsim/config.h"
 #include "services/remsim/server.h"
 
 namespace cp::wiring {
@@ -38,5 +39,8 @@ class BankdModule final : public ctl::Service {
 // the server: an empty [bankd] server means this daemon's own).
 Result<void, std::string> install_remsim_server(ctl::ServiceHost& host);
 Result<void, std::string> install_bankd(ctl::ServiceHost& host);
+
+// Adds this folder's configuration sections to the schema the daemon reads its file against.
+void add_remsim_config(ctl::ConfigSchema& schema);
 
 }  // namespace cp::wiring

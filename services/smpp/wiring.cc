@@ -86,7 +86,7 @@ void write_status(ctl::JsonWriter& out, const smpp::SmppServer& server) {
   out.end_array().end_object();
 }
 
-smpp::ServerOptions server_options(const ctl::SmppConfig& c, const SocketAddress& listen,
+smpp::ServerOptions server_options(const SmppConfig& c, const SocketAddress& listen,
                                    const std::string& core_socket) {
   smpp::ServerOptions o;
   o.listen = listen;
@@ -100,7 +100,7 @@ smpp::ServerOptions server_options(const ctl::SmppConfig& c, const SocketAddress
   return o;
 }
 
-smpp::UplinkOptions uplink_options(const ctl::UplinkConfig& c, const SocketAddress& server,
+smpp::UplinkOptions uplink_options(const UplinkConfig& c, const SocketAddress& server,
                                    const std::string& core_socket) {
   smpp::UplinkOptions o;
   o.server = server;
@@ -129,22 +129,22 @@ void SmppModule::append_metrics(ctl::PrometheusWriter& out) const {
 
 Result<void, std::string> install_smpp(ctl::ServiceHost& host) {
   const ctl::Config& config = host.config();
-  if (!config.smpp.enabled) return {};
+  if (!config.section<SmppConfig>().enabled) return {};
   auto* core = host.find<SmscModule>();
   if (!core) return fail(std::string("[smpp] needs the SMSC core ([smsc] enabled = true)"));
   smsc::SmscService& smsc = core->smsc();
-  const std::string path = config.state_path(config.smpp.accounts);
+  const std::string path = config.state_path(config.section<SmppConfig>().accounts);
   if (auto ok = ctl::write_example_file(path, kExampleAccounts, "cellctl smpp reload"); !ok)
     return ok;
   auto accounts = smpp::Accounts::load(path);
   if (!accounts) return fail("smpp accounts:\n" + accounts.error());
-  auto listen = SocketAddress::parse(config.smpp.listen);
+  auto listen = SocketAddress::parse(config.section<SmppConfig>().listen);
   if (!listen) return fail("[smpp] listen: " + listen.error());
   CP_LOG_INFO("smpp: {} peer account(s) from {}", (*accounts)->all().size(), path);
   engine::Engine& engine = host.engine();
   auto& module = host.add(std::make_unique<SmppModule>(std::make_unique<smpp::SmppServer>(
-      server_options(config.smpp, *listen, smsc.options().socket_path), std::move(*accounts),
-      [&smsc = smsc] { return smsc.numdb(); }, engine.core_count())));
+      server_options(config.section<SmppConfig>(), *listen, smsc.options().socket_path),
+      std::move(*accounts), [&smsc = smsc] { return smsc.numdb(); }, engine.core_count())));
   smpp::SmppServer& server = module.server();
   engine.on_each_core([&server = server](engine::Reactor& r) -> Result<void, std::string> {
     return server.start_on_core(r);
@@ -182,10 +182,10 @@ Result<void, std::string> install_smpp(ctl::ServiceHost& host) {
 
 Result<void, std::string> install_uplink(ctl::ServiceHost& host) {
   const ctl::Config& config = host.config();
-  if (!config.uplink.enabled) return {};
+  if (!config.section<UplinkConfig>().enabled) return {};
   auto* core = host.find<SmscModule>();
   if (!core) return fail(std::string("[uplink] needs the SMSC core ([smsc] enabled = true)"));
-  const ctl::UplinkConfig& c = config.uplink;
+  const UplinkConfig& c = config.section<UplinkConfig>();
   if (c.system_id.empty()) return fail(std::string("[uplink] system_id is required when enabled"));
   auto server = SocketAddress::parse(c.server);
   if (!server) return fail("[uplink] server: " + server.error());
@@ -210,6 +210,11 @@ Result<void, std::string> install_uplink(ctl::ServiceHost& host) {
                      return {};
                    });
   return {};
+}
+
+void add_smpp_config(ctl::ConfigSchema& schema) {
+  schema.add<SmppConfig>();
+  schema.add<UplinkConfig>();
 }
 
 }  // namespace cp::wiring

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "ctl/service.h"
+#include "services/smpp/config.h"
 #include "services/smpp/server.h"
 #include "services/smpp/uplink.h"
 
@@ -35,5 +36,8 @@ class UplinkModule final : public ctl::Service {
 // Install the server when [smpp] enabled, the uplink when [uplink] enabled (both need the SMSC).
 Result<void, std::string> install_smpp(ctl::ServiceHost& host);
 Result<void, std::string> install_uplink(ctl::ServiceHost& host);
+
+// Adds this folder's configuration sections to the schema the daemon reads its file against.
+void add_smpp_config(ctl::ConfigSchema& schema);
 
 }  // namespace cp::wiring

@@ -67,7 +67,7 @@ constexpr std::string_view kExamplePeers =
 // The store's peer-index file: downstream peer names in index order (records and queues hold
 // the index), so a reordered peers file never renames a peer. Missing: no peers yet.
 std::string peer_index_path(const ctl::Config& config) {
-  return (std::filesystem::path(config.store_path()) / "peer-index").string();
+  return (std::filesystem::path(store_path(config)) / "peer-index").string();
 }
 
 Result<std::vector<std::string>, std::string> read_peer_index(const std::string& path) {
@@ -96,8 +96,8 @@ Result<void, std::string> write_peer_index(const std::string& path,
 // peer-index file before the database is used.
 Result<std::shared_ptr<const smsc::Numdb>, std::string> load_numdb(
     const ctl::Config& config, const std::vector<std::string>& known) {
-  auto db = smsc::Numdb::load(config.state_path(config.smsc.numbers),
-                              config.state_path(config.smsc.peers), known);
+  auto db = smsc::Numdb::load(config.state_path(config.section<SmscConfig>().numbers),
+                              config.state_path(config.section<SmscConfig>().peers), known);
   if (!db) return db;
   if ((*db)->peer_names() != known) {
     if (auto ok = write_peer_index(peer_index_path(config), (*db)->peer_names()); !ok)
@@ -107,7 +107,7 @@ Result<std::shared_ptr<const smsc::Numdb>, std::string> load_numdb(
 }
 
 smsc::SmscOptions smsc_options(const ctl::Config& config) {
-  const ctl::SmscConfig& c = config.smsc;
+  const SmscConfig& c = config.section<SmscConfig>();
   smsc::SmscOptions o;
   o.socket_path = config.state_path(c.socket);
   o.socket_mode = c.socket_mode;
@@ -285,11 +285,11 @@ void SmscModule::append_metrics(ctl::PrometheusWriter& out) const {
 
 Result<void, std::string> install_smsc(ctl::ServiceHost& host) {
   const ctl::Config& config = host.config();
-  if (!config.smsc.enabled) return {};
+  if (!config.section<SmscConfig>().enabled) return {};
   auto* store = host.find<StoreModule>();
   if (!store) return fail(std::string("[smsc] needs the message store ([store] enabled = true)"));
-  const std::string numbers = config.state_path(config.smsc.numbers);
-  const std::string peers = config.state_path(config.smsc.peers);
+  const std::string numbers = config.state_path(config.section<SmscConfig>().numbers);
+  const std::string peers = config.state_path(config.section<SmscConfig>().peers);
   if (auto ok = ctl::write_example_file(numbers, kExampleNumbers, "cellctl numdb reload"); !ok)
     return ok;
   if (auto ok = ctl::write_example_file(peers, kExamplePeers, "cellctl numdb reload"); !ok)
@@ -309,6 +309,10 @@ Result<void, std::string> install_smsc(ctl::ServiceHost& host) {
   });
   add_commands(host, smsc);
   return {};
+}
+
+void add_smsc_config(ctl::ConfigSchema& schema) {
+  schema.add<SmscConfig>();
 }
 
 }  // namespace cp::wiring

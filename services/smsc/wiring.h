@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "ctl/service.h"
+#include "services/smsc/config.h"
 #include "services/smsc/core.h"
 
 namespace cp::wiring {
@@ -23,5 +24,8 @@ class SmscModule final : public ctl::Service {
 
 // Installs the core when [smsc] enabled (needs the store).
 Result<void, std::string> install_smsc(ctl::ServiceHost& host);
+
+// Adds this folder's configuration sections to the schema the daemon reads its file against.
+void add_smsc_config(ctl::ConfigSchema& schema);
 
 }  // namespace cp::wiring

@@ -34,12 +34,13 @@ constexpr Row kShardCounters[] = {
 
 storage::StoreOptions store_options(const ctl::Config& config, unsigned cores) {
   storage::StoreOptions out;
-  out.dir = config.store_path();
+  out.dir = store_path(config);
   out.cores = cores;
-  out.shard.prealloc_bytes = uint64_t{config.store.prealloc_mib} << 20;
-  out.shard.batch_blocks_max = config.store.batch_kib / 4;
+  out.shard.prealloc_bytes = uint64_t{config.section<StoreConfig>().prealloc_mib} << 20;
+  out.shard.batch_blocks_max = config.section<StoreConfig>().batch_kib / 4;
   out.shard.historical_mark_interval =
-      static_cast<Nanos>(config.store.historical_mark_interval_ms) * kNanosPerMilli;
+      static_cast<Nanos>(config.section<StoreConfig>().historical_mark_interval_ms) *
+      kNanosPerMilli;
   return out;
 }
 
@@ -88,7 +89,7 @@ Result<void, std::string> install_store(ctl::ServiceHost& host) {
   const ctl::Config& config = host.config();
   engine::Engine& engine = host.engine();
   StoreModule* module = nullptr;
-  if (config.store.enabled) {
+  if (config.section<StoreConfig>().enabled) {
     if (engine.core_count() > storage::kShardsMax)
       return fail(
           fmt::format("[store] supports at most {} cores (one shard each)", storage::kShardsMax));
@@ -111,6 +112,10 @@ Result<void, std::string> install_store(ctl::ServiceHost& host) {
         return {};
       });
   return {};
+}
+
+void add_store_config(ctl::ConfigSchema& schema) {
+  schema.add<StoreConfig>();
 }
 
 }  // namespace cp::wiring

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "ctl/service.h"
+#include "services/store/config.h"
 #include "storage/store.h"
 
 namespace cp::wiring {
@@ -23,5 +24,8 @@ class StoreModule final : public ctl::Service {
 
 // Installs the store when [store] enabled; `cellctl store` answers either way.
 Result<void, std::string> install_store(ctl::ServiceHost& host);
+
+// Adds this folder's configuration sections to the schema the daemon reads its file against.
+void add_store_config(ctl::ConfigSchema& schema);
 
 }  // namespace cp::wiring

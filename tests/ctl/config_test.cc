@@ -13,8 +13,38 @@
 namespace cp::ctl {
 namespace {
 
+// A service's section as the services declare theirs (services/<name>/config.h).
+struct WidgetConfig {
+  static constexpr std::string_view kSection = "widget";
+  static constexpr std::string_view kDefaults = R"([widget]
+# A test section.
+enabled = true
+port = 7
+)";
+  bool enabled = true;
+  uint32_t port = 7;
+  void visit(ConfigVisitor& v) {
+    v.boolean("enabled", enabled);
+    v.u32("port", port, 1, 65535);
+  }
+  bool operator==(const WidgetConfig&) const = default;
+};
+
+const ConfigSchema& schema() {
+  static const ConfigSchema s = [] {
+    ConfigSchema out;
+    out.add<WidgetConfig>();
+    return out;
+  }();
+  return s;
+}
+
+Result<Config, ConfigError> load(std::string_view text, std::string_view name) {
+  return load_config_string(text, name, schema());
+}
+
 ConfigError expect_error(std::string_view text) {
-  auto config = load_config_string(text, "test.toml");
+  auto config = load(text, "test.toml");
   EXPECT_FALSE(config.has_value()) << "accepted:\n" << text;
   return config ? ConfigError{} : config.error();
 }
@@ -29,19 +59,19 @@ void expect_error_at(std::string_view text, uint32_t line, uint32_t column,
 }
 
 TEST(Config, DefaultTomlParsesToDefaults) {
-  auto config = load_config_string(kDefaultConfigToml, "default.toml");
+  auto config = load(default_config_toml(schema()), "default.toml");
   ASSERT_TRUE(config) << config.error().to_string();
-  EXPECT_EQ(*config, Config{});
+  EXPECT_EQ(*config, Config(schema()));
 }
 
 TEST(Config, EmptyFileIsAllDefaults) {
-  auto config = load_config_string("", "empty.toml");
+  auto config = load("", "empty.toml");
   ASSERT_TRUE(config) << config.error().to_string();
-  EXPECT_EQ(*config, Config{});
+  EXPECT_EQ(*config, Config(schema()));
 }
 
 TEST(Config, ReadsEveryKind) {
-  auto config = load_config_string(R"(state_dir = "/var/lib/cellplane"
+  auto config = load(R"(state_dir = "/var/lib/cellplane"
 [engine]
 cores = 4
 pin_threads = false
@@ -56,7 +86,7 @@ listen = "[::1]:9100"
 level = "debug"
 wire_trace = true
 )",
-                                   "t.toml");
+                     "t.toml");
   ASSERT_TRUE(config) << config.error().to_string();
   EXPECT_EQ(config->state_dir, "/var/lib/cellplane");
   EXPECT_EQ(config->engine.cores, 4u);
@@ -72,14 +102,14 @@ wire_trace = true
 }
 
 TEST(Config, DottedKeysAreTheSameTables) {
-  auto config = load_config_string("engine.cores = 3\nlog.level = \"warn\"\n", "t.toml");
+  auto config = load("engine.cores = 3\nlog.level = \"warn\"\n", "t.toml");
   ASSERT_TRUE(config) << config.error().to_string();
   EXPECT_EQ(config->engine.cores, 3u);
   EXPECT_EQ(config->log.level, LogLevel::warn);
 }
 
 TEST(Config, InlineTablesAndIntegerForms) {
-  auto config = load_config_string(
+  auto config = load(
       "engine = { cores = 0x10, rx_buffer_bytes = 0o40000, tx_buffer_bytes = 1_024 }\n", "t.toml");
   ASSERT_TRUE(config) << config.error().to_string();
   EXPECT_EQ(config->engine.cores, 16u);
@@ -131,9 +161,6 @@ TEST(Config, OutOfRange) {
   expect_error_at("[engine]\ncross_core_ring_capacity = 1000\n", 2, 28,
                   "= 1000 must be a power of two");
   expect_error_at("[engine]\ncross_core_ring_capacity = 8\n", 2, 28, "out of range (16..");
-  // One commit's writes and fdatasync must fit the io_uring ring (issue 15: 65,536 KiB of
-  // scattered blocks tripped an assert in the backend).
-  expect_error_at("[store]\nbatch_kib = 65536\n", 2, 13, "out of range (8..16380)");
 }
 
 TEST(Config, BadEnums) {
@@ -179,29 +206,68 @@ TEST(Config, AllProblemsReportedInDocumentOrder) {
 }
 
 TEST(Config, RoundTripDefaults) {
-  const std::string text = to_toml(Config{});
-  auto back = load_config_string(text, "show.toml");
+  const std::string text = to_toml(Config(schema()));
+  auto back = load(text, "show.toml");
   ASSERT_TRUE(back) << back.error().to_string() << "\n" << text;
-  EXPECT_EQ(*back, Config{});
+  EXPECT_EQ(*back, Config(schema()));
   EXPECT_NE(text.find("[engine]\ncores = 0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("socket_mode = \"0600\""), std::string::npos) << text;
 }
 
 TEST(Config, RoundTripEveryFieldChanged) {
-  Config c;
+  Config c(schema());
   c.state_dir = "/tmp/odd \"dir\"\\ \t é";
   c.engine = {8, false, false, engine::IoBackendKind::io_uring, 100, 4096, 8192, 30000, 65536, 1};
   c.control = {"/run/x.ctl", 0660};
   c.metrics = {false, "0.0.0.0:1"};
   c.log = {LogLevel::trace, true};
+  c.section<WidgetConfig>() = {false, 65535};
   const std::string text = to_toml(c);
-  auto back = load_config_string(text, "show.toml");
+  auto back = load(text, "show.toml");
   ASSERT_TRUE(back) << back.error().to_string() << "\n" << text;
   EXPECT_EQ(*back, c) << text;
 }
 
+TEST(Config, ServiceSections) {
+  auto config = load("[widget]\nport = 99\n", "t.toml");
+  ASSERT_TRUE(config) << config.error().to_string();
+  EXPECT_EQ(config->section<WidgetConfig>().port, 99u);
+  EXPECT_TRUE(config->section<WidgetConfig>().enabled);
+  expect_error_at("[widget]\nport = 0\n", 2, 8, "widget.port = 0 is out of range (1..65535)");
+  expect_error_at("[widget]\nprot = 1\n", 2, 1, "unknown key 'widget.prot' (did you mean 'port'?)");
+  expect_error_at("[widgte]\nport = 1\n", 1, 2,
+                  "unknown section [widgte] (did you mean 'widget'?)");
+  // The default text holds the section, after the daemon's own.
+  const std::string text = default_config_toml(schema());
+  EXPECT_NE(text.find("[log]"), std::string::npos);
+  EXPECT_GT(text.find("[widget]\n# A test section.\nenabled = true\nport = 7\n"),
+            text.find("[log]"));
+  // Copies are deep and compare by value.
+  Config a(schema());
+  Config b = a;
+  b.section<WidgetConfig>().port = 8;
+  EXPECT_EQ(a.section<WidgetConfig>().port, 7u);
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, Config{});  // a configuration without the section
+}
+
+TEST(Config, ToolsSkipSectionsTheyDoNotRead) {
+  const std::string text = "state_dir = \"/srv\"\n[widget]\nport = 1\n[elsewhere]\nx = 1\n";
+  // A tool that reads no service section: the rest is the daemon's to check.
+  auto tool = load_config_string(text, "t.toml", ConfigSchema{}, UnknownSections::skip);
+  ASSERT_TRUE(tool) << tool.error().to_string();
+  EXPECT_EQ(tool->state_dir, "/srv");
+  // Unknown keys of the daemon's own sections are still errors.
+  EXPECT_FALSE(
+      load_config_string("stat_dir = 1\n", "t.toml", ConfigSchema{}, UnknownSections::skip));
+  // The daemon (every section known) refuses the unknown one.
+  auto daemon = load_config_string(text, "t.toml", schema());
+  ASSERT_FALSE(daemon);
+  EXPECT_NE(daemon.error().message.find("unknown section [elsewhere]"), std::string::npos);
+}
+
 TEST(Config, LoadFile) {
-  const ConfigError missing = load_config_file("/nonexistent/cellplane.toml").error();
+  const ConfigError missing = load_config_file("/nonexistent/cellplane.toml", schema()).error();
   EXPECT_EQ(missing.line, 0u);
   EXPECT_EQ(missing.to_string().rfind("/nonexistent/cellplane.toml: cannot open", 0), 0u);
 
@@ -211,13 +277,13 @@ TEST(Config, LoadFile) {
     std::ofstream out(path);
     out << "[engine]\ncores = 2\n[log]\nlevel = 3\n";
   }
-  const ConfigError e = load_config_file(path).error();
+  const ConfigError e = load_config_file(path, schema()).error();
   EXPECT_EQ(e.to_string(), path + ":4:9: log.level: expected a string, got an integer");
   {
     std::ofstream out(path);
     out << "[engine]\ncores = 2\n";
   }
-  auto ok = load_config_file(path);
+  auto ok = load_config_file(path, schema());
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->engine.cores, 2u);
   std::remove(path.c_str());

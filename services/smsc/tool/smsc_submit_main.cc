@@ -24,6 +24,7 @@
 
 #include "ctl/config.h"
 #include "services/smsc/client.h"
+#include "services/smsc/config.h"
 #include "services/smsc/submit_input.h"
 #include "services/smsc/wire.h"
 
@@ -110,13 +111,16 @@ int main(int argc, char** argv) {
 
   std::string socket = o.socket;
   if (socket.empty()) {
-    cp::ctl::Config config;
+    // Only [smsc] (and state_dir) matter here; the other sections are the daemon's to check.
+    cp::ctl::ConfigSchema schema;
+    schema.add<cp::wiring::SmscConfig>();
+    cp::ctl::Config config(schema);
     if (!o.config.empty()) {
-      auto loaded = cp::ctl::load_config_file(o.config);
+      auto loaded = cp::ctl::load_config_file(o.config, schema, cp::ctl::UnknownSections::skip);
       if (!loaded) return usage_error(loaded.error().to_string());
       config = *loaded;
     }
-    socket = config.state_path(config.smsc.socket);
+    socket = config.state_path(config.section<cp::wiring::SmscConfig>().socket);
   }
 
   std::string body;

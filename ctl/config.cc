@@ -53,6 +53,9 @@ void visit_engine(ConfigVisitor& v, EngineConfig& s) {
   v.u32("cross_core_ring_capacity", s.cross_core_ring_capacity, kRingCapacityMin, kRingCapacityMax,
         check_power_of_two);
   v.u32("drain_timeout_ms", s.drain_timeout_ms, 0, kDrainTimeoutMsMax);
+  v.u32("io_queue_depth", s.io_queue_depth, 64, 32768, check_power_of_two);
+  v.u32("recv_buffers", s.recv_buffers, 16, 32768, check_power_of_two);  // 16-bit buffer ids
+  v.u32("recv_buffer_bytes", s.recv_buffer_bytes, 512, 1u << 20);
 }
 
 void visit_control(ConfigVisitor& v, ControlConfig& s) {

@@ -38,6 +38,9 @@ struct EngineConfig {
   uint32_t idle_timeout_ms = 0;  // 0 = none
   uint32_t cross_core_ring_capacity = 4096;
   uint32_t drain_timeout_ms = 5000;
+  uint32_t io_queue_depth = 4096;     // io_uring submission entries (epoll: events per wait)
+  uint32_t recv_buffers = 1024;       // provided receive buffers per reactor
+  uint32_t recv_buffer_bytes = 4096;  // bytes of each
   bool operator==(const EngineConfig&) const = default;
 };
 
@@ -140,6 +143,13 @@ idle_timeout_ms = 0
 cross_core_ring_capacity = 4096
 # On shutdown, how long connections may finish what is queued. Range 0..600000.
 drain_timeout_ms = 5000
+# io_uring submission queue entries per reactor (its completion queue is 4x); with epoll, the
+# events one wait returns. A power of two in 64..32768; [store] batch_kib / 4 must stay below it.
+io_queue_depth = 4096
+# Receive buffers the kernel fills for each reactor, shared by its connections: a power of two in
+# 16..32768, each recv_buffer_bytes (512..1048576). Input waits in the socket while all are held.
+recv_buffers = 1024
+recv_buffer_bytes = 4096
 
 [control]
 # Unix socket cellctl talks to; a relative path is under state_dir.

@@ -79,6 +79,9 @@ engine::EngineConfig engine_config(const ctl::Config& config) {
   out.reactor.rx_buffer_bytes = e.rx_buffer_bytes;
   out.reactor.tx_buffer_bytes = e.tx_buffer_bytes;
   out.reactor.idle_timeout = static_cast<Nanos>(e.idle_timeout_ms) * kNanosPerMilli;
+  out.io.queue_depth = e.io_queue_depth;
+  out.io.recv_buffer_count = e.recv_buffers;
+  out.io.recv_buffer_bytes = e.recv_buffer_bytes;
   return out;
 }
 
@@ -149,6 +152,7 @@ void Services::register_builtin_commands() {
           for (const auto& f : engine::http::reactor_stat_fields())
             out.field(f.key, (s.*f.member).load(std::memory_order_relaxed));
           out.field("cross_core_backlog", static_cast<uint64_t>(r.cross_core_backlog()))
+              .field("recv_buffers", uint64_t{r.backend().recv_buffer_count()})
               .end_object();
         }
         out.end_array();

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "base/assert.h"
+#include "base/log.h"
+#include "base/log_throttle.h"
 #include "engine/file_ops.h"
 #include "engine/io_backend.h"
 #include "engine/socket_ops.h"
@@ -108,6 +110,11 @@ class EpollBackend final : public IoBackend {
     ++pending_count_;
   }
   void update_interest(int fd);
+  // epoll_ctl refused to watch `fd` (ENOMEM, ENOSPC: fs.epoll.max_user_watches): nothing armed on
+  // it could ever complete, so every operation on it ends with the error (the owners close it).
+  void watch_failed(int fd, int err);
+  // epoll_pwait2, or epoll_wait where the kernel (before 5.11) or a seccomp profile lacks it.
+  int wait_events(int max_events, const timespec* timeout);
   // A buffer came back: the sockets that found none are watched for input again.
   void restore_starved();
   void on_readable(int fd);
@@ -127,6 +134,9 @@ class EpollBackend final : public IoBackend {
   std::vector<uint16_t> free_buffers_;
   std::vector<int> starved_;     // fds with FdState::starved set
   std::vector<int> connecting_;  // sockets with a connect in progress
+  bool use_epoll_wait_ = false;  // epoll_pwait2 answered ENOSYS
+  LogThrottle watch_log_;
+  LogThrottle wait_log_;
   IoBackendStats stats_;
 };
 
@@ -144,7 +154,8 @@ Result<void, std::string> EpollBackend::init() {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = wake_fd_;
-  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0)
+    return fail(std::string("epoll_ctl (wake-up eventfd): ") + std::strerror(errno));
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
   const size_t table =
@@ -152,8 +163,9 @@ Result<void, std::string> EpollBackend::init() {
   fds_.resize(table);
   // Sized so the pending queue can always take what one wait() produces (at most the free room,
   // see wait()) plus what start_*() calls add outside it: per connection at most one send, one
-  // stop_recv and one connect completion; and the file commits in flight (a few per reactor).
-  pending_.resize(opts_.queue_depth * 4 + kAcceptsPerEvent + 3 * size_t{opts_.max_connections} +
+  // stop_recv, one connect and one failed-watch completion; and the file commits in flight (a
+  // few per reactor).
+  pending_.resize(opts_.queue_depth * 4 + kAcceptsPerEvent + 4 * size_t{opts_.max_connections} +
                   kFileCommitsMax);
   connecting_.reserve(opts_.max_connections);
   events_.resize(opts_.queue_depth);
@@ -177,14 +189,61 @@ void EpollBackend::update_interest(int fd) {
   epoll_event ev{};
   ev.events = want;
   ev.data.fd = fd;
-  if (!s.in_epoll) {
-    if (want == 0) return;
-    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-    s.in_epoll = true;
-  } else {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+  if (!s.in_epoll && want == 0) return;
+  if (epoll_ctl(epoll_fd_, s.in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0) {
+    watch_failed(fd, errno);
+    return;
   }
+  s.in_epoll = true;
   s.registered = want;
+}
+
+void EpollBackend::watch_failed(int fd, int err) {
+  ++stats_.watch_failures;
+  if (uint64_t held; watch_log_.pass(read_clock(CLOCK_MONOTONIC), held)) {
+    CP_LOG_WARN(
+        "epoll: cannot watch socket {}: {}; its operations end with that error ({} more "
+        "not logged)",
+        fd, std::strerror(err), held);
+  }
+  FdState& s = fds_[fd];
+  if (s.in_epoll) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);  // may fail too: nobody is left to wake
+    s.in_epoll = false;
+  }
+  s.registered = 0;
+  s.starved = false;
+  const int32_t result = -err;
+  if (void* owner = std::exchange(s.accept_owner, nullptr))
+    push({IoOp::accept, false, 0, result, owner, nullptr});
+  if (void* owner = std::exchange(s.recv_owner, nullptr))
+    push({IoOp::recv, false, 0, result, owner, nullptr});
+  if (void* owner = std::exchange(s.send_owner, nullptr))
+    push({IoOp::send, false, 0, result, owner, nullptr});
+  if (void* owner = std::exchange(s.connect_owner, nullptr)) {
+    // The socket was never handed to its owner: it is ours to close.
+    std::erase(connecting_, fd);
+    s = FdState{};
+    ::close(fd);
+    push({IoOp::connect, false, 0, result, owner, nullptr});
+  }
+}
+
+int EpollBackend::wait_events(int max_events, const timespec* timeout) {
+  if (!use_epoll_wait_) {
+    const int n = epoll_pwait2(epoll_fd_, events_.data(), max_events, timeout, nullptr);
+    if (n >= 0 || errno != ENOSYS) return n;
+    use_epoll_wait_ = true;
+    CP_LOG_NOTICE(
+        "epoll: epoll_pwait2 is not available (kernel before 5.11?); using epoll_wait, "
+        "timers to the millisecond");
+  }
+  int ms = -1;
+  if (timeout) {  // rounded up: a timer must not fire early, nor the loop spin below 1 ms
+    const Nanos ns = static_cast<Nanos>(timeout->tv_sec) * kNanosPerSecond + timeout->tv_nsec;
+    ms = static_cast<int>(std::min<Nanos>((ns + kNanosPerMilli - 1) / kNanosPerMilli, 1 << 30));
+  }
+  return epoll_wait(epoll_fd_, events_.data(), max_events, ms);
 }
 
 void EpollBackend::start_connect(const SocketAddress& addr, void* owner, bool seqpacket) {
@@ -359,8 +418,14 @@ size_t EpollBackend::wait(std::span<IoCompletion> out, Nanos timeout) {
   const size_t max_ready =
       std::min({events_.size(), pending_.size() - pending_count_, free_buffers_.size() + 1});
   const int max_events = static_cast<int>(max_ready);
-  const int n =
-      max_events > 0 ? epoll_pwait2(epoll_fd_, events_.data(), max_events, tsp, nullptr) : 0;
+  int n = max_events > 0 ? wait_events(max_events, tsp) : 0;
+  if (n < 0) {
+    if (errno != EINTR) {
+      if (uint64_t held; wait_log_.pass(read_clock(CLOCK_MONOTONIC), held))
+        CP_LOG_ERROR("epoll_wait: {} ({} more not logged)", std::strerror(errno), held);
+    }
+    n = 0;
+  }
   for (int i = 0; i < n; ++i) {
     const int fd = events_[i].data.fd;
     if (fd == wake_fd_) {

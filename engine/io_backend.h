@@ -82,6 +82,8 @@ struct IoBackendStats {
   uint64_t submit_calls = 0;  // io_uring_enter / epoll_wait system calls
   uint64_t completions = 0;
   uint64_t recv_buffer_exhausted = 0;  // multishot recv ended for lack of provided buffers
+  uint64_t watch_failures = 0;         // epoll: a socket epoll_ctl would not watch
+  uint64_t sq_backlogged = 0;          // io_uring: entries that waited for the kernel to take more
 };
 
 struct IoBackendOptions {

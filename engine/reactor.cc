@@ -8,6 +8,7 @@
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "base/log_throttle.h"
 #include "base/spsc_ring.h"
 #include "engine/reactor_internal.h"
 
@@ -17,7 +18,6 @@ namespace {
 constexpr Nanos kIdleSweepPeriod = kNanosPerSecond;
 constexpr int kFlushRoundsMax = 8;
 constexpr size_t kInboxBatch = 64;
-constexpr Nanos kAcceptErrorLogPeriod = 10 * kNanosPerSecond;
 using MessageRing = SpscRing<CrossCoreMessage>;
 
 }  // namespace
@@ -58,9 +58,7 @@ struct Reactor::Listener {
   bool armed = false;
   bool closed = false;
   Timer retry_timer;
-  bool error_logged = false;
-  Nanos last_error_log = 0;  // when an accept error was last logged
-  uint64_t errors_unlogged = 0;
+  LogThrottle error_log;  // accept errors: a line every 10 s at most
 };
 
 // Drains the rings other reactors (and this one) write to this reactor.
@@ -269,16 +267,10 @@ void Reactor::on_accept(Listener& l, const IoCompletion& cqe) {
     bump(stats_.accept_errors);
     // EMFILE/ENFILE/ENOBUFS/ENOMEM: retry after a delay instead of spinning on the error, and
     // say so at most every 10 s (with how many were not logged), not on every retry.
-    const Nanos now = clock_.now();
-    if (!l.error_logged || now - l.last_error_log >= kAcceptErrorLogPeriod) {
+    if (uint64_t held; l.error_log.pass(clock_.now(), held)) {
       CP_LOG_WARN("accept on {} failed: {}; retrying every {} ms ({} failures not logged)",
                   l.address.to_string(), std::strerror(-cqe.result),
-                  config_.accept_retry_delay / kNanosPerMilli, l.errors_unlogged);
-      l.error_logged = true;
-      l.last_error_log = now;
-      l.errors_unlogged = 0;
-    } else {
-      ++l.errors_unlogged;
+                  config_.accept_retry_delay / kNanosPerMilli, held);
     }
     if (!l.armed) arm_timer(l.retry_timer, config_.accept_retry_delay);
     return;

@@ -18,10 +18,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <vector>
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "base/log_throttle.h"
 #include "engine/io_backend.h"
 #include "engine/socket_ops.h"
 
@@ -139,7 +141,14 @@ class UringBackend final : public IoBackend {
   std::byte* buffer(uint16_t id) const {
     return buffers_ + static_cast<size_t>(id) * opts_.recv_buffer_bytes;
   }
+  // A submission entry: a slot of the ring, or, when the kernel takes nothing more (io_uring_enter
+  // failing with EBUSY while completions it cannot post wait, EINTR, ENOMEM), one of backlog_,
+  // behind every entry already there. Never null: no assert is reachable from load.
   io_uring_sqe* get_sqe();
+  // Hands the queued entries to the kernel; a failure is logged (rate-limited) and counted.
+  void submit_queued();
+  // Moves backlogged entries into the ring, a linked chain only whole (start of wait()).
+  void flush_backlog();
   void arm_wake();
   // True once `h` sits in the fixed-file table at slot h (registering it on first use).
   bool use_fixed(IoHandle h);
@@ -162,6 +171,9 @@ class UringBackend final : public IoBackend {
   std::vector<PendingConnect*> free_connects_;
   std::vector<FileCommit> file_commits_;
   std::vector<FileCommit*> free_file_commits_;
+  std::deque<io_uring_sqe> backlog_;  // entries waiting for ring slots, in order
+  std::vector<IoCompletion> ready_;   // completions made here (a commit refused), not by the kernel
+  LogThrottle submit_log_;
   IoBackendStats stats_;
 };
 
@@ -237,14 +249,44 @@ Result<void, std::string> UringBackend::init() {
 }
 
 io_uring_sqe* UringBackend::get_sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (!sqe) {  // submission queue full: submit what is queued and take a fresh slot
-    io_uring_submit(&ring_);
-    ++stats_.submit_calls;
-    sqe = io_uring_get_sqe(&ring_);
+  if (backlog_.empty()) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    submit_queued();  // submission queue full: hand it to the kernel and take a fresh slot
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
   }
-  CP_ASSERT(sqe != nullptr);
-  return sqe;
+  ++stats_.sq_backlogged;
+  return &backlog_.emplace_back(io_uring_sqe{});
+}
+
+void UringBackend::submit_queued() {
+  // GETEVENTS: lets the kernel flush completions it holds back (overflow), which is what an
+  // EBUSY refusal waits for.
+  const int rc = io_uring_submit_and_get_events(&ring_);
+  ++stats_.submit_calls;
+  if (rc >= 0 || rc == -EINTR) return;
+  if (uint64_t held; submit_log_.pass(read_clock(CLOCK_MONOTONIC), held)) {
+    CP_LOG_WARN(
+        "io_uring: submitting failed: {}; {} entries wait for the next turn ({} more "
+        "failures not logged)",
+        std::strerror(-rc), backlog_.size() + io_uring_sq_ready(&ring_), held);
+  }
+}
+
+void UringBackend::flush_backlog() {
+  while (!backlog_.empty()) {
+    size_t chain = 1;  // the entry and those linked behind it
+    while (chain < backlog_.size() && (backlog_[chain - 1].flags & IOSQE_IO_LINK)) ++chain;
+    if (io_uring_sq_space_left(&ring_) < chain) {
+      submit_queued();
+      if (io_uring_sq_space_left(&ring_) < chain) return;  // the kernel is still refusing
+    }
+    for (size_t i = 0; i < chain; ++i) {
+      io_uring_sqe* slot = io_uring_get_sqe(&ring_);
+      if (!slot) return;  // not after the check above
+      *slot = backlog_.front();
+      backlog_.pop_front();
+    }
+  }
 }
 
 bool UringBackend::use_fixed(IoHandle h) {
@@ -293,14 +335,26 @@ void UringBackend::start_connect(const SocketAddress& addr, void* owner, bool se
 }
 
 void UringBackend::start_file_commit(int fd, std::span<const FileWrite> writes, void* owner) {
-  CP_ASSERT(!free_file_commits_.empty());  // more commits in flight than any service keeps
-  CP_ASSERT(writes.size() + 1 <= opts_.queue_depth);
-  // A chain must go to the kernel in one submission: a submit between its entries would end the
-  // link early and let the fdatasync run before the writes.
-  if (io_uring_sq_space_left(&ring_) < writes.size() + 1) {
-    io_uring_submit(&ring_);
-    ++stats_.submit_calls;
+  // More commits in flight than any service keeps, or a chain longer than the ring: refused
+  // through a completion, never an assert (the store's batch limit keeps chains within the ring).
+  if (free_file_commits_.empty() || writes.empty() || writes.size() + 1 > opts_.queue_depth) {
+    ready_.push_back({IoOp::file_commit, false, 0, free_file_commits_.empty() ? -EAGAIN : -EINVAL,
+                      owner, nullptr});
+    return;
   }
+  // A chain must go to the kernel in one submission: a submit between its entries would end the
+  // link early and let the fdatasync run before the writes. It goes whole into the ring, or
+  // whole into the backlog (flush_backlog keeps it whole).
+  const size_t entries = writes.size() == 1 ? 1 : writes.size() + 1;
+  if (backlog_.empty() && io_uring_sq_space_left(&ring_) < entries) submit_queued();
+  const bool direct = backlog_.empty() && io_uring_sq_space_left(&ring_) >= entries;
+  const auto take = [&]() -> io_uring_sqe* {
+    if (direct) {
+      if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;  // room was checked above
+    }
+    ++stats_.sq_backlogged;
+    return &backlog_.emplace_back(io_uring_sqe{});
+  };
   FileCommit* fc = free_file_commits_.back();
   free_file_commits_.pop_back();
   fc->owner = owner;
@@ -309,8 +363,7 @@ void UringBackend::start_file_commit(int fd, std::span<const FileWrite> writes, 
     // One contiguous run (the common commit: the tail blocks): a single RWF_DSYNC write, which
     // the kernel completes without handing an fsync to an io-wq worker thread.
     fc->remaining = 1;
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    CP_ASSERT(sqe != nullptr);
+    io_uring_sqe* sqe = take();
     io_uring_prep_write(sqe, fd, writes[0].bytes.data(),
                         static_cast<unsigned>(writes[0].bytes.size()), writes[0].offset);
     sqe->rw_flags = RWF_DSYNC;
@@ -321,14 +374,12 @@ void UringBackend::start_file_commit(int fd, std::span<const FileWrite> writes, 
   fc->expected = -1;
   fc->remaining = static_cast<uint32_t>(writes.size() + 1);
   for (const FileWrite& w : writes) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-    CP_ASSERT(sqe != nullptr);
+    io_uring_sqe* sqe = take();
     io_uring_prep_write(sqe, fd, w.bytes.data(), static_cast<unsigned>(w.bytes.size()), w.offset);
     sqe->flags |= IOSQE_IO_LINK;  // a failed or short write cancels the rest of the chain
     io_uring_sqe_set_data64(sqe, encode(fc, kTagFileWrite));
   }
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  CP_ASSERT(sqe != nullptr);
+  io_uring_sqe* sqe = take();
   io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
   io_uring_sqe_set_data64(sqe, encode(fc, kTagFileSync));
 }
@@ -410,19 +461,34 @@ size_t UringBackend::wait(std::span<IoCompletion> out, Nanos timeout) {
     io_uring_buf_ring_advance(buf_ring_, pending_recycles_);
     pending_recycles_ = 0;
   }
+  size_t n = 0;
+  while (!ready_.empty() && n < out.size()) {
+    out[n++] = ready_.back();
+    ready_.pop_back();
+  }
+  if (n > 0) timeout = 0;
+  if (!backlog_.empty()) {
+    flush_backlog();
+    // Entries the kernel would not take yet: come back soon, but do not spin on a refusal.
+    if (!backlog_.empty() && (timeout < 0 || timeout > kNanosPerMilli)) timeout = kNanosPerMilli;
+  }
   ++stats_.submit_calls;
+  int rc = 0;
   if (timeout == 0) {
-    io_uring_submit_and_get_events(&ring_);
+    rc = io_uring_submit_and_get_events(&ring_);
   } else if (timeout < 0) {
-    io_uring_submit_and_wait(&ring_, 1);
+    rc = io_uring_submit_and_wait(&ring_, 1);
   } else {
     __kernel_timespec ts{};
     ts.tv_sec = timeout / kNanosPerSecond;
     ts.tv_nsec = timeout % kNanosPerSecond;
     io_uring_cqe* first = nullptr;
-    io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+    rc = io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
   }
-  size_t n = 0;
+  if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) {
+    if (uint64_t held; submit_log_.pass(read_clock(CLOCK_MONOTONIC), held))
+      CP_LOG_WARN("io_uring_enter: {} ({} more failures not logged)", std::strerror(-rc), held);
+  }
   unsigned head = 0;
   unsigned seen = 0;
   io_uring_cqe* cqe = nullptr;

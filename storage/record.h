@@ -76,6 +76,9 @@ struct SmRecord {
   static constexpr uint8_t kFlagStatusReport = 0x01;  // status report requested
   static constexpr uint8_t kFlagUdhi = 0x02;          // user data begins with a header
   static constexpr uint8_t kFlagReport = 0x04;  // a status report (user data: smsc::StatusReport)
+  // The submitter named no reference to tell a retry by (SMPP without user_message_reference):
+  // never taken for a duplicate, nor a candidate for one.
+  static constexpr uint8_t kFlagNoReference = 0x08;
 };
 static_assert(sizeof(SmRecord) == kRecordBytes);
 static_assert(offsetof(SmRecord, crc32c) == 4);

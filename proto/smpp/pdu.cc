@@ -103,6 +103,17 @@ Result<std::optional<uint32_t>, Error> frame_length(std::span<const std::byte> b
   return std::optional<uint32_t>{length};
 }
 
+std::optional<Header> peek_header(std::span<const std::byte> bytes) {
+  if (bytes.size() < kHeaderBytes) return std::nullopt;
+  ByteReader r(bytes.first(kHeaderBytes));
+  Header h;
+  h.length = *r.u32();
+  h.command_id = *r.u32();
+  h.command_status = *r.u32();
+  h.sequence = *r.u32();
+  return h;
+}
+
 Result<Header, Error> decode_header(std::span<const std::byte> pdu) {
   if (pdu.size() < kHeaderBytes) return fail(Error{status::invcmdlen, "shorter than a header"});
   ByteReader r(pdu);

@@ -151,6 +151,9 @@ struct Error {
 // error (invcmdlen) when it is below the header or above kPduBytesMax — the stream cannot be
 // resynchronised then, and the connection should be answered generic_nack and closed.
 Result<std::optional<uint32_t>, Error> frame_length(std::span<const std::byte> bytes);
+// The header fields at the front of `bytes` (16 bytes or more: nullopt when fewer), whatever
+// follows: for a PDU that is not (yet) whole.
+std::optional<Header> peek_header(std::span<const std::byte> bytes);
 // The header of one whole PDU (`pdu` is exactly command_length long).
 Result<Header, Error> decode_header(std::span<const std::byte> pdu);
 

@@ -4,11 +4,14 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/log_throttle.h"
 #include "engine/reconnector.h"
 
 namespace cp::remsim {
@@ -56,6 +59,7 @@ struct Bankd::Core final : engine::Acceptor {
   mutable std::mutex mu;  // guards `workers` growth and the view fields (read by workers())
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<uint32_t> free;
+  LogThrottle disallowed_log;  // this core's refusals: a line every 10 s at most
   engine::ConnectionHandler* on_accept(engine::Connection& conn) override;
 };
 
@@ -97,6 +101,7 @@ class Bankd::Worker final : public RsproUser {
       has_client_ = has_bank_ = false;
     }
     connect_res_pending_ = busy_ = false;
+    pending_reset_.reset();
     queued_.clear();
     last_vcc_ = true;
     last_rst_ = false;
@@ -225,6 +230,13 @@ class Bankd::Worker final : public RsproUser {
   }
 
   void on_connect(const rspro::Pdu& pdu) {
+    if (pdu.version != rspro::kVersion) {
+      CP_LOG_WARN("bankd: client from {} refused: RSPRO version {} (we speak {})", remote_,
+                  pdu.version, rspro::kVersion);
+      send_connect_res(ResultCode::unsupported_protocol_version);
+      conn_.close();
+      return;
+    }
     if (!pdu.client_slot) {
       send_connect_res(ResultCode::illegal_client_id);
       conn_.close();
@@ -333,8 +345,16 @@ class Bankd::Worker final : public RsproUser {
     submit(CardOp::transmit, pdu.data);
   }
 
+  // The next card operation once the card is free: a reset the modem asked for meanwhile first
+  // (it must reach the card before any later APDU), then the queued APDUs in order.
   void drain_queue() {
-    if (busy_ || queued_.empty() || state_ != WorkerState::mapped_card) return;
+    if (busy_ || state_ != WorkerState::mapped_card) return;
+    if (pending_reset_) {
+      const CardOp op = *std::exchange(pending_reset_, std::nullopt);
+      submit(op, {});
+      return;
+    }
+    if (queued_.empty()) return;
     std::vector<std::byte> next = std::move(queued_.front());
     queued_.pop_front();
     submit(CardOp::transmit, next);
@@ -362,7 +382,12 @@ class Bankd::Worker final : public RsproUser {
     last_rst_ = rst;
     if (!op) return;
     ++b_.stats_.resets;
-    if (busy_) return;  // a reset while an APDU is at the card: the APDU's answer wins
+    if (busy_) {
+      // An APDU is at the card: its answer comes first, then the reset (a cold one wins over a
+      // warm one asked for meanwhile), before anything queued after it.
+      if (pending_reset_ != CardOp::reset_cold) pending_reset_ = *op;
+      return;
+    }
     submit(*op, {});
   }
 
@@ -413,12 +438,23 @@ class Bankd::Worker final : public RsproUser {
   bool has_client_ = false, has_bank_ = false;
   bool connect_res_pending_ = false;
   bool busy_ = false;
+  std::optional<CardOp> pending_reset_;  // asked for while busy_
   bool last_vcc_ = true, last_rst_ = false;
   std::deque<std::vector<std::byte>> queued_;
   std::atomic<uint64_t> tpdus_{0};
 };
 
-engine::ConnectionHandler* Bankd::Core::on_accept(engine::Connection&) {
+engine::ConnectionHandler* Bankd::Core::on_accept(engine::Connection& conn) {
+  if (!bankd->opt_.allow.allows(conn.peer())) {
+    bankd->stats_.clients_disallowed.fetch_add(1, std::memory_order_relaxed);
+    if (uint64_t held; disallowed_log.pass(reactor->clock().now(), held)) {
+      CP_LOG_WARN(
+          "bankd: refusing {}: not in [bankd] allow ({} more refused since the last "
+          "line)",
+          conn.peer().to_string(), held);
+    }
+    return nullptr;
+  }
   std::lock_guard lock(mu);
   uint32_t i;
   if (!free.empty()) {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "base/address_filter.h"
 #include "base/backoff.h"
 #include "base/result.h"
 #include "base/socket_address.h"
@@ -50,6 +51,7 @@ struct BankdOptions {
   Nanos card_retry = kNanosPerSecond;  // reopening a missing card, polling a present one
   Nanos reconnect_min = 500 * kNanosPerMilli;
   Nanos reconnect_max = 30 * kNanosPerSecond;
+  AddressFilter allow;  // clients accepted from; empty: any
   RsproOptions rspro;
 };
 
@@ -58,6 +60,7 @@ std::string_view to_string(WorkerState s);
 
 struct BankdStats {
   std::atomic<uint64_t> clients_accepted{0};
+  std::atomic<uint64_t> clients_disallowed{0};  // from an address outside `allow`
   std::atomic<uint64_t> tpdus{0};
   std::atomic<uint64_t> card_errors{0};
   std::atomic<uint64_t> resets{0};

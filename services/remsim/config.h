@@ -35,6 +35,8 @@ id_timeout_ms = 10000
 # RSPRO connections open at once (banks, clients, not yet identified); more are closed at accept.
 # Range 1..1048576.
 max_connections = 1024
+# Networks banks and clients may connect from ("10.0.0.0/8, fd00::/8"); "" = anywhere.
+allow = ""
 )";
 
   bool enabled = true;
@@ -46,6 +48,7 @@ max_connections = 1024
   uint32_t bankd_port = 9999;
   uint32_t id_timeout_ms = 10000;
   uint32_t max_connections = 1024;
+  std::string allow;  // CIDR list; "" = anywhere
   void visit(ctl::ConfigVisitor& v);
   bool operator==(const RemsimServerConfig&) const = default;
 };
@@ -60,6 +63,8 @@ enabled = true
 server = ""
 # Where clients connect, host:port.
 listen = "127.0.0.1:9999"
+# Networks clients may connect from ("10.0.0.0/8, fd00::/8"); "" = anywhere.
+allow = ""
 # Our bank id (0..1023) and the name we register with.
 bank_id = 1
 name = "cellplane-bankd"
@@ -79,6 +84,7 @@ exclusive = true
   bool enabled = true;
   std::string server;  // "" = this daemon's remsim server
   std::string listen = "127.0.0.1:9999";
+  std::string allow;  // CIDR list; "" = anywhere
   uint32_t bank_id = 1;
   std::string name = "cellplane-bankd";
   size_t backend = 0;  // index into {sim, pcsc}

@@ -184,18 +184,23 @@ Result<void, std::string> RemsimServer::start(engine::Reactor& reactor) {
 }
 
 engine::ConnectionHandler* RemsimServer::on_accept(engine::Connection& conn) {
+  if (!opt_.allow.allows(conn.peer())) {
+    ++stats_.connections_disallowed;
+    if (uint64_t held; disallowed_log_.pass(reactor_->clock().now(), held)) {
+      CP_LOG_WARN(
+          "remsim-server: refusing {}: not in [remsim_server] allow ({} more refused "
+          "since the last line)",
+          conn.peer().to_string(), held);
+    }
+    return nullptr;
+  }
   if (peers_.size() >= opt_.connections_max) {
     ++stats_.connections_refused;
-    const Nanos now = reactor_->clock().now();
-    if (refusal_logged_at_ < 0 || now - refusal_logged_at_ >= 10 * kNanosPerSecond) {
+    if (uint64_t held; refusal_log_.pass(reactor_->clock().now(), held)) {
       CP_LOG_WARN(
           "remsim-server: {} RSPRO connections open (max_connections); refusing {} ({} "
           "more refused since the last line)",
-          peers_.size(), conn.peer().to_string(), refusals_unlogged_);
-      refusal_logged_at_ = now;
-      refusals_unlogged_ = 0;
-    } else {
-      ++refusals_unlogged_;
+          peers_.size(), conn.peer().to_string(), held);
     }
     return nullptr;
   }
@@ -279,6 +284,16 @@ void RemsimServer::on_connect_bank(Peer& p, const rspro::Pdu& pdu) {
   rspro::Pdu res;
   res.type = MsgType::connect_bank_res;
   res.identity = {rspro::ComponentType::server, opt_.name, kSoftware, kVersion, {}};
+  if (pdu.version != rspro::kVersion) {
+    ++stats_.protocol_errors;
+    CP_LOG_WARN("remsim-server: bank {} from {} refused: RSPRO version {} (we speak {})",
+                pdu.bank_id, p.remote, pdu.version, rspro::kVersion);
+    res.result = ResultCode::unsupported_protocol_version;
+    p.conn.send(res);
+    p.state = Peer::State::rejected;
+    p.conn.close();
+    return;
+  }
   if (bank(pdu.bank_id)) {
     ++stats_.identity_in_use;
     CP_LOG_WARN("remsim-server: bank {} from {} refused: that bank id is connected already",
@@ -313,6 +328,11 @@ void RemsimServer::on_connect_client(Peer& p, const rspro::Pdu& pdu) {
     p.state = Peer::State::rejected;
     p.conn.close();
   };
+  if (pdu.version != rspro::kVersion) {
+    ++stats_.protocol_errors;
+    return refuse(ResultCode::unsupported_protocol_version,
+                  fmt::format("RSPRO version {} (we speak {})", pdu.version, rspro::kVersion));
+  }
   if (!pdu.client_slot) return refuse(ResultCode::illegal_client_id, "no client slot given");
   for (const auto& other : peers_) {
     if (other.get() != &p && other->is_client() && other->client == *pdu.client_slot) {

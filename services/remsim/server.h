@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "base/address_filter.h"
+#include "base/log_throttle.h"
 #include "base/result.h"
 #include "base/socket_address.h"
 #include "engine/http/http_server.h"
@@ -57,6 +59,7 @@ struct ServerOptions {
   // RSPRO connections open at once, identified or not; more are closed at accept (the reactor's
   // connection table is shared with every other service of the daemon).
   uint32_t connections_max = 1024;
+  AddressFilter allow;  // RSPRO peers (banks, clients) accepted from; empty: any
   RsproOptions rspro;
 };
 
@@ -81,7 +84,8 @@ struct PeerView {
 // Written by the server's reactor, readable from any thread.
 struct ServerStats {
   std::atomic<uint64_t> connections{0};
-  std::atomic<uint64_t> connections_refused{0};  // over connections_max
+  std::atomic<uint64_t> connections_refused{0};     // over connections_max
+  std::atomic<uint64_t> connections_disallowed{0};  // from an address outside `allow`
   std::atomic<uint64_t> id_timeouts{0};
   std::atomic<uint64_t> identity_in_use{0};
   std::atomic<uint64_t> protocol_errors{0};  // unexpected messages
@@ -155,8 +159,8 @@ class RemsimServer final : public engine::Acceptor {
   std::vector<std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> dead_;  // closed, destroyed on the next reap
   engine::Timer reap_timer_;
-  Nanos refusal_logged_at_ = -1;  // refusals are logged at most every 10 s
-  uint64_t refusals_unlogged_ = 0;
+  LogThrottle refusal_log_;  // refusals: a line every 10 s at most
+  LogThrottle disallowed_log_;
   uint64_t saves_asked_ = 0;  // changes so far (generations of the table)
   uint64_t saves_done_ = 0;   // the generation the last finished save wrote
   bool save_running_ = false;

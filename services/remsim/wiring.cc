@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "base/address_filter.h"
 #include "base/atomic_file.h"
 #include "base/log.h"
 #include "engine/engine.h"
@@ -21,6 +22,9 @@ constexpr ctl::Counter<ServerStats> kServerCounters[] = {
     {"connections_refused", "cellplane_remsim_connections_refused_total",
      "RSPRO connections refused at accept (max_connections open).", ctl::MetricType::counter,
      &ServerStats::connections_refused},
+    {"connections_disallowed", "cellplane_remsim_connections_disallowed_total",
+     "RSPRO connections refused at accept: from an address outside [remsim_server] allow.",
+     ctl::MetricType::counter, &ServerStats::connections_disallowed},
     {"id_timeouts", "cellplane_remsim_id_timeouts_total",
      "Connections closed for not identifying themselves in time.", ctl::MetricType::counter,
      &ServerStats::id_timeouts},
@@ -35,6 +39,9 @@ constexpr ctl::Counter<ServerStats> kServerCounters[] = {
 // `cellctl bankd` counters and the cellplane_bankd_* counter families, in one table.
 constexpr ctl::Counter<BankdStats> kBankdCounters[] = {
     {"clients_accepted", "", "", ctl::MetricType::counter, &BankdStats::clients_accepted},
+    {"clients_disallowed", "cellplane_bankd_clients_disallowed_total",
+     "Client connections refused at accept: from an address outside [bankd] allow.",
+     ctl::MetricType::counter, &BankdStats::clients_disallowed},
     {"tpdus", "cellplane_bankd_tpdus_total", "TPDUs from clients to cards.",
      ctl::MetricType::counter, &BankdStats::tpdus},
     {"card_errors", "cellplane_bankd_card_errors_total",
@@ -130,6 +137,7 @@ Result<void, std::string> install_remsim_server(ctl::ServiceHost& host) {
   o.bankd_port = static_cast<uint16_t>(c.bankd_port);
   o.id_timeout = static_cast<Nanos>(c.id_timeout_ms) * kNanosPerMilli;
   o.connections_max = c.max_connections;
+  o.allow = *AddressFilter::parse(c.allow);  // checked when the file was read
   auto server = remsim::RemsimServer::create(std::move(o));
   if (!server) return fail("remsim server: " + server.error());
   remsim::RemsimServer& srv =
@@ -250,6 +258,7 @@ Result<void, std::string> install_bankd(ctl::ServiceHost& host) {
   auto listen = SocketAddress::parse(c.listen);
   if (!listen) return fail("[bankd] listen: " + listen.error());
   o.listen = *listen;
+  o.allow = *AddressFilter::parse(c.allow);  // checked when the file was read
   o.bank_id = static_cast<uint16_t>(c.bank_id);
   o.name = c.name;
   if (!c.server.empty()) {

@@ -120,6 +120,7 @@ struct Session final : engine::ConnectionHandler {
   SequenceCounter sequences;
   OutRequests out;           // our requests awaiting responses (small: the window)
   SendQueue tx;              // PDUs the connection had no room for
+  OversizedPdu oversized;    // a PDU too long to hold, being skipped
   PeerRole* role = nullptr;  // receiver-capable: the role of its peer on this shard
 
   bool can_receive() const { return bind_type == kBindRx || bind_type == kBindTrx; }

@@ -38,7 +38,7 @@ void Session::on_open(Connection& c) {
 size_t Session::on_data(Connection& c, std::span<const std::byte> data) {
   last_rx = c.reactor().clock().now();
   return consume_frames(
-      data,
+      data, c.reactor().config().rx_buffer_bytes, oversized,
       [&](const pdu::Header& h, std::span<const std::byte> body) {
         if (state == State::closed) return false;
         // A transmitter at its window waits for answers before it is read further; a peer
@@ -57,6 +57,16 @@ size_t Session::on_data(Connection& c, std::span<const std::byte> data) {
         std::byte buf[pdu::kHeaderBytes];
         send(encode_header_into(buf, pdu::cmd::generic_nack, e.status, 0));
         c.close();
+      },
+      [&](const pdu::Header& h) {
+        shard->shared.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        CP_LOG_NOTICE(
+            "smpp {}: a PDU of {} bytes (command {:#010x}) is longer than this server "
+            "takes ({}); answered ESME_RINVMSGLEN",
+            remote, h.length, h.command_id, c.reactor().config().rx_buffer_bytes);
+        if (!(h.command_id & pdu::cmd::response_bit))
+          shard->respond(*this, h.command_id | pdu::cmd::response_bit, pdu::status::invmsglen,
+                         h.sequence);
       });
 }
 

@@ -62,10 +62,10 @@ void SmppServer::Shard::handle_submit(Session& s, const pdu::Header& h,
   auto in = to_submits(*m, policy, numdb.get(), reactor.clock().wall_now() / kNanosPerSecond,
                        concat_ref++, segments);
   if (!in) return refuse(in.error().status, in.error().what);
-  // Without a user_message_reference, the sequence number tells two equal texts apart (the
-  // core's duplicate check keys on the reference).
+  // Without a user_message_reference nothing tells a retry from a second, equal message (a
+  // client's sequence numbers restart with each bind): the core then checks no duplicates.
   if (!pdu::find_tlv(m->tlvs, pdu::tag::user_message_reference))
-    in->base.record.message_ref = static_cast<uint16_t>(h.sequence);
+    in->base.flags |= smsc::wire::kSubmitNoReference;
   if (submits.full() || link->in_flight() + in->count > kSubmitsInFlightMax || !link->can_send())
     return refuse(pdu::status::throttled, "too many submits in flight");
   const uint32_t index = submits.take(static_cast<uint16_t>(in->count));

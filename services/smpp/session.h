@@ -67,22 +67,46 @@ class SendQueue {
   size_t head_ = 0;  // pending_[head_..] is still to go
 };
 
+// A PDU longer than the connection's receive block (the engine's rx_buffer_bytes) yet within
+// SMPP's 70,000 bytes cannot be held whole. It is answered (see consume_frames) and its bytes
+// are discarded as they arrive, so the session goes on.
+struct OversizedPdu {
+  size_t skip = 0;  // bytes of such a PDU still to discard
+};
+
 // Splits the received bytes into PDUs. `take(header, whole_pdu)` is called per complete PDU and
 // returns false to stop early (the PDU is then not consumed: a window is full). A bad
 // command_length makes the stream untrustworthy (SMPP 3.4, 2.10): `bad(error)` is called and
-// every byte counts as consumed. Returns the bytes consumed.
-template <typename Take, typename Bad>
-size_t consume_frames(std::span<const std::byte> data, Take&& take, Bad&& bad) {
+// every byte counts as consumed. A PDU longer than `frame_max` (what the connection can hold)
+// is handed to `too_large(header)` and skipped (`oversized` keeps the count across calls).
+// Returns the bytes consumed.
+template <typename Take, typename Bad, typename TooLarge>
+size_t consume_frames(std::span<const std::byte> data, size_t frame_max, OversizedPdu& oversized,
+                      Take&& take, Bad&& bad, TooLarge&& too_large) {
   namespace pdu = proto::smpp;
   size_t used = 0;
   for (;;) {
+    if (oversized.skip > 0) {
+      const size_t n = std::min(oversized.skip, data.size() - used);
+      used += n;
+      oversized.skip -= n;
+      if (oversized.skip > 0) return used;
+    }
     const auto rest = data.subspan(used);
     auto len = pdu::frame_length(rest);
     if (!len) {
       bad(len.error());
       return data.size();
     }
-    if (!*len || rest.size() < **len) return used;
+    if (!*len) return used;
+    if (**len > frame_max) {
+      const auto h = pdu::peek_header(rest);
+      if (!h) return used;  // the rest of the header first
+      too_large(*h);
+      oversized.skip = **len;
+      continue;
+    }
+    if (rest.size() < **len) return used;
     const auto one = rest.first(**len);
     auto h = pdu::decode_header(one);
     if (!h) {  // frame_length already checked the only thing decode_header does

@@ -118,6 +118,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
   std::vector<InOrigin> in_origins = std::vector<InOrigin>(kInboundMax);
   std::vector<pdu::SmsSegment> segments{255};
   SendQueue tx;
+  OversizedPdu oversized;  // a PDU too long to hold, being skipped
   uint16_t concat_ref = 1;
 
   Impl(UplinkOptions& o, UplinkStats& s) : opt(o), stats(s) {}
@@ -197,7 +198,7 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
   size_t on_data(Connection& c, std::span<const std::byte> data) override {
     last_rx = reactor->clock().now();
     return consume_frames(
-        data,
+        data, c.reactor().config().rx_buffer_bytes, oversized,
         [&](const pdu::Header& h, std::span<const std::byte> body) {
           if (!conn) return false;
           // An upstream that does not read what it asked for is not read either.
@@ -213,6 +214,14 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
           std::byte buf[pdu::kHeaderBytes];
           send(encode_header_into(buf, pdu::cmd::generic_nack, e.status, 0));
           c.close();
+        },
+        [&](const pdu::Header& h) {
+          CP_LOG_WARN(
+              "smpp uplink: a PDU of {} bytes (command {:#010x}) from the upstream is "
+              "longer than we take ({}); answered ESME_RINVMSGLEN",
+              h.length, h.command_id, c.reactor().config().rx_buffer_bytes);
+          if (!(h.command_id & pdu::cmd::response_bit))
+            respond(h.command_id | pdu::cmd::response_bit, pdu::status::invmsglen, h.sequence);
         });
   }
 
@@ -390,8 +399,9 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
     if (!in) return refuse(in.error().status, in.error().what);
     // The upstream keeps its own receipts: no status report from us for what it sends.
     in->base.record.flags &= static_cast<uint8_t>(~SmRecord::kFlagStatusReport);
+    // No user_message_reference: nothing tells a retry from a second, equal message.
     if (!pdu::find_tlv(m->tlvs, pdu::tag::user_message_reference))
-      in->base.record.message_ref = static_cast<uint16_t>(h.sequence);
+      in->base.flags |= smsc::wire::kSubmitNoReference;
     const uint32_t index = take_in(h.sequence, static_cast<uint16_t>(in->count), false);
     if (ins.send(*submit_link, index, in->base, std::span(segments).first(in->count)))
       finish_in(index);

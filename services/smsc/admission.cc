@@ -107,6 +107,7 @@ Result<Admitted, Status> admit(const Numdb& db, const AdmissionConfig& config,
   out.pid = in.pid;
   out.dcs = in.dcs;
   out.flags = in.flags;
+  if (submit.flags & wire::kSubmitNoReference) out.flags |= SmRecord::kFlagNoReference;
   out.ud_length = in.ud_length;
   std::memcpy(out.user_data, in.user_data, sizeof out.user_data);
   if (!normalize(out.src) || !normalize(out.dst_written)) return fail(Status::bad_address);

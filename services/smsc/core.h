@@ -88,6 +88,8 @@ struct SmscStats {
   std::atomic<uint64_t> expired{0};
   std::atomic<uint64_t> cancelled{0};
   std::atomic<uint64_t> status_reports{0};
+  std::atomic<uint64_t> status_report_retries{0};  // refused (store full, failed commit), retried
+  std::atomic<uint64_t> status_reports_lost{0};    // none could be made: every one was in use
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> clients{0};
 };

@@ -27,8 +27,9 @@ CoreLink::CoreLink(engine::Reactor& reactor, SocketAddress socket, CoreLinkOptio
       link_(reactor, *this, socket_,
             {opt_.reconnect_min, opt_.reconnect_max, reinterpret_cast<uintptr_t>(this),
              engine::ConnectOptions{.seqpacket = true}}) {
-  // Room for the internal requests (register, service state) beside the user's.
-  slots_.resize(opt_.in_flight_max + 4);
+  // Room for the internal requests beside the user's: one RH_REGISTER and one service state at
+  // most are in flight (set_service_up coalesces).
+  slots_.resize(opt_.in_flight_max + 2);
   free_.reserve(slots_.size());
   for (uint32_t i = static_cast<uint32_t>(slots_.size()); i-- > 0;) free_.push_back(i);
   pending_.reserve(std::min<size_t>(size_t{opt_.queue_max} * 64, 1 << 20));
@@ -50,9 +51,9 @@ bool CoreLink::can_send() const {
 }
 
 bool CoreLink::send(std::span<const std::byte> request, uint64_t cookie) {
-  if (!can_send() || request.size() < wire::kHeaderBytes || request.size() > wire::kMessageMax)
+  if (!can_send() || request.size() < wire::kHeaderBytes || request.size() > wire::kMessageMax ||
+      free_.empty())
     return false;
-  CP_ASSERT(!free_.empty());
   const uint32_t index = free_.back();
   free_.pop_back();
   Slot& s = slots_[index];
@@ -72,9 +73,9 @@ bool CoreLink::send_internal(std::span<const std::byte> request) {
   s.internal = true;
   s.cookie = 0;
   const uint64_t rid = make_rid(index, ++s.generation);
-  if (request.size() >= wire::kHeaderBytes &&
-      static_cast<wire::Type>(request[1]) == wire::Type::rh_register)
-    registered_rid_ = static_cast<uint32_t>(index + 1);
+  const auto type = static_cast<wire::Type>(request[1]);
+  if (type == wire::Type::rh_register) registered_rid_ = index + 1;
+  if (type == wire::Type::rh_service_state) state_rid_ = index + 1;
   return queue(request, rid);
 }
 
@@ -88,8 +89,19 @@ void CoreLink::respond(std::span<const std::byte> response) {
 void CoreLink::set_service_up(bool up) {
   service_up_ = up;
   if (!opt_.has_role || !connected_) return;
+  send_service_state();
+}
+
+void CoreLink::send_service_state() {
+  // One in flight at a time: a service that flaps faster than the core answers sends its latest
+  // state once the answer is in, not one request per flap.
+  if (state_rid_ != 0) {
+    state_stale_ = true;
+    return;
+  }
+  state_stale_ = false;
   std::byte buf[wire::kMessageMax];
-  send_internal({buf, wire::encode_service_state(buf, 0, up)});
+  send_internal({buf, wire::encode_service_state(buf, 0, service_up_)});
 }
 
 bool CoreLink::queue(std::span<const std::byte> bytes, uint64_t request_id) {
@@ -125,7 +137,7 @@ void CoreLink::on_open(engine::Connection& conn) {
   std::byte buf[wire::kMessageMax];
   if (opt_.has_role) {
     send_internal({buf, wire::encode_register(buf, 0, opt_.role)});
-    if (service_up_) send_internal({buf, wire::encode_service_state(buf, 0, true)});
+    if (service_up_) send_service_state();
   } else {
     set_up(true);
   }
@@ -183,8 +195,11 @@ size_t CoreLink::on_data(engine::Connection& conn, std::span<const std::byte> da
           conn.abort();
           return data.size();
         }
-      } else if (m.header.status != wire::Status::ok) {
-        CP_LOG_WARN("{}: service state refused: {}", opt_.name, wire::to_string(m.header.status));
+      } else if (state_rid_ == index + 1) {
+        state_rid_ = 0;
+        if (m.header.status != wire::Status::ok)
+          CP_LOG_WARN("{}: service state refused: {}", opt_.name, wire::to_string(m.header.status));
+        if (state_stale_) send_service_state();
       }
       continue;
     }
@@ -209,6 +224,8 @@ void CoreLink::fail_all() {
   pending_head_ = 0;
   pending_count_ = 0;
   registered_rid_ = 0;
+  state_rid_ = 0;
+  state_stale_ = false;
   wire::Message lost;
   lost.header.status = wire::Status::temporary_failure;
   for (uint32_t i = 0; i < slots_.size(); ++i) {

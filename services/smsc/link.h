@@ -103,6 +103,7 @@ class CoreLink final : public engine::ConnectionHandler {
   void fail_all();
   void set_up(bool up);
   bool send_internal(std::span<const std::byte> request);
+  void send_service_state();
 
   engine::Reactor& reactor_;
   SocketAddress socket_;
@@ -113,7 +114,9 @@ class CoreLink final : public engine::ConnectionHandler {
   bool connected_ = false;
   bool up_ = false;
   bool service_up_ = false;
-  uint32_t registered_rid_ = 0;  // the request id of the RH_REGISTER in flight (0: none)
+  uint32_t registered_rid_ = 0;  // the slot (+1) of the RH_REGISTER in flight (0: none)
+  uint32_t state_rid_ = 0;       // the slot (+1) of the service state in flight (0: none)
+  bool state_stale_ = false;     // service_up_ changed while it was in flight
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_;
   uint32_t in_flight_ = 0;

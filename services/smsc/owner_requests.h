@@ -29,6 +29,7 @@ struct InReq {
   bool srr = false;
   wire::Discharge discharge;
   unsigned home = 0;                 // the core whose pool it came from (and that answers)
+  unsigned report_core = 0;          // report: the owner core it is entered on (and retried on)
   uint64_t control_token = 0;        // a control command waiting for this (conn_id 0)
   char state_name[24] = {};          // lookup: where the message is
   ShardOwner* owner_core = nullptr;  // set by the owner when it takes it

@@ -62,7 +62,7 @@ void ShardOwner::recover() {
     m.entry_ns = r.time_entry_ns;
     m.expiry_ns = r.time_expiry_ns;
     m.dup_key = duplicate_key(r);
-    m.dup_indexed = by_dup.put(m.dup_key, s);
+    m.dup_indexed = !(r.flags & SmRecord::kFlagNoReference) && by_dup.put(m.dup_key, s);
     heap_push(s);
     enqueue(s, r);
     ++n;
@@ -74,10 +74,12 @@ void ShardOwner::recover() {
 }
 
 void ShardOwner::submit(InReq& q) {
+  const bool has_reference = !(q.record.flags & SmRecord::kFlagNoReference);
   if (!q.store_only) {
     // Duplicate detection (design 2.4.5): an active message with the same originator,
-    // routed destination, reference and content, entered within the window.
-    if (auto d = by_dup.find(q.dup_key)) {
+    // routed destination, reference and content, entered within the window. Without a
+    // reference nothing tells a retry from a second message: none is looked for.
+    if (auto d = has_reference ? by_dup.find(q.dup_key) : std::nullopt) {
       Msg& m = msgs[*d];
       const SmRecord* existing = m.state == MsgState::committing ? nullptr : record_of(*d);
       if (existing && same_message(*existing, q.record) &&
@@ -107,7 +109,7 @@ void ShardOwner::submit(InReq& q) {
   m.entry_ns = q.record.time_entry_ns;
   m.expiry_ns = q.record.time_expiry_ns;
   m.dup_key = q.dup_key;
-  m.dup_indexed = by_dup.put(q.dup_key, s);
+  m.dup_indexed = has_reference && by_dup.put(q.dup_key, s);
 }
 
 void ShardOwner::on_submit_durable(void* ctx, uint64_t index, int32_t result) {
@@ -265,6 +267,7 @@ void ShardOwner::on_tick() {
     again.swap(retry_discharge);
     for (uint32_t s : again) write_discharge(s);
   }
+  retry_reports();
   kick();
   const Nanos t = now();
   for (auto it = imsi_cache.begin(); it != imsi_cache.end();)
@@ -310,7 +313,10 @@ void ShardOwner::reply(InReq& q) {
         auto& service = *reinterpret_cast<SmscService::Impl*>(msg.args[0]);
         auto* req = static_cast<InReq*>(msg.ptr);
         if (req->kind != InReq::Kind::report) return service.front->answered(*req);
-        service.core[req->home]->reports_free.push_back(req);
+        ShardOwner& home = *service.core[req->home];
+        if (req->status == Status::store_full || req->status == Status::store_failed)
+          return home.report_refused(*req);
+        home.reports_free.push_back(req);  // entered (or already there: a duplicate)
       },
       &q);
 }

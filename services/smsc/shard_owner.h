@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/log_throttle.h"
 #include "engine/reactor.h"
 #include "services/smsc/expiry_heap.h"
 #include "services/smsc/flat_map.h"
@@ -67,6 +68,9 @@ struct ShardOwner final : engine::Poller {
   std::vector<CrossCoreMessage> local, running;  // posts to this core itself
   std::vector<InReq> report_pool;
   std::vector<InReq*> reports_free;
+  std::vector<InReq*> reports_refused;  // refused (store full, a failed commit): retried
+  Nanos reports_retry_at = 0;           // ... not before this
+  LogThrottle report_log;
   uint64_t numdb_seen = 0;
   static ShardOwner& of(Reactor& r, const CrossCoreMessage& msg);
   engine::Timer expiry_timer, tick_timer;
@@ -161,6 +165,9 @@ struct ShardOwner final : engine::Poller {
   std::unordered_map<uint64_t, SmRecord> report_pending_;
 
   void make_report(const SmRecord& orig, Disposition disp, uint32_t extra);
+  // A report came back refused (home core): kept and entered again after retry_delay.
+  void report_refused(InReq& q);
+  void retry_reports();
 
   // -- expiry
   void on_expiry();

@@ -25,8 +25,14 @@ void ShardOwner::remember(uint32_t s) {
 void ShardOwner::make_report(const SmRecord& orig, Disposition disp, uint32_t extra) {
   if (orig.src.ton == 5 || orig.src.length == 0) return;  // nowhere to send it
   if (reports_free.empty()) {
-    CP_LOG_WARN("smsc core {}: status report for message {:#x} dropped: too many in flight", id,
-                orig.message_id);
+    // Every report of this core is in flight or waiting for a retry: this one is lost, and
+    // counted so.
+    stats().status_reports_lost.fetch_add(1, std::memory_order_relaxed);
+    if (uint64_t held; report_log.pass(now(), held))
+      CP_LOG_WARN(
+          "smsc core {}: status report for message {:#x} lost: {} in flight or waiting "
+          "({} more reports not logged)",
+          id, orig.message_id, report_pool.size(), held);
     return;
   }
   InReq* q = reports_free.back();
@@ -76,7 +82,31 @@ void ShardOwner::make_report(const SmRecord& orig, Disposition disp, uint32_t ex
       key = routed->routed_digits;
   }
   q->dup_key = duplicate_key(r);
-  impl.post(*reactor, shard_for(key, impl.cores), &ShardOwner::on_submit, q);
+  q->report_core = shard_for(key, impl.cores);
+  impl.post(*reactor, q->report_core, &ShardOwner::on_submit, q);
+}
+
+void ShardOwner::report_refused(InReq& q) {
+  stats().status_report_retries.fetch_add(1, std::memory_order_relaxed);
+  if (uint64_t held; report_log.pass(now(), held))
+    CP_LOG_WARN(
+        "smsc core {}: status report for message {:#x} refused ({}); retrying in {} ms "
+        "({} more not logged)",
+        id, q.record.message_id, wire::to_string(q.status), impl.opt.retry_delay / kNanosPerMilli,
+        held);
+  if (reports_refused.empty()) reports_retry_at = now() + impl.opt.retry_delay;
+  reports_refused.push_back(&q);
+}
+
+void ShardOwner::retry_reports() {
+  if (reports_refused.empty() || now() < reports_retry_at) return;
+  std::vector<InReq*> again;
+  again.swap(reports_refused);
+  for (InReq* q : again) {
+    q->status = Status::ok;
+    q->message_id = 0;
+    impl.post(*reactor, q->report_core, &ShardOwner::on_submit, q);
+  }
 }
 
 }  // namespace cp::smsc

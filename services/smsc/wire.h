@@ -98,7 +98,10 @@ struct Header {
 inline constexpr uint8_t kSubmitDeliverToImsi = 0x01;  // skip routing: GSM MT to record.dest_imsi
 inline constexpr uint8_t kSubmitLocallyOriginated = 0x02;  // may use 4-digit local numbers
 inline constexpr uint8_t kSubmitUntrusted = 0x04;  // apply the PID/DCS filters (design 2.4.3)
-inline constexpr uint8_t kSubmitFlagsKnown = 0x07;
+// No reference to tell a retry by (SMPP without user_message_reference; message_ref is then 0):
+// no duplicate detection for this message (SmRecord::kFlagNoReference).
+inline constexpr uint8_t kSubmitNoReference = 0x08;
+inline constexpr uint8_t kSubmitFlagsKnown = 0x0F;
 
 // DELIVER_TO_PEER response, extra_info bit 31 with status ok: the message was handed to the
 // next SMSC, which will report its outcome; the handler submits the status report itself (a

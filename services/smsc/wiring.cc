@@ -40,6 +40,12 @@ constexpr Row kCounters[] = {
      ctl::MetricType::counter, &SmscStats::cancelled},
     {"status_reports", "cellplane_smsc_status_reports_total", "Status reports entered.",
      ctl::MetricType::counter, &SmscStats::status_reports},
+    {"status_report_retries", "cellplane_smsc_status_report_retries_total",
+     "Status reports refused by the store (full, a failed commit) and entered again later.",
+     ctl::MetricType::counter, &SmscStats::status_report_retries},
+    {"status_reports_lost", "cellplane_smsc_status_reports_lost_total",
+     "Status reports that could not be made: every report of the core was in flight.",
+     ctl::MetricType::counter, &SmscStats::status_reports_lost},
     {"protocol_errors", "cellplane_smsc_protocol_errors_total", "Bad messages on the SMSC socket.",
      ctl::MetricType::counter, &SmscStats::protocol_errors},
 };

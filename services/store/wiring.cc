@@ -89,7 +89,15 @@ Result<void, std::string> install_store(ctl::ServiceHost& host) {
   const ctl::Config& config = host.config();
   engine::Engine& engine = host.engine();
   StoreModule* module = nullptr;
-  if (config.section<StoreConfig>().enabled) {
+  const StoreConfig& c = config.section<StoreConfig>();
+  if (c.enabled) {
+    // A commit's block runs and its fdatasync go to io_uring as one linked chain (the backend
+    // refuses a longer one): the largest batch must fit the ring.
+    if (c.batch_kib / 4 + 1 > config.engine.io_queue_depth)
+      return fail(
+          fmt::format("[store] batch_kib = {} needs [engine] io_queue_depth of at least {} "
+                      "(one ring entry per 4 KiB block, and one more); it is {}",
+                      c.batch_kib, c.batch_kib / 4 + 1, config.engine.io_queue_depth));
     if (engine.core_count() > storage::kShardsMax)
       return fail(
           fmt::format("[store] supports at most {} cores (one shard each)", storage::kShardsMax));

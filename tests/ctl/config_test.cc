@@ -161,6 +161,11 @@ TEST(Config, OutOfRange) {
   expect_error_at("[engine]\ncross_core_ring_capacity = 1000\n", 2, 28,
                   "= 1000 must be a power of two");
   expect_error_at("[engine]\ncross_core_ring_capacity = 8\n", 2, 28, "out of range (16..");
+  // Buffer ids are 16 bits; the io_uring ring a power of two.
+  expect_error_at("[engine]\nrecv_buffers = 65536\n", 2, 16, "out of range (16..32768)");
+  expect_error_at("[engine]\nrecv_buffers = 1000\n", 2, 16, "must be a power of two");
+  expect_error_at("[engine]\nio_queue_depth = 100\n", 2, 18, "must be a power of two");
+  expect_error_at("[engine]\nrecv_buffer_bytes = 100\n", 2, 21, "out of range (512..1048576)");
 }
 
 TEST(Config, BadEnums) {
@@ -217,7 +222,8 @@ TEST(Config, RoundTripDefaults) {
 TEST(Config, RoundTripEveryFieldChanged) {
   Config c(schema());
   c.state_dir = "/tmp/odd \"dir\"\\ \t é";
-  c.engine = {8, false, false, engine::IoBackendKind::io_uring, 100, 4096, 8192, 30000, 65536, 1};
+  c.engine = {8,  false, false,   engine::IoBackendKind::io_uring, 100, 4096, 8192, 30000, 65536, 1,
+              64, 16,    1u << 20};
   c.control = {"/run/x.ctl", 0660};
   c.metrics = {false, "0.0.0.0:1"};
   c.log = {LogLevel::trace, true};

@@ -677,6 +677,40 @@ TEST_F(DaemonTest, CheckConfigNamesFileLineAndColumn) {
   EXPECT_NE(help.text.find("--io-backend"), std::string::npos);
 }
 
+// The receive buffer pools and the io_uring ring are sized from [engine] (issue 15: only the
+// built-in defaults were ever used), and a store batch that could not fit the ring is refused
+// at start with the reason, not an assert at the first large commit.
+TEST_F(DaemonTest, EnginePoolsAreSizedFromTheConfiguration) {
+  std::ofstream(config_) << "state_dir = \"" << (dir_ / "state").string() << "\"\n"
+                         << "[engine]\ncores = 2\nrecv_buffers = 64\nrecv_buffer_bytes = 2048\n"
+                         << "io_queue_depth = 512\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+                         << "[store]\nbatch_kib = 2044\n"
+                         << "[smpp]\nlisten = \"127.0.0.1:0\"\n"
+                         << "[remsim_server]\nlisten = \"127.0.0.1:0\"\nrest_listen = \"\"\n"
+                         << "[bankd]\nlisten = \"127.0.0.1:0\"\n";
+  {
+    Daemon d(dir_, {"--config", config_});
+    ASSERT_TRUE(wait_socket()) << d.log();
+    const auto stats = ctl({"--json", "stats"});
+    ASSERT_EQ(stats.status, 0) << stats.text;
+    EXPECT_NE(stats.text.find("\"recv_buffers\":64"), std::string::npos) << stats.text;
+    EXPECT_EQ(stats.text.find("\"recv_buffers\":1024"), std::string::npos) << stats.text;
+    EXPECT_EQ(d.terminate(), 0) << d.log();
+  }
+  fs::remove_all(dir_ / "state");
+  const auto small = (dir_ / "small-ring.toml").string();
+  std::ofstream(small) << "state_dir = \"" << (dir_ / "state").string() << "\"\n"
+                       << "[engine]\ncores = 1\nio_queue_depth = 64\n"
+                       << "[metrics]\nenabled = false\n[smpp]\nenabled = false\n"
+                       << "[remsim_server]\nenabled = false\n[bankd]\nenabled = false\n";
+  const auto refused = run({CELLPLANED_PATH, "--config", small});
+  EXPECT_EQ(refused.status, 1) << refused.text;
+  EXPECT_NE(refused.text.find("[store] batch_kib = 4096 needs [engine] io_queue_depth of at least "
+                              "1025"),
+            std::string::npos)
+      << refused.text;
+}
+
 // Every service's section is in the schema the daemon checks a file against (each is declared in
 // services/<name>/config.h): the printed default holds them all and checks clean, and a bad
 // value in any of them is caught with its position before anything starts.

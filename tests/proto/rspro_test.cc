@@ -259,7 +259,13 @@ TEST(Rspro, TruncationsFlipsAndSplitsNeverCrash) {
       for (int bit = 0; bit < 8; ++bit) {
         auto x = der;
         x[i] ^= static_cast<std::byte>(1 << bit);
-        if (auto p = rspro::decode(x)) (void)rspro::encode(*p);
+        // What decodes re-encodes to DER that decodes to the same encoding again.
+        if (auto p = rspro::decode(x)) {
+          const auto once = rspro::encode(*p);
+          auto back = rspro::decode(once);
+          ASSERT_TRUE(back) << l.what << " flip " << i << "/" << bit;
+          EXPECT_EQ(rspro::encode(*back), once) << l.what << " flip " << i << "/" << bit;
+        }
       }
     }
   }

@@ -165,11 +165,31 @@ TEST(SmppPdu, ByteFlipsNeverCrash) {
       for (int bit = 0; bit < 8; ++bit) {
         auto c = pdu;
         c[i] ^= static_cast<std::byte>(1 << bit);
+        // Each decoder refuses with a status to answer, or gives back exactly what it read.
         const auto body = std::span(c).subspan(kHeaderBytes);
-        (void)decode_header(c);
-        (void)decode_bind(body);
-        (void)decode_short_message(body);
-        (void)decode_message_id_resp(body);
+        auto h = decode_header(c);
+        if (!h) {
+          EXPECT_NE(h.error().status, status::ok);
+          continue;
+        }
+        const auto same = [&](const std::vector<std::byte>& again) {
+          return std::equal(body.begin(), body.end(), again.begin() + kHeaderBytes, again.end());
+        };
+        if (auto b = decode_bind(body))
+          EXPECT_TRUE(same(encode_bind(h->command_id, h->sequence, *b))) << i << "/" << bit;
+        else
+          EXPECT_NE(b.error().status, status::ok);
+        if (auto short_msg = decode_short_message(body))
+          EXPECT_TRUE(same(encode_short_message(h->command_id, h->sequence, *short_msg)))
+              << i << "/" << bit;
+        else
+          EXPECT_NE(short_msg.error().status, status::ok);
+        if (auto id = decode_message_id_resp(body))
+          // (re-encoded as ok: an error response goes out without its body)
+          EXPECT_TRUE(same(encode_message_id_resp(h->command_id, status::ok, h->sequence, *id)))
+              << i << "/" << bit;
+        else
+          EXPECT_NE(id.error().status, status::ok);
       }
   }
 }

@@ -9,6 +9,7 @@
 //   - the worker state table as cellctl shows it; bad input from a client
 #include <gtest/gtest.h>
 
+#include "base/address_filter.h"
 #include "tests/services/remsim/remsim_harness.h"
 
 namespace cp::remsim::test {
@@ -32,8 +33,9 @@ class BankdTest : public ::testing::TestWithParam<unsigned> {
     rest_port_ = server_->rest.port();
     server_port_ = server_->rspro.port();
   }
-  void start_bankd() {
+  void start_bankd(AddressFilter allow = {}) {
     BankdOptions o;
+    o.allow = std::move(allow);
     o.server = loopback(server_port_);
     o.listen = loopback(bankd_port_);
     o.bank_id = 1;
@@ -219,6 +221,29 @@ TEST_P(BankdTest, BadInputFromClients) {
   // A TPDU for a bank slot that is not this client's: closed.
   c->set_bank({1, 3});
   EXPECT_TRUE(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2}).empty());
+}
+
+// [bankd] allow: a client from elsewhere is closed at accept and counted (issue 15).
+TEST_P(BankdTest, ClientsOutsideTheAllowListAreClosedAtAccept) {
+  bankd_.reset();
+  start_bankd(*AddressFilter::parse("10.0.0.0/8"));
+  RsproLink outsider;
+  ASSERT_TRUE(outsider.connect(bankd_at()));
+  rspro::Pdu req;
+  req.type = rspro::MsgType::connect_client_req;
+  req.identity = {rspro::ComponentType::client, "x", "y", "z", {}};
+  req.client = rspro::ClientSlot{23, 0};
+  outsider.send(req);
+  EXPECT_FALSE(TestClient::expect(outsider, rspro::MsgType::connect_client_res, 1000));
+  EXPECT_TRUE(eventually([&] { return bankd_->bankd->stats().clients_disallowed.load() == 1; }));
+  EXPECT_EQ(bankd_->bankd->stats().clients_accepted.load(), 0u);
+  // Loopback allowed: the client gets its card.
+  bankd_.reset();
+  start_bankd(*AddressFilter::parse("127.0.0.1"));
+  ASSERT_TRUE(eventually([&] { return bankd_->registered(); }));
+  auto c = mapped_client(24, 1);
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+  EXPECT_EQ(bankd_->bankd->stats().clients_disallowed.load(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, BankdTest, ::testing::Values(1u, 2u),

@@ -233,5 +233,46 @@ TEST_F(PcscRemsim, MappingDeletedAndRecreatedWhileConnected) {
   run_card_session([&](const std::vector<std::byte>& a) { return c.apdu(a); }, card_);
 }
 
+// A reset the modem asks for while an APDU is at the card reaches the card after that APDU's
+// answer and before the next one (issue 15: it was dropped, so the card's selection and PIN
+// state outlived the modem's reset). PC/SC answers on a hardware thread: the reset below
+// arrives while the SELECT is at the card.
+TEST_F(PcscRemsim, AResetDuringAnApduReachesTheCardBeforeTheNextOne) {
+  TestClient c({8, 0});
+  ASSERT_EQ(c.register_with(loopback(server_port_)), rspro::ResultCode::ok);
+  ASSERT_EQ(test::rest(loopback(rest_port_), "POST", "/slotmaps", map_body(1, 0, 8, 0)).status,
+            201);
+  auto cfg = c.next_config();
+  ASSERT_TRUE(cfg && cfg->second);
+  ASSERT_TRUE(c.connect_bank_retrying(*cfg->second));
+  EXPECT_EQ(sw(c.apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);  // EF.ICCID
+  EXPECT_EQ(sw(c.apdu({0x00, 0xB0, 0x00, 0x00, 0x0A})), 0x9000u);  // it is the current EF
+  const auto tpdu = [&](std::vector<std::byte> data) {
+    rspro::Pdu p;
+    p.type = rspro::MsgType::tpdu_modem_to_card;
+    p.client = {8, 0};
+    p.bank = c.bank();
+    p.data = data;
+    ASSERT_TRUE(c.bank_link().send(p));
+  };
+  // SELECT, a cold reset (VCC falls), READ BINARY: sent back to back.
+  tpdu(bytes({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2}));
+  rspro::Pdu ind;
+  ind.type = rspro::MsgType::client_slot_status_ind;
+  ind.client = {8, 0};
+  ind.bank = c.bank();
+  ind.status.vcc_present = false;
+  ASSERT_TRUE(c.bank_link().send(ind));
+  tpdu(bytes({0x00, 0xB0, 0x00, 0x00, 0x0A}));
+  auto selected = TestClient::expect(c.bank_link(), rspro::MsgType::tpdu_card_to_modem);
+  ASSERT_TRUE(selected);
+  EXPECT_EQ(sw({selected->pdu.data.begin(), selected->pdu.data.end()}), 0x9000u);
+  // After the reset the MF is current: no EF to read.
+  auto read = TestClient::expect(c.bank_link(), rspro::MsgType::tpdu_card_to_modem);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(sw({read->pdu.data.begin(), read->pdu.data.end()}), 0x6986u)
+      << "the READ BINARY reached the card before the reset";
+}
+
 }  // namespace
 }  // namespace cp::remsim::test

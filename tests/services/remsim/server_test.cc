@@ -11,12 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
 
+#include "base/address_filter.h"
 #include "proto/ipa/ipa.h"
 #include "tests/services/remsim/remsim_harness.h"
 
@@ -238,6 +240,56 @@ TEST(RemsimServer, ConnectionsBeyondMaxConnectionsAreRefusedAndTheServerServesOn
     auto res = TestClient::expect(bank, rspro::MsgType::connect_bank_res, 500);
     return res && res->pdu.result == rspro::ResultCode::ok;
   }));
+}
+
+// [remsim_server] allow: a bank or client from elsewhere is closed at accept and counted; one
+// from an allowed network registers (issue 15: the RSPRO allow-list).
+TEST(RemsimServer, PeersOutsideTheAllowListAreClosedAtAccept) {
+  const auto cap = captured_session(RSPRO_VECTORS);
+  const auto bank_registers = [&](const SocketAddress& at) {
+    RsproLink bank;
+    if (!bank.connect(at)) return false;
+    bank.send_raw(unhex(cap.at("bankd(ctrl)>connectBankReq")[0]));
+    auto res = TestClient::expect(bank, rspro::MsgType::connect_bank_res, 1000);
+    return res && res->pdu.result == rspro::ResultCode::ok;
+  };
+  {
+    ServerOptions o = options();
+    o.allow = *AddressFilter::parse("10.0.0.0/8, ::1/128");
+    ServerRun s(o);
+    ASSERT_TRUE(s.run && s.run->started());
+    EXPECT_FALSE(bank_registers(s.rspro));
+    EXPECT_TRUE(eventually([&] { return s.server->stats().connections_disallowed.load() >= 1; }));
+    EXPECT_EQ(s.server->stats().connections.load(), 0u);
+  }
+  ServerOptions o = options();
+  o.allow = *AddressFilter::parse("127.0.0.0/8");
+  ServerRun s(o);
+  ASSERT_TRUE(s.run && s.run->started());
+  EXPECT_TRUE(bank_registers(s.rspro));
+  EXPECT_EQ(s.server->stats().connections_disallowed.load(), 0u);
+}
+
+// A ConnectBankReq of another RSPRO version (the captured one with its version 2 made 3) is
+// answered unsupportedProtocolVersion and closed; the bank is not registered (issue 15: the
+// version was never checked).
+TEST(RemsimServer, AnotherRsproVersionIsRefused) {
+  ServerRun s(options());
+  ASSERT_TRUE(s.run && s.run->started());
+  const auto cap = captured_session(RSPRO_VECTORS);
+  auto req = unhex(cap.at("bankd(ctrl)>connectBankReq")[0]);
+  const std::byte version2[] = {std::byte{0x80}, std::byte{0x01}, std::byte{0x02}};
+  auto at = std::search(req.begin(), req.end(), std::begin(version2), std::end(version2));
+  ASSERT_NE(at, req.end());
+  at[2] = std::byte{0x03};
+  RsproLink bank;
+  ASSERT_TRUE(bank.connect(s.rspro));
+  bank.send_raw(req);
+  auto res = TestClient::expect(bank, rspro::MsgType::connect_bank_res, 2000);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->pdu.result, rspro::ResultCode::unsupported_protocol_version);
+  EXPECT_FALSE(bank.receive(2000));  // closed
+  EXPECT_EQ(rest(s.rest, "GET", "/banks").body.find("\"bankId\""), std::string::npos);
 }
 
 TEST(RemsimServer, SlotmapsSurviveARestartAndADeletionWaitsForTheBank) {

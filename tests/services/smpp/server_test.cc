@@ -138,16 +138,79 @@ TEST_P(SmppServerTest, BindsAndTheirRefusals) {
 TEST_P(SmppServerTest, SubmitIsAnsweredWithTheIdOfTheDurableRecord) {
   auto e = bound();
   std::vector<std::byte> text;
-  // 2125550102 is a `local` number: storing is its delivery.
-  const Pdu r = submit_when_ready(*e, message("12126660001", "12125550102", "hello", text));
-  ASSERT_EQ(r.header.command_status, pdu::status::ok);
-  auto id_text = pdu::decode_message_id_resp(r.body());
+  // 2125550102 is a `local` number: storing is its delivery. The first submit waits for the
+  // server's core links.
+  const Pdu first = submit_when_ready(*e, message("12126660001", "12125550102", "hello", text));
+  ASSERT_EQ(first.header.command_status, pdu::status::ok);
+  // With every store commit held, nothing is durable: no answer may leave.
+  harness_->hold_commits();
+  const uint64_t held_before = harness_->held_commits();
+  const uint32_t seq = e->submit(message("12126660001", "12125550102", "held", text));
+  EXPECT_TRUE(eventually([&] { return harness_->held_commits() > held_before; }));
+  EXPECT_FALSE(e->read(300)) << "answered before the record was durable";
+  const uint64_t records_before = harness_->records();
+  harness_->release_commits();
+  auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.sequence, seq);
+  ASSERT_EQ(r->header.command_status, pdu::status::ok);
+  auto id_text = pdu::decode_message_id_resp(r->body());
   ASSERT_TRUE(id_text);
   auto id = parse_message_id(*id_text);
   ASSERT_TRUE(id) << *id_text;
   // The store counts its records on the owning core, a moment after the answer left.
-  EXPECT_TRUE(eventually([&] { return harness_->records() >= 1; }));
-  EXPECT_EQ(server().stats().submits.load(), 1u);
+  EXPECT_TRUE(eventually([&] { return harness_->records() > records_before; }));
+  EXPECT_EQ(server().stats().submits.load(), 2u);
+}
+
+// Duplicate detection catches only real retries (issue 15). Without user_message_reference the
+// sequence number used to stand in for the reference: a client whose sequence numbers restart
+// with each bind had its second equal text within 600 s answered ESME_ROK with the first one's
+// id, and it was never stored. With a reference, the retry is still caught.
+TEST_P(SmppServerTest, OnlyAGivenReferenceMakesADuplicate) {
+  std::vector<std::byte> text;
+  // 2125550101 is a GSM subscriber and no IMSI resolver is connected: the message stays active.
+  const auto m = message("12126660001", "12125550101", "same text", text);
+  const auto id_of = [](const Pdu& r) {
+    auto id = pdu::decode_message_id_resp(r.body());
+    return id ? std::string(*id) : std::string();
+  };
+  {  // the server's core links are up from here on: no submit below is throttled
+    std::vector<std::byte> other;
+    auto e = bound();
+    ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12125550102", "warm-up", other))
+                  .header.command_status,
+              pdu::status::ok);
+  }
+  std::string first;
+  {
+    auto e = bound();
+    const Pdu r = submit_when_ready(*e, m);
+    ASSERT_EQ(r.header.command_status, pdu::status::ok);
+    first = id_of(r);
+  }
+  const uint64_t records = harness_->records();
+  {
+    auto e = bound();  // a new bind: the same sequence numbers again
+    const Pdu r = submit_when_ready(*e, m);
+    ASSERT_EQ(r.header.command_status, pdu::status::ok);
+    EXPECT_NE(id_of(r), first) << "taken for a duplicate of the first bind's message";
+  }
+  EXPECT_TRUE(eventually([&] { return harness_->records() == records + 1; }));
+
+  // With a user_message_reference: the same reference again is a retry.
+  std::vector<std::byte> tlvs;
+  const std::byte ref[] = {std::byte{0x01}, std::byte{0x07}};
+  pdu::append_tlv(tlvs, pdu::tag::user_message_reference, ref);
+  auto with_ref = m;
+  with_ref.tlvs = tlvs;
+  auto e = bound();
+  const Pdu a = submit_when_ready(*e, with_ref);
+  ASSERT_EQ(a.header.command_status, pdu::status::ok);
+  const Pdu b = submit_when_ready(*e, with_ref);
+  ASSERT_EQ(b.header.command_status, pdu::status::ok);
+  EXPECT_EQ(id_of(b), id_of(a));
+  EXPECT_EQ(harness_->smsc().stats().duplicates.load(), 1u);
 }
 
 TEST_P(SmppServerTest, SubmitRefusals) {
@@ -318,6 +381,32 @@ TEST_P(SmppServerTest, MalformedInput) {
     EXPECT_TRUE(e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
   }
   EXPECT_GE(server().stats().protocol_errors.load(), 2u);
+}
+
+// A submit_sm within SMPP's 70,000 bytes but longer than the server's receive block (16 KiB):
+// answered ESME_RINVMSGLEN with its sequence number, and the bind goes on (issue 15: the
+// connection closed without an answer).
+TEST_P(SmppServerTest, APduLongerThanTheReceiveBlockIsAnsweredAndTheBindGoesOn) {
+  auto e = bound();
+  std::vector<std::byte> big(40'000, std::byte{0x41});
+  const auto header = pdu::encode_header_only(pdu::cmd::submit_sm, 0, 77);
+  std::copy(header.begin(), header.end(), big.begin());
+  big[0] = std::byte{0};
+  big[1] = std::byte{40'000 >> 16};
+  big[2] = std::byte{(40'000 >> 8) & 0xff};
+  big[3] = std::byte{40'000 & 0xff};
+  e->send(big);
+  auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header.command_status, pdu::status::invmsglen);
+  EXPECT_EQ(r->header.sequence, 77u);
+  e->send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 78));
+  auto k = e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->header.sequence, 78u);
+  std::vector<std::byte> text;
+  auto ok = submit_when_ready(*e, message("12126660001", "12125550102", "after", text));
+  EXPECT_EQ(ok.header.command_status, pdu::status::ok);
 }
 
 // A client that sends and never reads (enquire_link after enquire_link): the server stops

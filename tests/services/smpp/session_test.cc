@@ -42,26 +42,28 @@ TEST(SmppSession, FramesAreTakenWholeAndInOrder) {
   stream.insert(stream.end(), fourth.begin(), fourth.begin() + 7);
   std::vector<uint32_t> seen;
   bool bad = false;
+  OversizedPdu oversized;
+  const auto no_oversize = [](const pdu::Header&) { ADD_FAILURE() << "oversized"; };
   const size_t used = consume_frames(
-      stream,
+      stream, 65536, oversized,
       [&](const pdu::Header& h, std::span<const std::byte> body) {
         EXPECT_TRUE(body.empty());
         seen.push_back(h.sequence);
         return true;
       },
-      [&](const pdu::Error&) { bad = true; });
+      [&](const pdu::Error&) { bad = true; }, no_oversize);
   EXPECT_FALSE(bad);
   EXPECT_EQ(seen, (std::vector<uint32_t>{1, 2, 3}));
   EXPECT_EQ(used, 3 * pdu::kHeaderBytes);
   // A full window: the PDU the taker declines stays unconsumed.
   seen.clear();
   const size_t first_only = consume_frames(
-      stream,
+      stream, 65536, oversized,
       [&](const pdu::Header& h, std::span<const std::byte>) {
         seen.push_back(h.sequence);
         return seen.size() < 2;
       },
-      [&](const pdu::Error&) { bad = true; });
+      [&](const pdu::Error&) { bad = true; }, no_oversize);
   EXPECT_EQ(first_only, pdu::kHeaderBytes);
 }
 
@@ -72,16 +74,58 @@ TEST(SmppSession, ABadCommandLengthConsumesEverything) {
   stream.insert(stream.end(), std::begin(junk), std::end(junk));
   int taken = 0;
   bool bad = false;
+  OversizedPdu oversized;
   EXPECT_EQ(consume_frames(
-                stream,
+                stream, 65536, oversized,
                 [&](const pdu::Header&, std::span<const std::byte>) {
                   ++taken;
                   return true;
                 },
-                [&](const pdu::Error&) { bad = true; }),
+                [&](const pdu::Error&) { bad = true; }, [](const pdu::Header&) {}),
             stream.size());
   EXPECT_EQ(taken, 1);
   EXPECT_TRUE(bad);
+}
+
+// A PDU within SMPP's 70,000 bytes but longer than the connection holds is handed over once,
+// then skipped as its bytes arrive, in pieces; the PDU after it is taken as usual.
+TEST(SmppSession, APduTooLongToHoldIsAnsweredAndSkipped) {
+  std::vector<std::byte> big = header_pdu(pdu::cmd::submit_sm, 7);
+  big.resize(20'000, std::byte{0x41});
+  big[0] = std::byte{0};
+  big[1] = std::byte{0};
+  big[2] = std::byte{20'000 >> 8};
+  big[3] = std::byte{20'000 & 0xff};
+  auto after = header_pdu(pdu::cmd::enquire_link, 8);
+  big.insert(big.end(), after.begin(), after.end());
+  OversizedPdu oversized;
+  std::vector<uint32_t> too_large;
+  std::vector<uint32_t> taken;
+  size_t at = 0;
+  for (size_t piece : {10u, 4000u, 9000u, 7006u}) {  // the last piece ends inside `after`
+    const auto chunk = std::span(big).subspan(at, piece);
+    at += consume_frames(
+        chunk, 16384, oversized,
+        [&](const pdu::Header& h, std::span<const std::byte>) {
+          taken.push_back(h.sequence);
+          return true;
+        },
+        [&](const pdu::Error&) { ADD_FAILURE() << "bad"; },
+        [&](const pdu::Header& h) { too_large.push_back(h.sequence); });
+  }
+  EXPECT_EQ(too_large, std::vector<uint32_t>{7});
+  EXPECT_TRUE(taken.empty());
+  EXPECT_EQ(at, 20'000u);  // the first 10 bytes waited for the header, then all was skipped
+  at += consume_frames(
+      std::span(big).subspan(at), 16384, oversized,
+      [&](const pdu::Header& h, std::span<const std::byte>) {
+        taken.push_back(h.sequence);
+        return true;
+      },
+      [&](const pdu::Error&) { ADD_FAILURE() << "bad"; },
+      [&](const pdu::Header& h) { too_large.push_back(h.sequence); });
+  EXPECT_EQ(taken, std::vector<uint32_t>{8});
+  EXPECT_EQ(at, big.size());
 }
 
 TEST(SmppSession, OutstandingRequestsAndKeepalive) {

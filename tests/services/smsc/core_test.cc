@@ -333,6 +333,45 @@ TEST_P(SmscCoreTest, ExpiryDischargesAndSendsTheStatusReportAsked) {
   EXPECT_EQ(rep.disposition, static_cast<uint8_t>(storage::Disposition::expired));
 }
 
+// A status report the store refuses (its core's active table full) is kept and entered again
+// once there is room (issue 15: it went back to the pool, lost without a line or a counter).
+TEST_P(SmscCoreTest, AStatusReportRefusedByAFullStoreIsRetried) {
+  TempDir tmp;
+  SmscOptions o = test_options(tmp.str());
+  o.max_active_per_core = 4;
+  SmscHarness h(tmp.str(), GetParam(), o);
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  // Fill every core's table with messages nobody delivers (no uplink: they wait).
+  std::vector<uint64_t> active;
+  for (uint16_t i = 0; i < 64; ++i) {
+    const auto r =
+        submit(c, make_submit("2125550100", "41555501" + std::to_string(10 + i), "x", i), 100 + i);
+    if (r.header.status == Status::ok) active.push_back(r.message_id);
+  }
+  ASSERT_EQ(active.size(), 4u * GetParam());
+  // Stored is delivered for a local destination: the report to the GSM originator is made at
+  // once, and refused — the originator's core is full.
+  auto s = make_submit("2125550100", "2125550102", "report me", 7);
+  s.record.flags = storage::SmRecord::kFlagStatusReport;
+  s.record.src_class = static_cast<uint8_t>(storage::SmeClass::gsm);
+  ASSERT_EQ(submit(c, s, 1).header.status, Status::ok);
+  ASSERT_TRUE(eventually([&] { return h.smsc().stats().status_report_retries.load() >= 1; }, 5));
+  EXPECT_EQ(h.smsc().stats().status_reports.load(), 0u);
+  // Room again: the report goes in.
+  std::byte buf[wire::kMessageMax];
+  uint64_t rid = 1000;
+  for (uint64_t id : active) {
+    wire::Target t;
+    t.message_id = id;
+    ASSERT_EQ(call(c, {buf, wire::encode_target(buf, Type::cancel, rid, t)}, rid).header.status,
+              Status::ok);
+    ++rid;
+  }
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().status_reports.load() == 1; }, 5));
+  EXPECT_EQ(h.smsc().stats().status_reports_lost.load(), 0u);
+}
+
 // Queue depths of the published snapshot, by queue name, all cores together.
 std::map<std::string, uint64_t> depths(SmscService& smsc) {
   std::map<std::string, uint64_t> out;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -46,6 +47,50 @@ inline SmscOptions test_options(const std::string& dir) {
   return o;
 }
 
+// Between the store and its reactor: passes file commits through, or holds them while held —
+// so a test can see that nothing is answered before it is durable. Reactor thread, except
+// hold() and release().
+class CommitGate final : public engine::FileCommitter, public engine::Poller {
+ public:
+  explicit CommitGate(engine::Reactor& r) : reactor_(r) { r.add_poller(*this); }
+  void hold() { held_ = true; }
+  void release() {
+    held_ = false;
+    reactor_.notify();
+  }
+  uint64_t held_commits() const { return held_commits_.load(); }
+
+  unsigned core() const override { return reactor_.core(); }
+  void start_file_commit(int fd, std::span<const engine::FileWrite> writes,
+                         engine::FileCommitHandler& handler) override {
+    if (!held_ && queued_.empty()) {
+      reactor_.start_file_commit(fd, writes, handler);
+      return;
+    }
+    queued_.push_back({fd, {writes.begin(), writes.end()}, &handler});
+    ++held_commits_;
+  }
+  void add_poller(engine::Poller& p) override { reactor_.add_poller(p); }
+  bool poll() override {
+    if (held_ || queued_.empty()) return false;
+    for (const Queued& q : queued_) reactor_.start_file_commit(q.fd, q.writes, *q.handler);
+    queued_.clear();
+    return true;
+  }
+  bool has_work() const override { return !held_ && !queued_.empty(); }
+
+ private:
+  struct Queued {
+    int fd;
+    std::vector<engine::FileWrite> writes;  // their bytes stay put until the handler hears
+    engine::FileCommitHandler* handler;
+  };
+  engine::Reactor& reactor_;
+  std::atomic<bool> held_{false};
+  std::atomic<uint64_t> held_commits_{0};
+  std::vector<Queued> queued_;
+};
+
 class SmscHarness {
  public:
   // `extra`: more set-up on every reactor (after the store and the core's), e.g. a poller.
@@ -63,8 +108,11 @@ class SmscHarness {
     ec.pin_threads = false;
     ec.drain_timeout = 200 * kNanosPerMilli;  // connections still open at the end: not waited for
     engine_ = std::make_unique<engine::Engine>(ec);
+    gates_.resize(cores);
     engine_->on_each_core([this, extra](engine::Reactor& r) -> Result<void, std::string> {
-      if (auto ok = store_->open_on_core(r, SystemClock::instance()); !ok) return ok;
+      gates_[r.core()] = std::make_unique<CommitGate>(r);
+      if (auto ok = store_->open_on_core(*gates_[r.core()], SystemClock::instance()); !ok)
+        return ok;
       if (auto ok = smsc_->start_on_core(r); !ok) return ok;
       if (extra) extra(r);
       return {};
@@ -83,6 +131,18 @@ class SmscHarness {
     store_.reset();
   }
   bool started() const { return started_; }
+  // Holds every core's store commits (nothing becomes durable) until release_commits().
+  void hold_commits() {
+    for (auto& g : gates_) g->hold();
+  }
+  void release_commits() {
+    for (auto& g : gates_) g->release();
+  }
+  uint64_t held_commits() const {
+    uint64_t n = 0;
+    for (const auto& g : gates_) n += g->held_commits();
+    return n;
+  }
   SmscService& smsc() { return *smsc_; }
   storage::Store& store() { return *store_; }
   std::string socket() const { return smsc_->options().socket_path; }
@@ -103,6 +163,7 @@ class SmscHarness {
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<SmscService> smsc_;
   std::unique_ptr<engine::Engine> engine_;
+  std::vector<std::unique_ptr<CommitGate>> gates_;  // one per core, indexed by core
   bool started_ = false;
 };
 

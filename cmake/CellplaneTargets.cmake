@@ -37,13 +37,13 @@ endif()
 set(CP_TEST_OPTIMIZE -O0)
 
 # Precompiled headers (CP_PCH, on by default): the heavy third-party and standard headers every
-# translation unit of a kind parses are compiled once per build directory into one of three
+# translation unit of a kind parses are compiled once per build directory into one of two
 # headers, and every target of that kind reuses it (REUSE_FROM, so each is built only once):
-#   cp_pch_lib   the standard library and fmt      -> libraries, fuzz replays
-#   cp_pch_cli   the same plus CLI11               -> daemons, tools, benchmarks (CLI11 alone was
-#                                                     ~15 s of compile per main)
+#   cp_pch_lib   the standard library and fmt      -> libraries, mains, benchmarks, fuzz replays
 #   cp_pch_test  the same plus GoogleTest          -> tests
 # The flags of the targets match the pch targets' (all take cp_options), so GCC accepts them.
+# CLI11 is in neither: only base/cli.cc includes it (the mains use its facade, base/cli.h), as
+# precompiling it still left ~8 s of compile per main.
 option(CP_PCH "Precompile the heavy common headers" ON)
 set(CP_PCH_STD <algorithm> <array> <atomic> <chrono> <cstdint> <cstring> <functional> <map>
     <memory> <optional> <span> <string> <string_view> <unordered_map> <utility> <vector>
@@ -55,11 +55,6 @@ if(CP_PCH)
   target_include_directories(cp_pch_lib SYSTEM PRIVATE ${TL_EXPECTED_INCLUDE})
   target_precompile_headers(cp_pch_lib PRIVATE ${CP_PCH_STD} <tl/expected.hpp>)
 
-  add_library(cp_pch_cli OBJECT ${CMAKE_BINARY_DIR}/cp_pch_empty.cc)
-  target_link_libraries(cp_pch_cli PRIVATE cp_options fmt::fmt Threads::Threads)
-  target_include_directories(cp_pch_cli SYSTEM PRIVATE ${TL_EXPECTED_INCLUDE} ${CLI11_INCLUDE})
-  target_precompile_headers(cp_pch_cli PRIVATE ${CP_PCH_STD} <tl/expected.hpp> <CLI/CLI.hpp>)
-
   if(CP_BUILD_TESTS)
     add_library(cp_pch_test OBJECT ${CMAKE_BINARY_DIR}/cp_pch_empty.cc)
     target_compile_options(cp_pch_test PRIVATE ${CP_TEST_OPTIMIZE})
@@ -70,13 +65,10 @@ if(CP_PCH)
   endif()
 endif()
 
-# Makes `target` reuse the precompiled header of `kind` (lib, cli, test).
+# Makes `target` reuse the precompiled header of `kind` (lib, test).
 function(cp_use_pch target kind)
   if(CP_PCH)
     target_precompile_headers(${target} REUSE_FROM cp_pch_${kind})
-    if(kind STREQUAL "cli")
-      target_include_directories(${target} SYSTEM PRIVATE ${CLI11_INCLUDE})
-    endif()
   endif()
 endfunction()
 
@@ -92,7 +84,7 @@ function(cp_executable name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE cp_options ${A_DEPS})
-  cp_use_pch(${name} cli)
+  cp_use_pch(${name} lib)
   install(TARGETS ${name} RUNTIME DESTINATION bin)
 endfunction()
 
@@ -117,7 +109,7 @@ function(cp_bench name)
   cmake_parse_arguments(A "" "" "SOURCES;DEPS;SMOKE_ARGS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE cp_options ${A_DEPS})
-  cp_use_pch(${name} cli)
+  cp_use_pch(${name} lib)
   if(CP_BUILD_TESTS AND A_SMOKE_ARGS)
     # Benchmarks also run as a short smoke test, never gated on a time.
     add_test(NAME ${name}_smoke COMMAND ${name} ${A_SMOKE_ARGS})

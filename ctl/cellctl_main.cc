@@ -8,11 +8,11 @@
 // running, 64 bad usage.
 #include <fmt/format.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "base/cli.h"
 #include "base/clock.h"
 #include "ctl/config.h"
 #include "ctl/control_client.h"
@@ -115,23 +115,19 @@ int run(const Options& options) {
 
 int main(int argc, char** argv) {
   Options options;
-  CLI::App app{"cellctl: query and steer a running cellplaned over its control socket", "cellctl"};
-  app.add_option("-s,--socket", options.socket_path,
-                 "control socket path (default: from --config, else state/cellplane.ctl)");
-  app.add_option("-c,--config", options.config_path,
-                 "cellplaned configuration file to take the socket path from");
-  app.add_flag("--json", options.json, "print the result as raw JSON");
-  app.add_option("--timeout-ms", options.timeout_ms, "give up after this many milliseconds")
-      ->check(CLI::Range(1, 3'600'000))
-      ->capture_default_str();
-  app.add_option("words", options.words, "command words, then key=value arguments");
+  cp::cli::App app{"cellctl: query and steer a running cellplaned over its control socket",
+                   "cellctl"};
+  app.option("-s,--socket", options.socket_path,
+             "control socket path (default: from --config, else state/cellplane.ctl)");
+  app.option("-c,--config", options.config_path,
+             "cellplaned configuration file to take the socket path from");
+  app.flag("--json", options.json, "print the result as raw JSON");
+  app.option("--timeout-ms", options.timeout_ms, "give up after this many milliseconds")
+      .range(1, 3'600'000)
+      .show_default();
+  app.option("words", options.words, "command words, then key=value arguments");
   app.footer(kFooter);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? kExitOk : kExitUsage;
-  }
+  if (const auto status = app.parse(argc, argv)) return *status == 0 ? kExitOk : kExitUsage;
   if (options.words.empty()) {
     std::fputs(app.help().c_str(), stderr);
     return kExitUsage;

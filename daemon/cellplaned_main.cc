@@ -3,7 +3,6 @@
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
-#include <CLI/CLI.hpp>
 #ifdef CP_WITH_MIMALLOC
 #include <mimalloc.h>
 #endif
@@ -14,6 +13,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "base/cli.h"
 #include "base/log.h"
 #include "ctl/config.h"
 #include "daemon/services.h"
@@ -184,20 +184,20 @@ int run(const Options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cellplaned - the cellplane data-plane daemon (SMSC, remote SIM, WSRC, modem)"};
+  cp::cli::App app{"cellplaned - the cellplane data-plane daemon (SMSC, remote SIM, WSRC, modem)"};
   Options opts;
-  app.add_option("-c,--config", opts.config_path,
-                 "TOML configuration file (default: the embedded configuration)")
-      ->check(CLI::ExistingFile);
-  app.add_option("--check-config", opts.check_path, "check FILE, print problems, exit 0 if valid");
-  app.add_option("--io-backend", opts.io_backend, "auto, io_uring or epoll (overrides the file)");
-  app.add_option("--cores", opts.cores, "reactor threads, 0 = one per CPU (overrides the file)");
-  app.add_option("--state-dir", opts.state_dir, "state directory (overrides the file)");
-  app.add_option("--log-level", opts.log_level, "trace, debug, info, notice, warn or error");
-  app.add_flag("--print-default-config", opts.print_default, "print the embedded configuration");
-  app.set_version_flag("--version", kVersion);
-  CLI11_PARSE(app, argc, argv);
-  opts.cores_set = app.count("--cores") > 0;
+  app.option("-c,--config", opts.config_path,
+             "TOML configuration file (default: the embedded configuration)")
+      .existing_file();
+  app.option("--check-config", opts.check_path, "check FILE, print problems, exit 0 if valid");
+  app.option("--io-backend", opts.io_backend, "auto, io_uring or epoll (overrides the file)");
+  app.option("--cores", opts.cores, "reactor threads, 0 = one per CPU (overrides the file)");
+  app.option("--state-dir", opts.state_dir, "state directory (overrides the file)");
+  app.option("--log-level", opts.log_level, "trace, debug, info, notice, warn or error");
+  app.flag("--print-default-config", opts.print_default, "print the embedded configuration");
+  app.version_flag("--version", kVersion);
+  if (const auto status = app.parse(argc, argv)) return *status;
+  opts.cores_set = app.given("--cores");
   if (opts.print_default) {
     std::cout << cp::ctl::default_config_toml(cp::daemon::config_schema());
     return 0;

@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cli.h"
 #include "base/clock.h"
 #include "storage/dump/shard_reader.h"
 #include "storage/record.h"
@@ -262,18 +262,18 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app("Open and binary-search a big message-store shard (smsc-dump's start).",
-               "cp_dump_bench");
-  app.add_option("--dir", o.dir, "Store root to write shard-0/ into (default: a new temp dir)");
-  app.add_option("--records", o.records, "Records in the shard (default 10,000,000)");
-  app.add_option("--searches", o.searches, "Random lower_bound_time calls per figure")
-      ->check(CLI::Range(1, 1'000'000));
-  app.add_option("--open-runs", o.open_runs, "Opens per figure")->check(CLI::Range(1, 10'000));
-  app.add_option("--seed", o.seed, "Seed of the random search times");
-  app.add_option("--batch-kib", o.batch_kib, "The writer's batch, which sets the tail window")
-      ->check(CLI::Range(4, 65536));
-  app.add_flag("--keep", o.keep, "Keep the shard afterwards (reused by the next run)");
-  CLI11_PARSE(app, argc, argv);
+  cp::cli::App app("Open and binary-search a big message-store shard (smsc-dump's start).",
+                   "cp_dump_bench");
+  app.option("--dir", o.dir, "Store root to write shard-0/ into (default: a new temp dir)");
+  app.option("--records", o.records, "Records in the shard (default 10,000,000)");
+  app.option("--searches", o.searches, "Random lower_bound_time calls per figure")
+      .range(1, 1'000'000);
+  app.option("--open-runs", o.open_runs, "Opens per figure").range(1, 10'000);
+  app.option("--seed", o.seed, "Seed of the random search times");
+  app.option("--batch-kib", o.batch_kib, "The writer's batch, which sets the tail window")
+      .range(4, 65536);
+  app.flag("--keep", o.keep, "Keep the shard afterwards (reused by the next run)");
+  if (const auto status = app.parse(argc, argv)) return *status;
   if (o.records == 0) {
     std::fprintf(stderr, "--records must be at least 1\n");
     return 2;

@@ -20,8 +20,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -35,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/cli.h"
 #include "base/clock.h"
 #include "base/socket_address.h"
 #include "bench/common/latency_histogram.h"
@@ -59,27 +58,22 @@ struct Options {
   bool idle = false;
 };
 
-// Command line (CLI11). Returns the options, or the exit code when there is nothing to run
+// Command line (base/cli.h). Returns the options, or the exit code when there is nothing to run
 // (--help, or a bad argument, which CLI11 explains).
 std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
-  CLI::App app{"cp_echo_load: ping-pong echo load generator (round trips/s, latency)"};
+  cli::App app{"cp_echo_load: ping-pong echo load generator (round trips/s, latency)"};
   Options opts;
   std::string server;
-  app.add_option("--connect", server, "server address, e.g. 127.0.0.1:7000")->required();
-  app.add_option("--connections", opts.connections, "connections")->check(CLI::Range(1u, 1u << 24));
-  app.add_option("--threads", opts.threads, "load threads (one epoll loop each)")
-      ->check(CLI::Range(1u, 1024u));
-  app.add_option("--message-bytes", opts.message_bytes, "payload per ping")
-      ->check(CLI::Range(1u, 1u << 20));
-  app.add_option("--duration-s", opts.duration_s, "measured seconds")->check(CLI::PositiveNumber);
-  app.add_option("--warmup-s", opts.warmup_s, "warm-up seconds")->check(CLI::NonNegativeNumber);
-  app.add_option("--server-pid", opts.server_pid, "report this process's CPU use too")
-      ->check(CLI::PositiveNumber);
-  app.add_flag("--idle", opts.idle, "hold the connections idle (memory check) instead");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    exit_code = app.exit(e);
+  app.option("--connect", server, "server address, e.g. 127.0.0.1:7000").required();
+  app.option("--connections", opts.connections, "connections").range(1u, 1u << 24);
+  app.option("--threads", opts.threads, "load threads (one epoll loop each)").range(1u, 1024u);
+  app.option("--message-bytes", opts.message_bytes, "payload per ping").range(1u, 1u << 20);
+  app.option("--duration-s", opts.duration_s, "measured seconds").positive();
+  app.option("--warmup-s", opts.warmup_s, "warm-up seconds").non_negative();
+  app.option("--server-pid", opts.server_pid, "report this process's CPU use too").positive();
+  app.flag("--idle", opts.idle, "hold the connections idle (memory check) instead");
+  if (const auto status = app.parse(argc, argv)) {
+    exit_code = *status;
     return std::nullopt;
   }
   auto addr = SocketAddress::parse(server);

@@ -15,8 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -31,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/cli.h"
 #include "base/log.h"
 #include "base/socket_address.h"
 #include "bench/common/process_util.h"
@@ -50,26 +49,21 @@ struct Options {
   engine::ListenMode listen_mode = engine::ListenMode::reuse_port;
 };
 
-// Command line (CLI11). Returns the options, or the exit code when there is nothing to run
+// Command line (base/cli.h). Returns the options, or the exit code when there is nothing to run
 // (--help, or a bad argument, which CLI11 explains).
 std::optional<Options> parse_options(int argc, char** argv, int& exit_code) {
-  CLI::App app{"cp_echo_server: the engine's echo service (or a blocking baseline) for benchmarks"};
+  cli::App app{"cp_echo_server: the engine's echo service (or a blocking baseline) for benchmarks"};
   Options opts;
   std::string listen, backend = "auto", mode = "reuseport";
-  app.add_option("--listen", listen, "address, e.g. 127.0.0.1:0 (prints the bound one)")
-      ->required();
-  app.add_option("--cores", opts.cores, "reactor threads")->check(CLI::Range(1u, 1024u));
-  app.add_option("--backend", backend, "auto, io_uring or epoll");
-  app.add_flag("--pin,!--no-pin", opts.pin_threads, "pin reactor threads to CPUs (default on)");
-  app.add_option("--max-connections", opts.max_connections_per_core, "per reactor")
-      ->check(CLI::Range(1u, 1u << 20));
-  app.add_option("--listen-mode", mode, "reuseport or handoff")
-      ->check(CLI::IsMember({"reuseport", "handoff"}));
-  app.add_flag("--blocking", opts.blocking, "thread-per-connection blocking baseline instead");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    exit_code = app.exit(e);
+  app.option("--listen", listen, "address, e.g. 127.0.0.1:0 (prints the bound one)").required();
+  app.option("--cores", opts.cores, "reactor threads").range(1u, 1024u);
+  app.option("--backend", backend, "auto, io_uring or epoll");
+  app.flag("--pin,!--no-pin", opts.pin_threads, "pin reactor threads to CPUs (default on)");
+  app.option("--max-connections", opts.max_connections_per_core, "per reactor").range(1u, 1u << 20);
+  app.option("--listen-mode", mode, "reuseport or handoff").one_of({"reuseport", "handoff"});
+  app.flag("--blocking", opts.blocking, "thread-per-connection blocking baseline instead");
+  if (const auto status = app.parse(argc, argv)) {
+    exit_code = *status;
     return std::nullopt;
   }
   exit_code = 2;

@@ -38,7 +38,6 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -52,6 +51,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/cli.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "bench/common/latency_histogram.h"
@@ -993,65 +993,57 @@ int run_recovery(const Options& o) {
 // ---- main ----------------------------------------------------------------------------------
 
 int parse(int argc, char** argv, Options& o) {
-  CLI::App app{
+  cli::App app{
       "cp_store_bench: the message store against raw O_DIRECT writes (commit) and its start-up "
       "time (recovery). docs/BENCHMARKS.md, \"Message store\"."};
-  app.add_option("mode", o.mode, "commit (default) or recovery")
-      ->check(CLI::IsMember({"commit", "recovery"}));
-  app.add_option("--dir", o.dir,
-                 "parent of the scratch directory (default /tmp; never tmpfs: O_DIRECT)");
-  app.add_option("--repeat", o.repeat,
-                 "commit: runs of raw and of pms per cell; recovery: cold opens (default 5)")
-      ->check(CLI::Range(1, 1000));
-  app.add_option("--json", o.json, "also write the figures to this file");
-  app.add_flag("--verbose", o.verbose, "print every run, and the engine's log at info level");
-  auto* commit = app.add_option_group("commit", "commit mode");
-  commit->add_option("--batches", o.batches, "records per batch, comma separated")
-      ->delimiter(',')
-      ->check(CLI::Range(1u, 1u << 20));
-  commit->add_option("--shards", o.shards, "shard (and core) counts, comma separated")
-      ->delimiter(',')
-      ->check(CLI::Range(1u, 64u));
-  commit->add_option("--seconds", o.seconds, "length of each run (default 3)")
-      ->check(CLI::Range(0.01, 3600.0));
+  app.option("mode", o.mode, "commit (default) or recovery").one_of({"commit", "recovery"});
+  app.option("--dir", o.dir,
+             "parent of the scratch directory (default /tmp; never tmpfs: O_DIRECT)");
+  app.option("--repeat", o.repeat,
+             "commit: runs of raw and of pms per cell; recovery: cold opens (default 5)")
+      .range(1, 1000);
+  app.option("--json", o.json, "also write the figures to this file");
+  app.flag("--verbose", o.verbose, "print every run, and the engine's log at info level");
+  cli::App& commit = app.group("commit", "commit mode");
+  commit.option("--batches", o.batches, "records per batch, comma separated")
+      .delimiter(',')
+      .range(1u, 1u << 20);
+  commit.option("--shards", o.shards, "shard (and core) counts, comma separated")
+      .delimiter(',')
+      .range(1u, 64u);
+  commit.option("--seconds", o.seconds, "length of each run (default 3)").range(0.01, 3600.0);
+  commit.option("--backend", o.backend, "the engine's backend: auto, io_uring (default), epoll")
+      .one_of({"auto", "io_uring", "epoll"});
   commit
-      ->add_option("--backend", o.backend, "the engine's backend: auto, io_uring (default), epoll")
-      ->check(CLI::IsMember({"auto", "io_uring", "epoll"}));
+      .option("--pipeline", o.pipeline,
+              "batches each pms loader keeps outstanding: 1 = closed loop, 2 (default) = "
+              "the next batch is appended while the previous one commits")
+      .range(1u, 8u);
   commit
-      ->add_option("--pipeline", o.pipeline,
-                   "batches each pms loader keeps outstanding: 1 = closed loop, 2 (default) = "
-                   "the next batch is appended while the previous one commits")
-      ->check(CLI::Range(1u, 8u));
+      .option("--raw-sync", o.raw_sync,
+              "how raw makes a batch durable: fdatasync (default: pwrite + fdatasync, the "
+              "issue's baseline) or dsync (one pwritev2 with RWF_DSYNC)")
+      .one_of({"fdatasync", "dsync"});
+  commit.option("--only", o.only, "run one side only, raw or pms (for profiling)")
+      .one_of({"raw", "pms"});
   commit
-      ->add_option("--raw-sync", o.raw_sync,
-                   "how raw makes a batch durable: fdatasync (default: pwrite + fdatasync, the "
-                   "issue's baseline) or dsync (one pwritev2 with RWF_DSYNC)")
-      ->check(CLI::IsMember({"fdatasync", "dsync"}));
-  commit->add_option("--only", o.only, "run one side only, raw or pms (for profiling)")
-      ->check(CLI::IsMember({"raw", "pms"}));
-  commit
-      ->add_option("--pms-prealloc", o.pms_prealloc,
-                   "the store's zero-filled preallocation, filled before the timer as raw's "
-                   "file is: run (default: sized to what the raw run wrote), default (the "
-                   "store's 64 MiB; the run pays for zero-filling the rest), or a size in MiB")
-      ->check([](const std::string& v) -> std::string {
+      .option("--pms-prealloc", o.pms_prealloc,
+              "the store's zero-filled preallocation, filled before the timer as raw's "
+              "file is: run (default: sized to what the raw run wrote), default (the "
+              "store's 64 MiB; the run pays for zero-filling the rest), or a size in MiB")
+      .check([](const std::string& v) -> std::string {
         if (v == "run" || v == "default") return {};
         if (!v.empty() && v.size() <= 7 && v.find_first_not_of("0123456789") == std::string::npos &&
             std::stoull(v) > 0)
           return {};
         return "expected run, default or a size in MiB";
       });
-  auto* recovery = app.add_option_group("recovery", "recovery mode");
-  recovery->add_option("--records", o.records, "records in the shard (default 10,000,000)");
-  recovery->add_flag("--keep", o.keep, "keep the shard afterwards");
-  recovery->add_flag("--full-scan,!--no-full-scan", o.full_scan,
-                     "also time one open without historical-mb (default on, up to 10 M records)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // --help: 0
-    return rc == 0 ? 0 : kExitUsage;
-  }
+  cli::App& recovery = app.group("recovery", "recovery mode");
+  recovery.option("--records", o.records, "records in the shard (default 10,000,000)");
+  recovery.flag("--keep", o.keep, "keep the shard afterwards");
+  recovery.flag("--full-scan,!--no-full-scan", o.full_scan,
+                "also time one open without historical-mb (default on, up to 10 M records)");
+  if (const auto status = app.parse(argc, argv)) return *status == 0 ? 0 : kExitUsage;
   auto kind = engine::parse_backend_kind(o.backend);
   if (!kind) {
     std::fprintf(stderr, "--backend: %s\n", kind.error().c_str());

@@ -1,17 +1,20 @@
-// smsc-dump's command line (CLI11) and restricted mode: which options exist, which of them a
+// smsc-dump's command line (base/cli.h) and restricted mode: which options exist, which of them a
 // restricted user may give, and how SSH_ORIGINAL_COMMAND is read (split on whitespace, never
 // through a shell, only the narrowing options).
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
 #include <filesystem>
 #include <limits>
+#include <optional>
 #include <ostream>
 #include <set>
+#include <span>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "base/cli.h"
 #include "storage/dump/dump.h"
 
 namespace cp::storage::dump {
@@ -43,71 +46,61 @@ content may be shown) and refuses every option that could widen that. Used as an
 command, the user's own options come from SSH_ORIGINAL_COMMAND (no shell).
 Exit status: 0 ok, 1 the store could not be read or --id found nothing, 2 usage.)";
 
-void add_narrowing_options(CLI::App& app, RawArgs& raw) {
-  app.add_option("--from", raw.from, "Start at the first message entered at or after TIME")
-      ->type_name("TIME");
-  app.add_option("--until", raw.until, "Stop at the first message entered at or after TIME")
-      ->type_name("TIME");
-  app.add_option("--count", raw.count, "Show at most N matching messages")->type_name("N");
-  app.add_option("--number", raw.number, "Only messages from or to DIGITS")->type_name("DIGITS");
-  app.add_option("--source", raw.source, "Only messages from DIGITS")->type_name("DIGITS");
-  app.add_option("--dest", raw.dest, "Only messages to DIGITS (as written or as routed)")
-      ->type_name("DIGITS");
-  app.add_option("--src-class", raw.src_class, "Only messages from local|gsm|upstream|downstream")
-      ->type_name("CLASS");
-  app.add_option("--dst-class", raw.dst_class, "Only messages to local|gsm|upstream|downstream")
-      ->type_name("CLASS");
-  app.add_option("--state", raw.state, "Only active or historical messages")->type_name("STATE");
-  app.add_option("--disposition", raw.disposition,
-                 "Only delivered|failed|expired|cancelled|stored-only|none")
-      ->type_name("DISPOSITION");
-  app.add_flag("--show-content", raw.show_content, "Also print the message text (user data)");
-  app.add_option("--format", raw.format, "text (default) or json (one object per line)")
-      ->type_name("FORMAT");
+void add_narrowing_options(cli::App& app, RawArgs& raw) {
+  app.option("--from", raw.from, "Start at the first message entered at or after TIME")
+      .type_name("TIME");
+  app.option("--until", raw.until, "Stop at the first message entered at or after TIME")
+      .type_name("TIME");
+  app.option("--count", raw.count, "Show at most N matching messages").type_name("N");
+  app.option("--number", raw.number, "Only messages from or to DIGITS").type_name("DIGITS");
+  app.option("--source", raw.source, "Only messages from DIGITS").type_name("DIGITS");
+  app.option("--dest", raw.dest, "Only messages to DIGITS (as written or as routed)")
+      .type_name("DIGITS");
+  app.option("--src-class", raw.src_class, "Only messages from local|gsm|upstream|downstream")
+      .type_name("CLASS");
+  app.option("--dst-class", raw.dst_class, "Only messages to local|gsm|upstream|downstream")
+      .type_name("CLASS");
+  app.option("--state", raw.state, "Only active or historical messages").type_name("STATE");
+  app.option("--disposition", raw.disposition,
+             "Only delivered|failed|expired|cancelled|stored-only|none")
+      .type_name("DISPOSITION");
+  app.flag("--show-content", raw.show_content, "Also print the message text (user data)");
+  app.option("--format", raw.format, "text (default) or json (one object per line)")
+      .type_name("FORMAT");
 }
 
-void add_admin_options(CLI::App& app, RawArgs& raw) {
-  app.add_option("STORE", raw.store_positional, "Same as --store");
-  app.add_option("--store", raw.store,
-                 "The store root holding shard-N/ (default " + std::string(default_store()) + ")")
-      ->type_name("DIR");
-  app.add_option("--shard", raw.shard, "Read only shard N")->type_name("N");
-  app.add_option("--id", raw.id, "Print only the message with this id (or SHARD:INDEX)")
-      ->type_name("ID");
-  app.add_flag("--hex", raw.hex,
-               "Also print the raw record in hex (user data and its CRC only with "
-               "--show-content)");
-  app.add_flag("-v,--verbose", raw.verbose, "Shard sizes and a summary on stderr");
-  app.add_option("--batch-kib", raw.batch_kib,
-                 "The writer's [store] batch_kib, if larger than 4096: how far past the end of "
-                 "the log a torn commit may reach")
-      ->type_name("KIB");
-  app.add_option("--restricted", raw.restricted,
-                 "Restricted mode: only messages from or to NUMBER; refuses widening options")
-      ->type_name("NUMBER");
-}
-
-std::string option_name(const CLI::Option& option) {
-  return option.get_lnames().empty() ? option.get_name() : "--" + option.get_lnames().front();
+void add_admin_options(cli::App& app, RawArgs& raw) {
+  app.option("STORE", raw.store_positional, "Same as --store");
+  app.option("--store", raw.store,
+             "The store root holding shard-N/ (default " + std::string(default_store()) + ")")
+      .type_name("DIR");
+  app.option("--shard", raw.shard, "Read only shard N").type_name("N");
+  app.option("--id", raw.id, "Print only the message with this id (or SHARD:INDEX)")
+      .type_name("ID");
+  app.flag("--hex", raw.hex,
+           "Also print the raw record in hex (user data and its CRC only with "
+           "--show-content)");
+  app.flag("-v,--verbose", raw.verbose, "Shard sizes and a summary on stderr");
+  app.option("--batch-kib", raw.batch_kib,
+             "The writer's [store] batch_kib, if larger than 4096: how far past the end of "
+             "the log a torn commit may reach")
+      .type_name("KIB");
+  app.option("--restricted", raw.restricted,
+             "Restricted mode: only messages from or to NUMBER; refuses widening options")
+      .type_name("NUMBER");
 }
 
 // Parses `args` (in order) into `raw`; the names of the options given are added to `given`.
 // Returns an exit status when parsing ends the run (help printed, or a usage error explained).
-std::optional<int> parse_into(CLI::App& app, std::span<const std::string> args,
+std::optional<int> parse_into(cli::App& app, std::span<const std::string> args,
                               std::set<std::string>& given, std::ostream& out, std::ostream& err) {
-  std::vector<std::string> reversed(args.rbegin(), args.rend());  // what CLI11 wants
-  try {
-    app.parse(reversed);
-  } catch (const CLI::Success&) {
-    out << app.help();
-    return kExitOk;
-  } catch (const CLI::ParseError& e) {
-    err << "smsc-dump: " << e.what() << "\nRun with --help for more information.\n";
+  std::ostringstream why;  // a usage error as CLI11 explains it, printed after our name
+  if (const auto status = app.parse(args, out, why)) {
+    if (*status == 0) return kExitOk;  // --help
+    err << "smsc-dump: " << why.str();
     return kExitUsage;
   }
-  for (const CLI::Option* option : app.get_options()) {
-    if (option->count() > 0) given.insert(option_name(*option));
-  }
+  for (std::string& name : app.given_options()) given.insert(std::move(name));
   return std::nullopt;
 }
 
@@ -277,7 +270,7 @@ Result<std::vector<std::string>, std::string> ssh_words(std::string_view command
     }
     words.erase(words.begin());
   }
-  for (const std::string& word : words) {
+  for (std::string_view word : words) {
     if (!word.starts_with('-') || word == "-h") continue;
     std::string_view name = word;
     name = name.substr(0, name.find('='));
@@ -296,7 +289,7 @@ Result<DumpOptions, int> parse_command_line(std::span<const std::string> args,
                                             std::ostream& err) {
   RawArgs raw;
   std::set<std::string> given;
-  CLI::App app("Read and decode the SMSC's persistent message store.", "smsc-dump");
+  cli::App app("Read and decode the SMSC's persistent message store.", "smsc-dump");
   app.footer(kFooter);
   add_narrowing_options(app, raw);
   add_admin_options(app, raw);
@@ -311,7 +304,7 @@ Result<DumpOptions, int> parse_command_line(std::span<const std::string> args,
       err << "smsc-dump: restricted to " << raw.restricted << ": " << words.error() << "\n";
       return fail(kExitUsage);
     }
-    CLI::App user_app("Read your own SMS from the message store.", "smsc-dump");
+    cli::App user_app("Read your own SMS from the message store.", "smsc-dump");
     add_narrowing_options(user_app, raw);
     if (auto status = parse_into(user_app, *words, given, out, err)) return fail(*status);
   }

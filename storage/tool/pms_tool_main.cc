@@ -5,11 +5,11 @@
 // Exit status: 0 done, 1 failed (nothing changed unless the message says so), 2 usage.
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <string>
 
+#include "base/cli.h"
 #include "base/log.h"
 #include "storage/split.h"
 #include "storage/verify.h"
@@ -53,7 +53,7 @@ class Progress {
 
 int main(int argc, char** argv) {
   cp::set_thread_log_tag("pms-tool");
-  CLI::App app{
+  cp::cli::App app{
       "pms-tool: offline maintenance of cellplane message-store shards.\n"
       "Run it only while cellplaned is stopped (it takes the shard's lock)."};
   app.require_subcommand(1);
@@ -61,27 +61,27 @@ int main(int argc, char** argv) {
   std::string shard_dir, archive;
   uint64_t mib = 0;
   bool resume = false;
-  auto* split = app.add_subcommand(
+  cp::cli::App& split = app.subcommand(
       "split",
       "move the historical-only head of a shard (historical-mb MiB) into an archive store, "
       "verified, and keep the rest (design section 2.2.2)");
-  split->add_option("--shard-dir", shard_dir, "the shard, e.g. state/pms/shard-0")->required();
-  split->add_option("--archive", archive,
-                    "archive store root; the shard lands in ARCHIVE/shard-N (smsc-dump reads it)");
-  split->add_option("--mib", mib, "MiB to move (default: all of historical-mb)");
-  split->add_flag("--resume", resume, "finish a split that was interrupted");
+  split.option("--shard-dir", shard_dir, "the shard, e.g. state/pms/shard-0").required();
+  split.option("--archive", archive,
+               "archive store root; the shard lands in ARCHIVE/shard-N (smsc-dump reads it)");
+  split.option("--mib", mib, "MiB to move (default: all of historical-mb)");
+  split.flag("--resume", resume, "finish a split that was interrupted");
 
   bool json = false;
-  auto* verify = app.add_subcommand(
-      "verify",
-      "check every record of a shard (read only): checksums, ids, the historical "
-      "mark, the tail");
-  verify->add_option("--shard-dir", shard_dir, "the shard, e.g. state/pms/shard-0")->required();
-  verify->add_flag("--json", json, "one JSON object instead of text");
+  cp::cli::App& verify =
+      app.subcommand("verify",
+                     "check every record of a shard (read only): checksums, ids, the historical "
+                     "mark, the tail");
+  verify.option("--shard-dir", shard_dir, "the shard, e.g. state/pms/shard-0").required();
+  verify.flag("--json", json, "one JSON object instead of text");
 
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = app.parse(argc, argv)) return *status;
 
-  if (*split) {
+  if (split.parsed()) {
     if (resume) {
       auto rep = cp::storage::resume_split(shard_dir);
       if (!rep) {

@@ -27,7 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -40,6 +39,7 @@
 
 #include <fmt/format.h>
 
+#include "base/cli.h"
 #include "base/log.h"
 #include "bench/common/latency_histogram.h"
 #include "bench/common/median.h"
@@ -597,48 +597,43 @@ int run_throughput(const Options& o) {
 
 int main(int argc, char** argv) {
   cp::bench::Options o;
-  CLI::App app{"cp_remsim_bench: remote-SIM APDU latency (real PC/SC) and TPDU throughput"};
-  app.add_option("--modes", o.modes, "latency throughput")->capture_default_str();
-  app.add_option("--repeat", o.repeat, "runs of each (medians reported)")
-      ->check(CLI::Range(1, 100))
-      ->capture_default_str();
-  app.add_option("--apdus", o.apdus, "latency: APDUs per way per run")
-      ->check(CLI::Range(10, 10000000))
-      ->capture_default_str();
-  app.add_option("--vpcd-port", o.vpcd_port, "latency: the vpcd reader's port")
-      ->capture_default_str();
-  app.add_option("--simcard", o.simcard, "latency: the cp-simcard program")->capture_default_str();
-  app.add_option("--seconds", o.seconds, "throughput: length of each run")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--slots", o.slots, "throughput: mapped slots, one client each")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  app.add_option("--bankd-cores", o.bankd_cores, "throughput: bank daemon reactors")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
-  app.add_option("--generator-cores", o.generator_cores, "throughput: generator reactors")
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
-  app.add_option("--pin-generator", o.pin_generator,
-                 "throughput: pin the generator's reactors to CPUs 0..N-1 (0: the scheduler "
-                 "places them, and where they connect from decides the steering)")
-      ->capture_default_str();
-  app.add_option("--pin-bankd", o.pin_bankd,
-                 "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does")
-      ->capture_default_str();
-  app.add_option("--ceiling", o.ceiling,
-                 "throughput: after each run, the same generator against the engine's echo "
-                 "service (the host's ceiling for this load)")
-      ->capture_default_str();
-  app.add_option("--fixed-files", o.fixed_files,
-                 "io_uring: register sockets in each ring's fixed-file table (0: plain fds)")
-      ->capture_default_str();
-  app.add_option("--steer", o.steer,
-                 "throughput: pinned reactors take the connections arriving on their CPU "
-                 "(engine.steer_connections; 0: the kernel's hash alone)")
-      ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  cp::cli::App app{"cp_remsim_bench: remote-SIM APDU latency (real PC/SC) and TPDU throughput"};
+  app.option("--modes", o.modes, "latency throughput").show_default();
+  app.option("--repeat", o.repeat, "runs of each (medians reported)").range(1, 100).show_default();
+  app.option("--apdus", o.apdus, "latency: APDUs per way per run")
+      .range(10, 10000000)
+      .show_default();
+  app.option("--vpcd-port", o.vpcd_port, "latency: the vpcd reader's port").show_default();
+  app.option("--simcard", o.simcard, "latency: the cp-simcard program").show_default();
+  app.option("--seconds", o.seconds, "throughput: length of each run").positive().show_default();
+  app.option("--slots", o.slots, "throughput: mapped slots, one client each")
+      .range(1, 1024)
+      .show_default();
+  app.option("--bankd-cores", o.bankd_cores, "throughput: bank daemon reactors")
+      .range(1, 64)
+      .show_default();
+  app.option("--generator-cores", o.generator_cores, "throughput: generator reactors")
+      .range(1, 64)
+      .show_default();
+  app.option("--pin-generator", o.pin_generator,
+             "throughput: pin the generator's reactors to CPUs 0..N-1 (0: the scheduler "
+             "places them, and where they connect from decides the steering)")
+      .show_default();
+  app.option("--pin-bankd", o.pin_bankd,
+             "throughput: pin the bank daemon's reactors to CPUs 0..N-1, as cellplaned does")
+      .show_default();
+  app.option("--ceiling", o.ceiling,
+             "throughput: after each run, the same generator against the engine's echo "
+             "service (the host's ceiling for this load)")
+      .show_default();
+  app.option("--fixed-files", o.fixed_files,
+             "io_uring: register sockets in each ring's fixed-file table (0: plain fds)")
+      .show_default();
+  app.option("--steer", o.steer,
+             "throughput: pinned reactors take the connections arriving on their CPU "
+             "(engine.steer_connections; 0: the kernel's hash alone)")
+      .show_default();
+  if (const auto status = app.parse(argc, argv)) return *status;
   cp::bench::g_fixed_files = o.fixed_files;
   cp::bench::g_steer = o.steer;
   cp::set_log_level(cp::LogLevel::warn);

@@ -23,7 +23,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -35,6 +34,7 @@
 
 #include <fmt/format.h>
 
+#include "base/cli.h"
 #include "base/log.h"
 #include "bench/common/latency_histogram.h"
 #include "bench/common/median.h"
@@ -645,38 +645,31 @@ int run_bench(const Options& o) {
 
 int main(int argc, char** argv) {
   cp::bench::Options o;
-  CLI::App app{"cp_smpp_bench: submit_sm/s with durable acknowledgements and latencies"};
-  app.add_option("--seconds", o.seconds, "length of each measured run")->check(CLI::PositiveNumber);
-  app.add_option("--repeat", o.repeat, "runs of each phase (medians reported)")
-      ->check(CLI::Range(1, 100));
-  app.add_option("--cores", o.cores, "server reactors (in-process server)")
-      ->check(CLI::Range(1, 64));
-  app.add_option("--binds", o.binds, "transceiver binds of the generator")
-      ->check(CLI::Range(1, 10000));
-  app.add_option("--window", o.window, "submit_sm outstanding per bind")
-      ->check(CLI::Range(1, 10000));
-  app.add_option("--fraction", o.fraction, "latency phase rate, as a fraction of the measured rate")
-      ->check(CLI::Range(0.01, 1.0));
-  app.add_option("--e2e-rate", o.e2e_rate, "end-to-end phase rate, messages/s")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--dir", o.dir, "where the in-process server's message store goes");
-  app.add_option("--generator-nice", o.generator_nice,
-                 "nice value of the generator thread (0: the same as the server's)")
-      ->check(CLI::Range(-20, 19));
-  app.add_option("--prealloc-mib", o.prealloc_mib,
-                 "store preallocation per shard, zero-filled at open (before any timer)")
-      ->check(CLI::Range(1, 65536));
-  app.add_option("--target", o.target,
-                 "host:port of a running server instead of an in-process one");
-  app.add_option("--system-id", o.system_id, "bind as (with --target)");
-  app.add_option("--password", o.password, "bind password (with --target)");
-  app.add_option("--modes", o.modes, "phases: rate latency e2e npm");
-  app.add_option("--npm-dir", o.npm_dir, "where npm smpp is installed (load.js, server.js)");
-  app.add_option("--npm-clients", o.npm_clients, "npm clients at once in the second npm phase")
-      ->check(CLI::Range(1, 64));
-  app.add_option("--npm-seconds", o.npm_seconds, "length of each npm client run")
-      ->check(CLI::PositiveNumber);
-  CLI11_PARSE(app, argc, argv);
+  cp::cli::App app{"cp_smpp_bench: submit_sm/s with durable acknowledgements and latencies"};
+  app.option("--seconds", o.seconds, "length of each measured run").positive();
+  app.option("--repeat", o.repeat, "runs of each phase (medians reported)").range(1, 100);
+  app.option("--cores", o.cores, "server reactors (in-process server)").range(1, 64);
+  app.option("--binds", o.binds, "transceiver binds of the generator").range(1, 10000);
+  app.option("--window", o.window, "submit_sm outstanding per bind").range(1, 10000);
+  app.option("--fraction", o.fraction, "latency phase rate, as a fraction of the measured rate")
+      .range(0.01, 1.0);
+  app.option("--e2e-rate", o.e2e_rate, "end-to-end phase rate, messages/s").positive();
+  app.option("--dir", o.dir, "where the in-process server's message store goes");
+  app.option("--generator-nice", o.generator_nice,
+             "nice value of the generator thread (0: the same as the server's)")
+      .range(-20, 19);
+  app.option("--prealloc-mib", o.prealloc_mib,
+             "store preallocation per shard, zero-filled at open (before any timer)")
+      .range(1, 65536);
+  app.option("--target", o.target, "host:port of a running server instead of an in-process one");
+  app.option("--system-id", o.system_id, "bind as (with --target)");
+  app.option("--password", o.password, "bind password (with --target)");
+  app.option("--modes", o.modes, "phases: rate latency e2e npm");
+  app.option("--npm-dir", o.npm_dir, "where npm smpp is installed (load.js, server.js)");
+  app.option("--npm-clients", o.npm_clients, "npm clients at once in the second npm phase")
+      .range(1, 64);
+  app.option("--npm-seconds", o.npm_seconds, "length of each npm client run").positive();
+  if (const auto status = app.parse(argc, argv)) return *status;
   cp::set_log_level(cp::LogLevel::warn);
   return cp::bench::run_bench(o);
 }

@@ -16,7 +16,6 @@
 #include <linux/magic.h>
 #include <sys/vfs.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -28,6 +27,7 @@
 #include <vector>
 
 #include "base/alloc_counter.h"
+#include "base/cli.h"
 #include "base/log.h"
 #include "bench/common/median.h"
 #include "engine/engine.h"
@@ -297,27 +297,20 @@ int run_admission(const Options& o) {
 
 int main(int argc, char** argv) {
   cp::bench::Options o;
-  CLI::App app{"cp_smsc_bench: the SMSC core's submit throughput and admission cost"};
-  app.add_option("mode", o.mode, "submit (default) or admission")
-      ->check(CLI::IsMember({"submit", "admission"}));
-  app.add_option("--seconds", o.seconds, "measured length of each run (default 3)")
-      ->check(CLI::Range(0.05, 600.0));
-  app.add_option("--repeat", o.repeat, "runs (default 5)")->check(CLI::Range(1, 100));
-  app.add_option("--cores", o.cores, "reactor cores (default 2)")->check(CLI::Range(1u, 64u));
-  app.add_option("--clients", o.clients, "client threads (default 2)")->check(CLI::Range(1u, 64u));
-  app.add_option("--window", o.window, "SUBMITs outstanding per client (default 512)")
-      ->check(CLI::Range(1u, 65536u));
-  app.add_option("--batch", o.batch, "SUBMITs per packet (default 14: 4 KiB)")
-      ->check(CLI::Range(1u, 14u));
-  app.add_option("--dir", o.dir, "where the store goes (a disk, not tmpfs; default /tmp)");
-  app.add_option("--prealloc-mib", o.prealloc_mib,
-                 "each shard's zero-filled preallocation, written before the timer (default 512)")
-      ->check(CLI::Range(1u, 65536u));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : cp::bench::kExitUsage;
-  }
+  cp::cli::App app{"cp_smsc_bench: the SMSC core's submit throughput and admission cost"};
+  app.option("mode", o.mode, "submit (default) or admission").one_of({"submit", "admission"});
+  app.option("--seconds", o.seconds, "measured length of each run (default 3)").range(0.05, 600.0);
+  app.option("--repeat", o.repeat, "runs (default 5)").range(1, 100);
+  app.option("--cores", o.cores, "reactor cores (default 2)").range(1u, 64u);
+  app.option("--clients", o.clients, "client threads (default 2)").range(1u, 64u);
+  app.option("--window", o.window, "SUBMITs outstanding per client (default 512)")
+      .range(1u, 65536u);
+  app.option("--batch", o.batch, "SUBMITs per packet (default 14: 4 KiB)").range(1u, 14u);
+  app.option("--dir", o.dir, "where the store goes (a disk, not tmpfs; default /tmp)");
+  app.option("--prealloc-mib", o.prealloc_mib,
+             "each shard's zero-filled preallocation, written before the timer (default 512)")
+      .range(1u, 65536u);
+  if (const auto status = app.parse(argc, argv)) return *status == 0 ? 0 : cp::bench::kExitUsage;
   if (o.window < o.batch) o.window = o.batch;
   cp::set_log_level(cp::LogLevel::warn);
   return o.mode == "admission" ? cp::bench::run_admission(o) : cp::bench::run_submit(o);

@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/cli.h"
 #include "base/log.h"
 #include "base/socket_address.h"
 #include "hw/simcard/card.h"
@@ -94,12 +94,12 @@ uint64_t serve(int fd, cp::simcard::Card& card, bool trace) {
 int main(int argc, char** argv) {
   std::string card_path, vpcd = "127.0.0.1:35963";
   bool trace = false;
-  CLI::App app{"cp-simcard: a simulated SIM/USIM card behind pcscd's vpcd reader"};
-  app.add_option("--card", card_path, "card contents file (iccid, imsi, msisdn, ki, opc, ...)")
-      ->required();
-  app.add_option("--vpcd", vpcd, "host:port of the vpcd reader (its DEVICENAME port)");
-  app.add_flag("--trace", trace, "log every APDU (debug level)");
-  CLI11_PARSE(app, argc, argv);
+  cp::cli::App app{"cp-simcard: a simulated SIM/USIM card behind pcscd's vpcd reader"};
+  app.option("--card", card_path, "card contents file (iccid, imsi, msisdn, ki, opc, ...)")
+      .required();
+  app.option("--vpcd", vpcd, "host:port of the vpcd reader (its DEVICENAME port)");
+  app.flag("--trace", trace, "log every APDU (debug level)");
+  if (const auto status = app.parse(argc, argv)) return *status;
   if (trace) cp::set_log_level(cp::LogLevel::debug);
   std::ifstream in(card_path);
   if (!in) {

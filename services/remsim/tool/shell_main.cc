@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -22,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "base/cli.h"
 #include "base/socket_address.h"
 #include "proto/rspro/rspro.h"
 #include "services/remsim/rspro_link.h"
@@ -336,26 +336,23 @@ class Shell {
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{
+  cp::cli::App app{
       "cp-remsim-shell: a remsim client that sends hex APDUs from stdin to a remote SIM card and "
       "prints the responses. Example:\n"
       "  echo '00a40004023f00' | cp-remsim-shell --client-id 23 --slot 0"};
-  app.add_option("--server", o.server, "remsim server (RSPRO) host:port")->capture_default_str();
-  app.add_option("-c,--client-id", o.client_id, "our client id (0..1023)")
-      ->check(CLI::Range(0, 1023))
-      ->capture_default_str();
-  app.add_option("-s,--slot", o.slot, "our client slot (0..1023)")
-      ->check(CLI::Range(0, 1023))
-      ->capture_default_str();
-  app.add_option("--bankd", o.bankd,
-                 "connect to this bank daemon host:port directly, without the server");
-  app.add_option("--bank-id", o.bank_id, "with --bankd: the bank id")->capture_default_str();
-  app.add_option("--bank-slot", o.bank_slot, "with --bankd: the bank slot")->capture_default_str();
-  app.add_option("--wait", o.wait_s, "seconds to wait for a bank and its card's ATR")
-      ->capture_default_str();
-  app.add_option("--apdu-timeout", o.apdu_timeout_s, "seconds to wait for each response")
-      ->capture_default_str();
-  app.add_flag("-v,--verbose", o.verbose, "say what the links do (on stderr)");
-  CLI11_PARSE(app, argc, argv);
+  app.option("--server", o.server, "remsim server (RSPRO) host:port").show_default();
+  app.option("-c,--client-id", o.client_id, "our client id (0..1023)")
+      .range(0, 1023)
+      .show_default();
+  app.option("-s,--slot", o.slot, "our client slot (0..1023)").range(0, 1023).show_default();
+  app.option("--bankd", o.bankd,
+             "connect to this bank daemon host:port directly, without the server");
+  app.option("--bank-id", o.bank_id, "with --bankd: the bank id").show_default();
+  app.option("--bank-slot", o.bank_slot, "with --bankd: the bank slot").show_default();
+  app.option("--wait", o.wait_s, "seconds to wait for a bank and its card's ATR").show_default();
+  app.option("--apdu-timeout", o.apdu_timeout_s, "seconds to wait for each response")
+      .show_default();
+  app.flag("-v,--verbose", o.verbose, "say what the links do (on stderr)");
+  if (const auto status = app.parse(argc, argv)) return *status;
   return Shell(o).run();
 }

@@ -14,7 +14,6 @@
 // (its reason printed), 2 the core cannot be reached, 64 bad usage or bad input.
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +21,7 @@
 #include <random>
 #include <string>
 
+#include "base/cli.h"
 #include "ctl/config.h"
 #include "services/smsc/client.h"
 #include "services/smsc/config.h"
@@ -63,39 +63,34 @@ bool set_number(cp::storage::Address& a, std::string n) {
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{
+  cp::cli::App app{
       "smsc-submit: enter a short message into the SMSC core (docs/SMSC.md). The body comes on "
       "stdin: sms-encode-text lines by default, plain UTF-8 with --text."};
-  app.add_option("source", o.source, "originator: digits as dialled, or +CC... (international)");
-  app.add_option("destination", o.destination, "destination: digits as dialled, or +CC...");
-  app.add_option("--socket", o.socket, "the core's socket (default: from the configuration)");
-  app.add_option("--config", o.config, "cellplaned's configuration file, for the socket path");
-  app.add_flag("--text", o.text, "the body is UTF-8 text (GSM 7-bit or UCS-2, split as needed)");
-  app.add_flag("--ucs2", o.ucs2, "with --text: always UCS-2");
-  app.add_flag("--srr", o.srr, "ask for a status report");
-  app.add_option("--validity", o.validity_s, "validity period, seconds (default: the core's)");
-  app.add_option("--mr", o.mr, "message reference of the first segment (default: random)")
-      ->check(CLI::Range(0, 255));
-  app.add_option("--pid", o.pid, "TP-PID (default 0, or the input's pid line)")
-      ->check(CLI::Range(0, 255));
-  app.add_option("--imsi", o.imsi,
-                 "skip routing: deliver to this SIM (locally generated messages; the destination "
-                 "is kept as written)");
-  app.add_flag("--untrusted", o.untrusted, "apply the core's PID / DCS filters");
-  app.add_option("--restricted", o.restricted,
-                 "end-user mode (ssh forced command): the source is NUMBER whatever is given, "
-                 "only SOURCE-less 'DESTINATION' is taken, untrusted, no --imsi / --pid");
+  app.option("source", o.source, "originator: digits as dialled, or +CC... (international)");
+  app.option("destination", o.destination, "destination: digits as dialled, or +CC...");
+  app.option("--socket", o.socket, "the core's socket (default: from the configuration)");
+  app.option("--config", o.config, "cellplaned's configuration file, for the socket path");
+  app.flag("--text", o.text, "the body is UTF-8 text (GSM 7-bit or UCS-2, split as needed)");
+  app.flag("--ucs2", o.ucs2, "with --text: always UCS-2");
+  app.flag("--srr", o.srr, "ask for a status report");
+  app.option("--validity", o.validity_s, "validity period, seconds (default: the core's)");
+  app.option("--mr", o.mr, "message reference of the first segment (default: random)")
+      .range(0, 255);
+  app.option("--pid", o.pid, "TP-PID (default 0, or the input's pid line)").range(0, 255);
+  app.option("--imsi", o.imsi,
+             "skip routing: deliver to this SIM (locally generated messages; the destination "
+             "is kept as written)");
+  app.flag("--untrusted", o.untrusted, "apply the core's PID / DCS filters");
+  app.option("--restricted", o.restricted,
+             "end-user mode (ssh forced command): the source is NUMBER whatever is given, "
+             "only SOURCE-less 'DESTINATION' is taken, untrusted, no --imsi / --pid");
   // (The restricted user reaches smsc-submit only through scripts/smsc-user-shell, which passes
   // the operator's --config.)
-  app.add_flag("-q,--quiet", o.quiet, "print nothing on success");
+  app.flag("-q,--quiet", o.quiet, "print nothing on success");
   app.footer(
       "Exit status: 0 accepted (or a duplicate of an active message), 1 refused by the core, "
       "2 the core cannot be reached, 64 bad usage or input.");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
-  }
+  if (const auto status = app.parse(argc, argv)) return *status == 0 ? kExitOk : kExitUsage;
   if (!o.restricted.empty()) {
     // One positional only (the destination); nothing that widens what the user may do.
     // --socket / --config stay allowed: the operator's wrapper sets them, never the user.

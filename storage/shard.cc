@@ -211,8 +211,13 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   // Everything from the mark to the end of the file is read once, in order: ask for all of it
   // now so the reads overlap instead of waiting for each other.
   io_->prefetch(start * kRecordBytes, file_bytes_ - start * kRecordBytes);
-  AlignedBuffer chunk = make_aligned(kScanChunkBytes);
-  constexpr uint64_t kChunkSlots = kScanChunkBytes / kRecordBytes;
+  // Read in chunks of up to 4 MiB, no larger than what there is to read: a small shard's
+  // recovery (a test's, a fresh one's) does not fault in and zero 4 MiB for a few blocks.
+  const uint64_t to_read = file_bytes_ - start * kRecordBytes;
+  const size_t chunk_bytes = static_cast<size_t>(
+      std::clamp<uint64_t>(align_up(to_read, kBlockBytes), kBlockBytes, kScanChunkBytes));
+  AlignedBuffer chunk = make_aligned(chunk_bytes);
+  const uint64_t chunk_slots = chunk_bytes / kRecordBytes;
   const uint64_t window_slots = uint64_t{options_.batch_blocks_max + 1} * kRecordsPerBlock;
 
   // Calls fn(slot, record) over [from, to) until it returns false; returns the stopping slot.
@@ -221,7 +226,7 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
     while (slot < to) {
       const uint64_t chunk_first = slot / kRecordsPerBlock * kRecordsPerBlock;
       const uint64_t chunk_end =
-          std::min<uint64_t>(chunk_first + kChunkSlots, align_up(to, kRecordsPerBlock));
+          std::min<uint64_t>(chunk_first + chunk_slots, align_up(to, kRecordsPerBlock));
       const size_t bytes = static_cast<size_t>((chunk_end - chunk_first) * kRecordBytes);
       if (auto ok = io_->read(chunk_first * kRecordBytes, {chunk.get(), bytes}); !ok)
         return fail(ok.error());

@@ -78,6 +78,28 @@ pdu::Error bad(uint32_t status, std::string_view what) {
   return pdu::Error{status, what};
 }
 
+// The optional parameters we interpret must have their SMPP 3.4 lengths (5.3.2): a wrong one is
+// refused with ESME_RINVOPTPARAMVAL rather than ignored (a reference dropped silently would turn
+// a retry into a second message).
+Result<void, pdu::Error> check_tlv_lengths(std::span<const std::byte> tlvs) {
+  struct Known {
+    uint16_t tag;
+    size_t length;
+    std::string_view what;
+  };
+  static constexpr Known kKnown[] = {
+      {pdu::tag::user_message_reference, 2, "user_message_reference is not 2 octets"},
+      {pdu::tag::sar_msg_ref_num, 2, "sar_msg_ref_num is not 2 octets"},
+      {pdu::tag::sar_total_segments, 1, "sar_total_segments is not 1 octet"},
+      {pdu::tag::sar_segment_seqnum, 1, "sar_segment_seqnum is not 1 octet"},
+  };
+  for (const Known& k : kKnown) {
+    if (auto t = pdu::find_tlv(tlvs, k.tag); t && t->value.size() != k.length)
+      return fail(bad(pdu::status::invoptparamval, k.what));
+  }
+  return {};
+}
+
 std::optional<uint16_t> tlv_u16(std::span<const std::byte> tlvs, uint16_t tag) {
   auto t = pdu::find_tlv(tlvs, tag);
   if (!t || t->value.size() != 2) return std::nullopt;
@@ -253,6 +275,7 @@ Result<InboundSubmits, pdu::Error> to_submits(const pdu::ShortMessage& m,
                                               std::span<pdu::SmsSegment> segments) {
   InboundSubmits in;
   SmRecord& r = in.base.record;
+  if (auto ok = check_tlv_lengths(m.tlvs); !ok) return fail(ok.error());
   // esm_class: bits 5..2 are the message type; an ESME submits ordinary messages only.
   if ((m.esm_class & 0x3C) != 0)
     return fail(bad(pdu::status::invesmclass, "esm_class message type"));

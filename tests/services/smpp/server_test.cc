@@ -409,6 +409,30 @@ TEST_P(SmppServerTest, APduLongerThanTheReceiveBlockIsAnsweredAndTheBindGoesOn) 
   EXPECT_EQ(ok.header.command_status, pdu::status::ok);
 }
 
+// An optional parameter we interpret with the wrong length is refused with
+// ESME_RINVOPTPARAMVAL (issue 15: a 3-octet user_message_reference was ignored and the submit
+// taken; a 2-octet sar_total_segments was called missing).
+TEST_P(SmppServerTest, AKnownOptionalParameterOfTheWrongLengthIsRefused) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  auto m = message("12126660001", "12125550102", "tlv", text);
+  ASSERT_EQ(submit_when_ready(*e, m).header.command_status, pdu::status::ok);
+  const std::byte three[] = {std::byte{0}, std::byte{1}, std::byte{2}};
+  for (const uint16_t tag : {pdu::tag::user_message_reference, pdu::tag::sar_total_segments}) {
+    std::vector<std::byte> tlvs;
+    pdu::append_tlv(tlvs, tag, tag == pdu::tag::sar_total_segments
+                                   ? std::span<const std::byte>(three).first(2)
+                                   : std::span<const std::byte>(three));
+    auto bad = m;
+    bad.tlvs = tlvs;
+    const uint32_t seq = e->submit(bad);
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.sequence, seq);
+    EXPECT_EQ(r->header.command_status, pdu::status::invoptparamval) << "tag " << tag;
+  }
+}
+
 // A client that sends and never reads (enquire_link after enquire_link): the server stops
 // reading it once the answers it has not taken pass session.h's bound, instead of holding them
 // all; once it reads again, every answer comes.

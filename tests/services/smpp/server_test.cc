@@ -420,9 +420,9 @@ TEST_P(SmppServerTest, AKnownOptionalParameterOfTheWrongLengthIsRefused) {
   const std::byte three[] = {std::byte{0}, std::byte{1}, std::byte{2}};
   for (const uint16_t tag : {pdu::tag::user_message_reference, pdu::tag::sar_total_segments}) {
     std::vector<std::byte> tlvs;
-    pdu::append_tlv(tlvs, tag, tag == pdu::tag::sar_total_segments
-                                   ? std::span<const std::byte>(three).first(2)
-                                   : std::span<const std::byte>(three));
+    pdu::append_tlv(tlvs, tag,
+                    tag == pdu::tag::sar_total_segments ? std::span<const std::byte>(three).first(2)
+                                                        : std::span<const std::byte>(three));
     auto bad = m;
     bad.tlvs = tlvs;
     const uint32_t seq = e->submit(bad);

@@ -171,10 +171,14 @@ void SmppServer::Shard::handle(Session& s, const pdu::Header& h, std::span<const
       handle_submit(s, h, body);
       return;
     case pdu::cmd::deliver_sm:
-    case pdu::cmd::outbind:
-    case pdu::cmd::alert_notification:
       // What an SMSC sends, never an ESME.
       respond(s, resp, pdu::status::invcmdid, h.sequence);
+      return;
+    case pdu::cmd::outbind:
+    case pdu::cmd::alert_notification:
+      // An SMSC's too, and they have no response PDU: generic_nack (SMPP 3.4, 4.3).
+      shared.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      respond(s, pdu::cmd::generic_nack, pdu::status::invcmdid, h.sequence);
       return;
     case pdu::cmd::query_sm:
     case pdu::cmd::cancel_sm:

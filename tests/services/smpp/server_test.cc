@@ -433,6 +433,23 @@ TEST_P(SmppServerTest, AKnownOptionalParameterOfTheWrongLengthIsRefused) {
   }
 }
 
+// outbind and alert_notification have no response PDU: an ESME sending them (an SMSC's PDUs)
+// gets generic_nack ESME_RINVCMDID, not a made-up "outbind_resp" (issue 15).
+TEST_P(SmppServerTest, OutbindAndAlertNotificationFromAnEsmeGetAGenericNack) {
+  auto e = bound();
+  uint32_t seq = 40;
+  for (const uint32_t command : {pdu::cmd::outbind, pdu::cmd::alert_notification}) {
+    e->send(pdu::encode_header_only(command, 0, ++seq));
+    auto n = e->read();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->header.command_id, pdu::cmd::generic_nack) << std::hex << command;
+    EXPECT_EQ(n->header.command_status, pdu::status::invcmdid);
+    EXPECT_EQ(n->header.sequence, seq);
+  }
+  e->send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 50));
+  EXPECT_TRUE(e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit));
+}
+
 // A client that sends and never reads (enquire_link after enquire_link): the server stops
 // reading it once the answers it has not taken pass session.h's bound, instead of holding them
 // all; once it reads again, every answer comes.

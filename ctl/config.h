@@ -2,7 +2,7 @@
 // `Config` value that the daemon hands to each layer. Loading is strict: an unknown key, a value
 // of the wrong type, out of range, a bad enum name or a bad address is an error that names the
 // file, line and column. Every key has a default, so an empty file is a valid configuration;
-// `kDefaultConfigToml` spells all of them out (docs/CONFIG.md describes each key).
+// `default_config_toml()` spells all of them out (docs/CONFIG.md describes each key).
 //
 // Each section is described once, as a visit function over a ConfigVisitor
 // (ctl/config_schema.h); the same description drives loading, `to_toml` and the tests. This file

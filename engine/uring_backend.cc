@@ -461,11 +461,9 @@ size_t UringBackend::wait(std::span<IoCompletion> out, Nanos timeout) {
     io_uring_buf_ring_advance(buf_ring_, pending_recycles_);
     pending_recycles_ = 0;
   }
-  size_t n = 0;
-  while (!ready_.empty() && n < out.size()) {
-    out[n++] = ready_.back();
-    ready_.pop_back();
-  }
+  size_t n = std::min(ready_.size(), out.size());  // in the order they were made
+  std::copy_n(ready_.begin(), n, out.begin());
+  ready_.erase(ready_.begin(), ready_.begin() + static_cast<long>(n));
   if (n > 0) timeout = 0;
   if (!backlog_.empty()) {
     flush_backlog();

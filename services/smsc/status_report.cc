@@ -88,12 +88,14 @@ void ShardOwner::make_report(const SmRecord& orig, Disposition disp, uint32_t ex
 
 void ShardOwner::report_refused(InReq& q) {
   stats().status_report_retries.fetch_add(1, std::memory_order_relaxed);
-  if (uint64_t held; report_log.pass(now(), held))
+  if (uint64_t held; report_log.pass(now(), held)) {
+    StatusReport rep;  // the report names the message it is about; it has no id of its own yet
+    std::memcpy(&rep, q.record.user_data, sizeof rep);
     CP_LOG_WARN(
         "smsc core {}: status report for message {:#x} refused ({}); retrying in {} ms "
         "({} more not logged)",
-        id, q.record.message_id, wire::to_string(q.status), impl.opt.retry_delay / kNanosPerMilli,
-        held);
+        id, rep.message_id, wire::to_string(q.status), impl.opt.retry_delay / kNanosPerMilli, held);
+  }
   if (reports_refused.empty()) reports_retry_at = now() + impl.opt.retry_delay;
   reports_refused.push_back(&q);
 }

@@ -262,5 +262,35 @@ TEST(UringRefusal, SubmissionsTheKernelRefusesWaitInOrderAndAllComplete) {
   });
 }
 
+// A file commit the ring cannot take whole (more block runs than submission entries) is refused
+// through its completion, in order with another refusal, instead of CP_ASSERT aborting the
+// process (issue 15: [store] batch_kib allowed 16,384 runs against a 4,096-entry ring).
+TEST(UringRefusal, ACommitLongerThanTheRingIsRefusedThroughItsCompletion) {
+  if (!test::io_uring_unavailable().empty()) GTEST_SKIP() << test::io_uring_unavailable();
+  expect_child_passes([]() -> std::string {
+    IoBackendOptions opts;
+    opts.queue_depth = 8;
+    auto b = make_backend(IoBackendKind::io_uring, opts);
+    if (!b) return "skip: " + b.error();
+    IoBackend& backend = **b;
+    alignas(4096) static std::byte block[4096];
+    std::vector<FileWrite> writes;
+    for (uint64_t i = 0; i < 12; ++i) writes.push_back({i * 2 * 4096, block});
+    alignas(8) static char first = 0;
+    alignas(8) static char second = 0;
+    backend.start_file_commit(-1, writes, &first);
+    backend.start_file_commit(-1, {}, &second);
+    std::array<IoCompletion, 8> out;
+    const size_t n = backend.wait(out, 0);
+    std::string failed;
+    if (n != 2 || out[0].owner != &first || out[1].owner != &second)
+      return "expected the two refusals, in order; got " + std::to_string(n) + " completions";
+    if (out[0].op != IoOp::file_commit || out[0].result != -EINVAL)
+      failed += fmt_completion(out[0]);
+    if (out[1].result != -EINVAL) failed += "; " + fmt_completion(out[1]);
+    return failed;
+  });
+}
+
 }  // namespace
 }  // namespace cp::engine

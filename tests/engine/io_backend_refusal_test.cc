@@ -212,9 +212,7 @@ TEST(EpollRefusal, ASocketEpollWillNotWatchEndsItsOperationsWithTheError) {
 TEST(UringRefusal, SubmissionsTheKernelRefusesWaitInOrderAndAllComplete) {
   if (!test::io_uring_unavailable().empty()) GTEST_SKIP() << test::io_uring_unavailable();
   expect_child_passes([]() -> std::string {
-    IoBackendOptions opts;
-    opts.queue_depth = 8;
-    auto b = make_backend(IoBackendKind::io_uring, opts);
+    auto b = small_ring();
     if (!b) return "skip: " + b.error();
     IoBackend& backend = **b;
     {  // the wake-up read armed at start goes to the kernel first
@@ -268,9 +266,7 @@ TEST(UringRefusal, SubmissionsTheKernelRefusesWaitInOrderAndAllComplete) {
 TEST(UringRefusal, ACommitLongerThanTheRingIsRefusedThroughItsCompletion) {
   if (!test::io_uring_unavailable().empty()) GTEST_SKIP() << test::io_uring_unavailable();
   expect_child_passes([]() -> std::string {
-    IoBackendOptions opts;
-    opts.queue_depth = 8;
-    auto b = make_backend(IoBackendKind::io_uring, opts);
+    auto b = small_ring();
     if (!b) return "skip: " + b.error();
     IoBackend& backend = **b;
     alignas(4096) static std::byte block[4096];

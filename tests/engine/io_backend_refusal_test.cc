@@ -138,6 +138,13 @@ Nanos cpu_now() {
   return read_clock(CLOCK_PROCESS_CPUTIME_ID);
 }
 
+// An io_uring backend with an 8-entry submission queue: a few entries fill it.
+Result<std::unique_ptr<IoBackend>, std::string> small_ring() {
+  IoBackendOptions opts;
+  opts.queue_depth = 8;
+  return make_backend(IoBackendKind::io_uring, opts);
+}
+
 TEST(EpollRefusal, WithoutEpollPwait2TheBackendFallsBackInsteadOfSpinning) {
   expect_child_passes([]() -> std::string {
     auto b = make_backend(IoBackendKind::epoll, {});

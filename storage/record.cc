@@ -2,6 +2,8 @@
 
 #include <isa-l/crc.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace cp::storage {
@@ -62,9 +64,16 @@ RecordCheck check(const SmRecord& record) {
   static const uint8_t zeros[kRecordBytes] = {};
   if (std::memcmp(&record, zeros, sizeof record) == 0) return RecordCheck::blank;
   if ((record.magic_version & 0xFFFF0000u) != kRecordMagic) return RecordCheck::bad_magic;
-  if ((record.magic_version & 0xFFFFu) != kRecordVersion) return RecordCheck::bad_version;
+  const uint32_t version = record.magic_version & 0xFFFFu;
+  if (version < kRecordVersionFirst || version > kRecordVersion) return RecordCheck::bad_version;
   if (record.crc32c != crc32c(covered(record))) return RecordCheck::bad_checksum;
   return RecordCheck::valid;
+}
+
+std::optional<uint64_t> durable_floor(const SmRecord& record, uint64_t slot) {
+  if ((record.magic_version & 0xFFFFu) < 2) return std::nullopt;
+  if (record.unsynced_before == UINT32_MAX) return 0;  // saturated: says nothing
+  return slot - std::min<uint64_t>(slot, record.unsynced_before);
 }
 
 bool set_digits(Address& address, std::string_view digits, uint8_t ton, uint8_t npi) {

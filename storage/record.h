@@ -21,7 +21,10 @@ inline constexpr size_t kRecordBytes = 256;
 inline constexpr size_t kUserDataBytesMax = 140;
 inline constexpr size_t kAddressDigitsMax = 20;
 inline constexpr uint32_t kRecordMagic = 0x534D0000;  // "SM" in the high half
-inline constexpr uint16_t kRecordVersion = 1;
+// Layout 2 added `unsynced_before`; layout-1 records (its bytes were reserved, zero) are still
+// read, and sealing one again writes it as layout 2.
+inline constexpr uint16_t kRecordVersion = 2;
+inline constexpr uint16_t kRecordVersionFirst = 1;
 
 // Who sent or receives a message (section 1.2).
 enum class SmeClass : uint8_t { local = 0, gsm = 1, upstream = 2, downstream = 3 };
@@ -55,22 +58,28 @@ struct SmRecord {
   uint64_t message_id = 0;        // our message id (given to SMPP submitters)
   uint8_t dest_imsi[8] = {0xFF, 0xFF, 0xFF, 0xFF,
                           0xFF, 0xFF, 0xFF, 0xFF};  // BCD, 0xF filled; all 0xFF while unknown
-  uint32_t extra_info = 0;    // delivery detail at discharge (network / SMPP error code)
-  uint16_t message_ref = 0;   // originator's message reference (TP-MR or SMPP)
-  uint16_t src_peer = 0;      // peer index when src_class is upstream/downstream
-  uint16_t dst_peer = 0;      // peer index when dst_class is upstream/downstream
-  uint8_t src_class = 0;      // SmeClass
-  uint8_t dst_class = 0;      // SmeClass
-  uint8_t pid = 0;            // TP-PID
-  uint8_t dcs = 0;            // TP-DCS
-  uint8_t flags = 0;          // kFlag*
-  uint8_t state = 0;          // RecordState
-  uint8_t disposition = 0;    // Disposition
-  uint8_t ud_length = 0;      // TP-UDL: septets for GSM 7-bit, else octets
-  Address src;                // originator
-  Address dst_written;        // destination as the originator wrote it
-  Address dst_routed;         // destination after routing (normalised)
-  uint8_t reserved[11] = {};  // zero; room for later fields
+  uint32_t extra_info = 0;   // delivery detail at discharge (network / SMPP error code)
+  uint16_t message_ref = 0;  // originator's message reference (TP-MR or SMPP)
+  uint16_t src_peer = 0;     // peer index when src_class is upstream/downstream
+  uint16_t dst_peer = 0;     // peer index when dst_class is upstream/downstream
+  uint8_t src_class = 0;     // SmeClass
+  uint8_t dst_class = 0;     // SmeClass
+  uint8_t pid = 0;           // TP-PID
+  uint8_t dcs = 0;           // TP-DCS
+  uint8_t flags = 0;         // kFlag*
+  uint8_t state = 0;         // RecordState
+  uint8_t disposition = 0;   // Disposition
+  uint8_t ud_length = 0;     // TP-UDL: septets for GSM 7-bit, else octets
+  Address src;               // originator
+  Address dst_written;       // destination as the originator wrote it
+  Address dst_routed;        // destination after routing (normalised)
+  uint8_t reserved[3] = {};  // zero; room for later fields
+  // How many slots just before this one were not yet durable when it was sealed (saturating;
+  // 0 when its own slot already was): the shard sets it. Every slot before
+  // slot - unsynced_before was acknowledged by then, which lets recovery tell a torn tail from
+  // damage to an acknowledged record (docs/STORAGE.md, recovery).
+  uint32_t unsynced_before = 0;
+  uint8_t reserved2[4] = {};  // zero; room for later fields
   uint8_t user_data[kUserDataBytesMax] = {};
 
   static constexpr uint8_t kFlagStatusReport = 0x01;  // status report requested
@@ -91,6 +100,7 @@ static_assert(offsetof(SmRecord, ud_length) == 65);
 static_assert(offsetof(SmRecord, src) == 66);
 static_assert(offsetof(SmRecord, dst_written) == 79);
 static_assert(offsetof(SmRecord, dst_routed) == 92);
+static_assert(offsetof(SmRecord, unsynced_before) == 108);
 static_assert(offsetof(SmRecord, user_data) == 116);
 
 // A message is addressed across shards by its message id: the shard (the reactor core that owns
@@ -122,6 +132,9 @@ uint32_t crc32c(std::span<const std::byte> bytes);
 void seal(SmRecord& record);
 
 enum class RecordCheck : uint8_t { valid, blank, bad_magic, bad_version, bad_checksum };
+// The slot below which everything was durable when a valid record at `slot` was sealed, or
+// nullopt when the record does not say (layout 1).
+std::optional<uint64_t> durable_floor(const SmRecord& record, uint64_t slot);
 // What a record read back from disk is. Only `valid` may be believed; `blank` is an all-zero
 // (preallocated, never written) slot.
 RecordCheck check(const SmRecord& record);

@@ -9,9 +9,11 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "base/assert.h"
 #include "base/log.h"
+#include "engine/file_ops.h"
 
 namespace cp::storage {
 namespace {
@@ -129,8 +131,14 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open_dir(const ShardOptions& 
                                                             engine::FileCommitter* committer,
                                                             RecoveryReport* report) {
   std::error_code ec;
-  if (options.create) std::filesystem::create_directories(options.dir, ec);
+  const bool made = options.create && std::filesystem::create_directories(options.dir, ec);
   if (ec) return fail(options.dir + ": cannot create: " + ec.message());
+  if (made) {  // the new directory's own entry durable too (pms.bin's is synced when created)
+    const std::string parent = std::filesystem::path(options.dir).parent_path().string();
+    if (const int rc = engine::file_ops::sync_directory(parent.empty() ? "." : parent.c_str());
+        rc < 0)
+      return fail(parent + ": fsync: " + std::strerror(-rc));
+  }
   auto io = open_shard_file(options.dir + "/pms.bin", options.create, committer);
   if (!io) return fail(io.error());
   return open(options, std::move(*io), clock, report);
@@ -249,12 +257,25 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
         path, slot, message_shard(r.message_id), message_index(r.message_id), options_.shard,
         base_index_ + slot);
   };
+  // The durable floor of a valid record of ours, computed for the slot it was sealed for.
+  auto floor_of = [&](const SmRecord& r) -> std::optional<uint64_t> {
+    if (message_shard(r.message_id) != options_.shard || message_index(r.message_id) < base_index_)
+      return std::nullopt;
+    return durable_floor(r, message_index(r.message_id) - base_index_);
+  };
+  // A valid record of ours at the wrong slot, sealed while `end` was not yet durable: a write of
+  // the torn last commit that landed in the wrong place (a misdirected write) — residue, not a
+  // sign of another shard's file.
+  auto misdirected_residue = [&](const SmRecord& r, uint64_t end) {
+    const auto floor = floor_of(r);
+    return floor && *floor <= end;
+  };
   uint64_t scanned = 0;
   auto end = scan(start, file_slots, [&](uint64_t slot, const SmRecord& r, const SmRecord* block) {
     ++scanned;
     if (check(r) != RecordCheck::valid) return false;
     if (r.message_id != make_message_id(options_.shard, base_index_ + slot)) {
-      misplaced = misplaced_text(slot, r);
+      if (!misdirected_residue(r, slot)) misplaced = misplaced_text(slot, r);
       return false;
     }
     last_entry_ns_ = std::max(last_entry_ns_, r.time_entry_ns);
@@ -274,6 +295,7 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   if (!end) return fail(end.error());
   if (!misplaced.empty()) return fail(misplaced);
   tail_slot_ = *end;
+  durable_slot_ = tail_slot_;
   rep.scanned_records = scanned;
   rep.log_records = tail_slot_;
   rep.active_records = active_count_;
@@ -291,13 +313,22 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   // The torn residue: non-blank slots within one batch after the end.
   const uint64_t window_end = std::min(file_slots, tail_slot_ + window_slots);
   std::vector<uint64_t> repair_blocks;
+  std::optional<uint64_t> damaged_proof;
   auto residue =
       scan(tail_slot_, window_end, [&](uint64_t slot, const SmRecord& r, const SmRecord*) {
         if (is_blank(r)) return true;
-        if (check(r) == RecordCheck::valid &&
-            r.message_id != make_message_id(options_.shard, base_index_ + slot)) {
-          misplaced = misplaced_text(slot, r);
-          return false;
+        if (check(r) == RecordCheck::valid) {
+          // A record sealed after the end slot was durable proves the end is damage to an
+          // acknowledged record, not the residue of a torn last commit.
+          if (const auto floor = floor_of(r); floor && *floor > tail_slot_) {
+            damaged_proof = slot;
+            return false;
+          }
+          if (r.message_id != make_message_id(options_.shard, base_index_ + slot) &&
+              !misdirected_residue(r, tail_slot_)) {
+            misplaced = misplaced_text(slot, r);
+            return false;
+          }
         }
         ++rep.torn_slots;
         const uint64_t block_no = slot / kRecordsPerBlock;
@@ -307,6 +338,12 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
       });
   if (!residue) return fail(residue.error());
   if (!misplaced.empty()) return fail(misplaced);
+  if (damaged_proof)
+    return fail(fmt::format(
+        "{}: the record at slot {} is damaged, but the record at slot {} was written after it "
+        "was durable (acknowledged): damage in the middle of the log, not a torn tail; "
+        "refusing to zero acknowledged messages (docs/STORAGE.md, recovery)",
+        path, tail_slot_, *damaged_proof));
   // Beyond it the writer leaves only zeros (preallocation), to the end of the file. A valid
   // record there means the end we found is damage in the middle of the log; anything else
   // non-blank is not ours. Either way: refuse rather than truncate.
@@ -415,6 +452,11 @@ void Shard::release_block(uint64_t block_no) {
   blocks_.erase(it);
 }
 
+uint32_t Shard::unsynced_before(uint64_t slot) const {
+  if (slot <= durable_slot_) return 0;
+  return static_cast<uint32_t>(std::min<uint64_t>(slot - durable_slot_, UINT32_MAX));
+}
+
 uint64_t Shard::oldest_possibly_active_slot() const {
   for (const auto& [block_no, b] : blocks_) {
     if (b.active > 0) return block_no * kRecordsPerBlock;
@@ -443,6 +485,7 @@ Result<uint64_t, StoreError> Shard::append(SmRecord& record, AckFn ack, void* ct
   record.message_id = make_message_id(options_.shard, index);
   record.time_entry_ns = last_entry_ns_;
   if (historical && record.time_discharge_ns == 0) record.time_discharge_ns = now;
+  record.unsynced_before = unsynced_before(slot);
   seal(record);
   std::memcpy(b.data + (slot % kRecordsPerBlock) * kRecordBytes, &record, kRecordBytes);
   if (!historical) {
@@ -477,6 +520,7 @@ Result<void, StoreError> Shard::update(uint64_t index, const SmRecord& next, Ack
   }
   *current = next;
   if (discharge && current->time_discharge_ns == 0) current->time_discharge_ns = clock_.wall_now();
+  current->unsynced_before = unsynced_before(slot);
   seal(*current);
   if (discharge) {
     --b.active;
@@ -528,6 +572,7 @@ bool Shard::commit() {
   CP_ASSERT(in_flight_waiters_.empty());
   in_flight_waiters_.swap(waiting_);
   in_flight_ = true;
+  commit_tail_ = tail_slot_;
   commit_started_ = clock_.now();
   commit_end_ = writes_.back().offset + writes_.back().bytes.size();
   uint64_t bytes = 0;
@@ -593,6 +638,7 @@ void Shard::on_commit_done(int32_t result) {
     waiting_.clear();
   } else {
     file_bytes_ = std::max(file_bytes_, commit_end_);  // a commit past the zero fill extends
+    durable_slot_ = commit_tail_;
     for (const Waiter& w : in_flight_waiters_) w.fn(w.ctx, w.index, 0);
     maybe_extend();
     maybe_write_historical_mark();

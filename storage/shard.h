@@ -164,6 +164,7 @@ class Shard final : public CommitListener, public ExtendListener {
   void mark_dirty(uint64_t block_no, Block& b);
   void release_block(uint64_t block_no);
   uint64_t oldest_possibly_active_slot() const;
+  uint32_t unsynced_before(uint64_t slot) const;  // SmRecord::unsynced_before for `slot` now
   void maybe_write_historical_mark();
   void on_commit_done(int32_t result) override;
   void maybe_extend();
@@ -175,8 +176,10 @@ class Shard final : public CommitListener, public ExtendListener {
   int lock_fd_ = -1;
   uint64_t base_index_ = 0;
   uint64_t historical_mb_ = 0;
-  uint64_t tail_slot_ = 0;   // next slot to append to
-  uint64_t file_bytes_ = 0;  // zero-filled extent of pms.bin
+  uint64_t tail_slot_ = 0;     // next slot to append to
+  uint64_t durable_slot_ = 0;  // every slot before it is durable (stamped into each record)
+  uint64_t commit_tail_ = 0;   // tail_slot_ when the commit in flight was started
+  uint64_t file_bytes_ = 0;    // zero-filled extent of pms.bin
   int64_t last_entry_ns_ = 0;
   uint64_t active_count_ = 0;
   // Map nodes come from a pool that reuses freed ones and grows geometrically, so caching a

@@ -67,9 +67,38 @@ class ShardIo {
   virtual void release_cache() {}
 };
 
-// Opens (creating when `create`) `path` with O_RDWR | O_DIRECT | O_CLOEXEC. With a committer,
-// commits go through its backend (io_uring: linked writes + IORING_FSYNC_DATASYNC) and the
-// result arrives in a later loop turn; without, start_commit writes and fdatasyncs inline.
+// The file under a shard's pms.bin as the system calls see it: a write is volatile until
+// datasync(), a new file's directory entry until sync_directory(). PosixShardFile is the real
+// one; storage/testing/power_loss_disk.h simulates one that loses, tears, corrupts or misdirects
+// what was not synced when the power goes. Every call returns 0 or -errno.
+class ShardFile {
+ public:
+  virtual ~ShardFile() = default;
+  virtual const std::string& path() const = 0;
+  // The descriptor a reactor commits through asynchronously; -1 when there is none.
+  virtual int fd() const { return -1; }
+  virtual int size(uint64_t& bytes) = 0;
+  // Reads up to out.size() bytes at `offset`; `got` is short only at the end of the file.
+  virtual int read(uint64_t offset, std::span<std::byte> out, size_t& got) = 0;
+  virtual int write(const FileWrite& write) = 0;  // all of it
+  virtual int datasync() = 0;
+  virtual int sync_directory() = 0;  // makes the file's directory entry durable
+  virtual void prefetch(uint64_t /*offset*/, uint64_t /*bytes*/) {}
+  virtual void release_cache() {}
+};
+
+// A ShardIo on `file`. Before anything is read, the file is made durable as found (fdatasync):
+// records a crashed process wrote but never synced are not adopted by recovery until they are
+// durable (a later RWF_DSYNC write would not flush them). A file just `created` gets its
+// directory entry synced too. With a committer (which needs file->fd()), commits go through its
+// backend (io_uring: linked writes + IORING_FSYNC_DATASYNC) and the result arrives in a later
+// loop turn; without, start_commit writes and syncs inline.
+Result<std::unique_ptr<ShardIo>, std::string> open_shard_io(std::unique_ptr<ShardFile> file,
+                                                            bool created,
+                                                            engine::FileCommitter* committer);
+
+// open_shard_io() on `path` opened O_RDWR | O_DIRECT | O_CLOEXEC (created when missing and
+// `create`).
 Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path, bool create,
                                                               engine::FileCommitter* committer);
 

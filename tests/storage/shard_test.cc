@@ -339,11 +339,14 @@ TEST(Shard, TornTailIsZeroedAndAppendsContinue) {
     seal(torn);
     std::memset(reinterpret_cast<char*>(&torn) + 128, 0, 128);  // half landed
     ASSERT_EQ(::pwrite(fd, &torn, sizeof torn, 21 * kRecordBytes), 256);
+    // Written in the commit that tore: sealed while slots from 21 on were not yet durable.
     SmRecord whole = make_record(22);
     whole.message_id = make_message_id(0, 22);
+    whole.unsynced_before = 22 - 21;
     seal(whole);
     ASSERT_EQ(::pwrite(fd, &whole, sizeof whole, 22 * kRecordBytes), 256);
     whole.message_id = make_message_id(0, 40);
+    whole.unsynced_before = 40 - 21;
     seal(whole);
     ASSERT_EQ(::pwrite(fd, &whole, sizeof whole, 40 * kRecordBytes), 256);
     ::close(fd);
@@ -385,6 +388,72 @@ TEST(Shard, DamageInTheMiddleIsRefusedNotTruncated) {
   EXPECT_NE(s.error().find("damage in the middle"), std::string::npos) << s.error();
   // And nothing was zeroed.
   EXPECT_EQ(check(test::read_slots(o.dir)[199]), RecordCheck::valid);
+}
+
+// Damage to an acknowledged record close to the end (inside the reach of a torn commit) used to
+// be taken for a torn tail: the valid, acknowledged records after it were zeroed. Records written
+// after it was durable say so (unsynced_before), and recovery refuses instead.
+TEST(Shard, DamageInsideTheTornCommitWindowIsRefusedWhenLaterRecordsWereAcknowledged) {
+  TempDir tmp;
+  ManualClock clock;
+  auto o = small_options(tmp.sub("s"));
+  o.batch_blocks_max = 8;  // residue window: 9 blocks, 144 slots
+  {
+    auto s = open_file_shard(o, clock);
+    for (uint64_t i = 0; i < 60; ++i) {
+      SmRecord r = make_record(i);
+      ASSERT_TRUE(s->append(r, nullptr, nullptr));
+      if (i % 20 == 19) {
+        ASSERT_TRUE(s->flush_sync());  // three commits: 0-19, 20-39, 40-59
+      }
+    }
+  }
+  const auto before = test::read_slots(o.dir);
+  EXPECT_EQ(before[45].unsynced_before, 45u - 40u);  // sealed when 0-39 were durable
+  {
+    const int fd = ::open((o.dir + "/pms.bin").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const char junk[4] = {1, 2, 3, 4};
+    ASSERT_EQ(::pwrite(fd, junk, 4, 25 * kRecordBytes + 100), 4);  // slot 25 (acknowledged)
+    ::close(fd);
+  }
+  auto s = Shard::open_dir(o, clock, nullptr);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("damage in the middle"), std::string::npos) << s.error();
+  EXPECT_NE(s.error().find("slot 25"), std::string::npos) << s.error();
+  const auto after = test::read_slots(o.dir);
+  for (uint64_t i = 26; i < 60; ++i) EXPECT_EQ(check(after[i]), RecordCheck::valid) << i;
+}
+
+// Files written before unsynced_before existed still open.
+TEST(Shard, LayoutOneRecordsAreStillRead) {
+  TempDir tmp;
+  ManualClock clock;
+  const auto o = small_options(tmp.sub("s"));
+  {
+    auto s = open_file_shard(o, clock);
+    for (uint64_t i = 0; i < 5; ++i) {
+      SmRecord r = make_record(i);
+      ASSERT_TRUE(s->append(r, nullptr, nullptr));
+    }
+    ASSERT_TRUE(s->flush_sync());
+  }
+  {  // rewrite slot 3 as a layout-1 record (its unsynced_before bytes were reserved, zero)
+    auto slots = test::read_slots(o.dir);
+    SmRecord r = slots[3];
+    r.unsynced_before = 0;
+    r.magic_version = kRecordMagic | 1;
+    r.crc32c = crc32c(std::as_bytes(std::span(&r, 1)).subspan(8));
+    const int fd = ::open((o.dir + "/pms.bin").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, &r, sizeof r, 3 * kRecordBytes), 256);
+    ::close(fd);
+  }
+  RecoveryReport rep;
+  auto s = open_file_shard(o, clock, &rep);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(rep.log_records, 5u);
+  EXPECT_NE(s->find_active(3), nullptr);
 }
 
 TEST(Shard, AnotherShardsFileIsRefused) {

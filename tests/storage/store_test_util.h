@@ -41,8 +41,10 @@ inline SmRecord make_record(uint64_t seed, bool active = true) {
   return r;
 }
 
-// True when the payload fields of `got` equal those of `want` (identity and seal aside).
-inline bool same_content(const SmRecord& got, const SmRecord& want) {
+// The content the submitter gave (identity, seal and the shard's durability mark excluded).
+inline bool same_content(const SmRecord& got_record, const SmRecord& want_record) {
+  SmRecord got = got_record, want = want_record;
+  got.unsynced_before = want.unsynced_before = 0;
   constexpr size_t from = offsetof(SmRecord, extra_info);
   return std::memcmp(reinterpret_cast<const char*>(&got) + from,
                      reinterpret_cast<const char*>(&want) + from, sizeof(SmRecord) - from) == 0 &&

@@ -88,20 +88,43 @@ function(cp_executable name)
   install(TARGETS ${name} RUNTIME DESTINATION bin)
 endfunction()
 
+# One test executable per area (tests/<area>/): its files compile together (unity), so the
+# headers they share are parsed once. SHARDS n runs it as n ctest entries, name_1..name_n, each
+# a GoogleTest shard (GTEST_TOTAL_SHARDS / GTEST_SHARD_INDEX: every test in exactly one), so a
+# large area still runs in parallel; COST hints ctest to start long ones first.
 function(cp_test name)
-  cmake_parse_arguments(A "" "RESOURCE_LOCK;TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(A "" "RESOURCE_LOCK;TIMEOUT;SHARDS;COST" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${A_SOURCES})
   target_link_libraries(${name} PRIVATE cp_options ${A_DEPS} GTest::gtest cp_test_main)
   target_compile_options(${name} PRIVATE ${CP_TEST_OPTIMIZE})
   cp_use_pch(${name} test)
-  add_test(NAME ${name} COMMAND ${name})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 120)
   endif()
-  set_tests_properties(${name} PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+  if(NOT A_SHARDS)
+    set(A_SHARDS 1)
+  endif()
+  set(tests)
+  if(A_SHARDS EQUAL 1)
+    add_test(NAME ${name} COMMAND ${name})
+    list(APPEND tests ${name})
+  else()
+    math(EXPR last "${A_SHARDS} - 1")
+    foreach(i RANGE ${last})
+      math(EXPR n "${i} + 1")
+      add_test(NAME ${name}_${n} COMMAND ${name})
+      set_tests_properties(${name}_${n} PROPERTIES
+                           ENVIRONMENT "GTEST_TOTAL_SHARDS=${A_SHARDS};GTEST_SHARD_INDEX=${i}")
+      list(APPEND tests ${name}_${n})
+    endforeach()
+  endif()
+  set_tests_properties(${tests} PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
                        SKIP_RETURN_CODE 77)
+  if(A_COST)
+    set_tests_properties(${tests} PROPERTIES COST ${A_COST})
+  endif()
   if(A_RESOURCE_LOCK)
-    set_tests_properties(${name} PROPERTIES RESOURCE_LOCK ${A_RESOURCE_LOCK})
+    set_tests_properties(${tests} PROPERTIES RESOURCE_LOCK ${A_RESOURCE_LOCK})
   endif()
 endfunction()
 

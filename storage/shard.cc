@@ -224,7 +224,7 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   const uint64_t to_read = file_bytes_ - start * kRecordBytes;
   const size_t chunk_bytes = static_cast<size_t>(
       std::clamp<uint64_t>(align_up(to_read, kBlockBytes), kBlockBytes, kScanChunkBytes));
-  AlignedBuffer chunk = make_aligned(chunk_bytes);
+  AlignedBuffer chunk = make_aligned(chunk_bytes, /*zero=*/false);  // every read fills it
   const uint64_t chunk_slots = chunk_bytes / kRecordBytes;
   const uint64_t window_slots = uint64_t{options_.batch_blocks_max + 1} * kRecordsPerBlock;
 
@@ -420,7 +420,8 @@ Shard::Block& Shard::block_for(uint64_t block_no) {
   auto [it, inserted] = blocks_.try_emplace(block_no);
   if (inserted) {
     if (free_images_.empty()) {
-      image_chunks_.push_back(make_aligned(kImagesPerChunk * kBlockBytes));
+      // Not zeroed here: each image is zeroed when taken (below), touching only what is used.
+      image_chunks_.push_back(make_aligned(kImagesPerChunk * kBlockBytes, /*zero=*/false));
       for (size_t i = kImagesPerChunk; i-- > 0;)
         free_images_.push_back(image_chunks_.back().get() + i * kBlockBytes);
     }

@@ -212,11 +212,11 @@ void AlignedFree::operator()(std::byte* p) const {
   std::free(p);
 }
 
-AlignedBuffer make_aligned(size_t bytes) {
+AlignedBuffer make_aligned(size_t bytes, bool zero) {
   CP_ASSERT(bytes % kBlockBytes == 0 && bytes > 0);
   auto* p = static_cast<std::byte*>(std::aligned_alloc(kBlockBytes, bytes));
   CP_ASSERT(p != nullptr);
-  std::memset(p, 0, bytes);
+  if (zero) std::memset(p, 0, bytes);
   return AlignedBuffer(p);
 }
 

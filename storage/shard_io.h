@@ -102,11 +102,12 @@ Result<std::unique_ptr<ShardIo>, std::string> open_shard_io(std::unique_ptr<Shar
 Result<std::unique_ptr<ShardIo>, std::string> open_shard_file(const std::string& path, bool create,
                                                               engine::FileCommitter* committer);
 
-// A buffer of `bytes` (a multiple of 4 KiB) aligned to 4 KiB, zero-filled.
+// A buffer of `bytes` (a multiple of 4 KiB) aligned to 4 KiB, zero-filled unless `zero` is
+// false (for buffers every use fills first: untouched pages then cost nothing).
 struct AlignedFree {
   void operator()(std::byte* p) const;
 };
 using AlignedBuffer = std::unique_ptr<std::byte[], AlignedFree>;
-AlignedBuffer make_aligned(size_t bytes);
+AlignedBuffer make_aligned(size_t bytes, bool zero = true);
 
 }  // namespace cp::storage

@@ -8,14 +8,14 @@
 namespace cp::engine {
 namespace {
 
-struct Recorder {
+struct TimerRecorder {
   std::vector<int> fired;
 };
 
 struct Tagged {
   Timer timer;
   int tag = 0;
-  Recorder* rec = nullptr;
+  TimerRecorder* rec = nullptr;
 };
 
 void record(Timer&, void* ctx) {
@@ -25,7 +25,7 @@ void record(Timer&, void* ctx) {
 
 TEST(TimerHeap, FiresInDeadlineOrderTiesByArmingOrder) {
   TimerHeap heap(16);
-  Recorder rec;
+  TimerRecorder rec;
   std::vector<Tagged> timers(6);
   const Nanos deadlines[] = {50, 10, 30, 10, 40, 20};
   for (int i = 0; i < 6; ++i) {
@@ -48,7 +48,7 @@ TEST(TimerHeap, FiresInDeadlineOrderTiesByArmingOrder) {
 // order.
 TEST(TimerHeap, GrowsPastItsReservedRoom) {
   TimerHeap heap(2);
-  Recorder rec;
+  TimerRecorder rec;
   std::vector<Tagged> timers(100);
   for (int i = 0; i < 100; ++i) {
     timers[i].tag = i;

@@ -6,15 +6,12 @@
 #include <cstring>
 
 #include "proto/smpp/pdu.h"
+#include "tests/support/bytes.h"
 
 namespace cp::proto::smpp {
 namespace {
 
-std::vector<std::byte> bytes_of(std::initializer_list<int> v) {
-  std::vector<std::byte> out;
-  for (int b : v) out.push_back(static_cast<std::byte>(b));
-  return out;
-}
+using test::bytes_of;
 std::vector<std::byte> text(std::string_view s) {
   std::vector<std::byte> out;
   for (char c : s) out.push_back(static_cast<std::byte>(c));

@@ -12,15 +12,12 @@
 #include "proto/smpp/coding.h"
 #include "proto/smpp/pdu.h"
 #include "proto/sms/text.h"
+#include "tests/support/bytes.h"
 
 namespace cp::proto::smpp {
 namespace {
 
-std::vector<std::byte> bytes_of(std::initializer_list<int> v) {
-  std::vector<std::byte> out;
-  for (int b : v) out.push_back(static_cast<std::byte>(b));
-  return out;
-}
+using test::bytes_of;
 std::string str(std::span<const std::byte> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }

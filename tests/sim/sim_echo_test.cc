@@ -13,7 +13,7 @@
 #include "engine/sim/sim_gtest.h"
 #include "engine/sim/sim_network.h"
 
-namespace cp::sim {
+namespace cp::sim::echo_test {
 namespace {
 
 using engine::IoCompletion;
@@ -245,4 +245,4 @@ TEST(SimEchoTest, ManyConnectionsBothWaysWithoutFaults) {
 }
 
 }  // namespace
-}  // namespace cp::sim
+}  // namespace cp::sim::echo_test

@@ -15,7 +15,7 @@
 #include "engine/sim/sim_gtest.h"
 #include "engine/sim/sim_network.h"
 
-namespace cp::sim {
+namespace cp::sim::reactor_test {
 namespace {
 
 using engine::CloseReason;
@@ -246,4 +246,4 @@ TEST(SimReactorTest, LongPartitionClosesBothEndsWithIoError) {
 }
 
 }  // namespace
-}  // namespace cp::sim
+}  // namespace cp::sim::reactor_test

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <map>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "storage/shard.h"
@@ -29,19 +30,47 @@ namespace {
 using test::make_record;
 using test::TempDir;
 
-// Payload bytes of a record (identity, seal and durability mark excluded): what a version is
-// compared by.
-std::vector<std::byte> payload(const SmRecord& record) {
-  SmRecord r = record;
-  r.unsynced_before = 0;  // the shard's durability mark, set when sealed
-  const auto* p = reinterpret_cast<const std::byte*>(&r);
-  std::vector<std::byte> out(p + offsetof(SmRecord, time_expiry_ns), p + sizeof r);
-  return out;
+// Whether two records carry the same payload: identity, seal and the shard's durability mark
+// (unsynced_before) aside.
+bool same_payload(const SmRecord& a, const SmRecord& b) {
+  const auto* pa = reinterpret_cast<const char*>(&a);
+  const auto* pb = reinterpret_cast<const char*>(&b);
+  constexpr size_t from = offsetof(SmRecord, time_expiry_ns);
+  constexpr size_t mark = offsetof(SmRecord, unsynced_before);
+  constexpr size_t after = mark + sizeof(SmRecord::unsynced_before);
+  return std::memcmp(pa + from, pb + from, mark - from) == 0 &&
+         std::memcmp(pa + after, pb + after, sizeof(SmRecord) - after) == 0;
 }
+
+// The last acknowledged version of each record, by index (indices are dense: appends count up).
+struct Acked {
+  std::vector<SmRecord> records;
+  std::vector<bool> known;
+  size_t count = 0;
+
+  void set(uint64_t index, const SmRecord& r) {
+    if (index >= records.size()) {
+      records.resize(index + 1);
+      known.resize(index + 1);
+    }
+    if (!known[index]) ++count;
+    known[index] = true;
+    records[index] = r;
+  }
+  const SmRecord* find(uint64_t index) const {
+    return index < known.size() && known[index] ? &records[index] : nullptr;
+  }
+  size_t size() const { return count; }
+  void clear() {
+    records.clear();
+    known.clear();
+    count = 0;
+  }
+};
 
 // What the submitters were told, and what they may yet find.
 struct Model {
-  std::map<uint64_t, SmRecord> acked;                 // last acknowledged version
+  Acked acked;                                        // last acknowledged versions
   std::map<uint64_t, std::vector<SmRecord>> pending;  // versions submitted, not yet acked
   uint64_t next_index = 0;                            // after the last acked/pending append
 
@@ -55,16 +84,15 @@ struct Model {
     }
     auto& versions = m->pending[index];
     ASSERT_FALSE(versions.empty()) << "ack for nothing pending at " << index;
-    m->acked[index] = versions.front();
+    m->acked.set(index, versions.front());
     versions.erase(versions.begin());
     if (versions.empty()) m->pending.erase(index);
   }
 };
 
-std::vector<SmRecord> slots_of(const std::vector<std::byte>& image) {
-  std::vector<SmRecord> out(image.size() / kRecordBytes);
-  if (!out.empty()) std::memcpy(out.data(), image.data(), out.size() * kRecordBytes);
-  return out;
+// The records of a disk image, in place (operator new aligns the bytes for SmRecord).
+std::span<const SmRecord> slots_of(const std::vector<std::byte>& image) {
+  return {reinterpret_cast<const SmRecord*>(image.data()), image.size() / kRecordBytes};
 }
 
 // Checks a recovered shard against the model and makes the model match what is now durable.
@@ -74,13 +102,16 @@ void verify_and_adopt(Shard& shard, const std::vector<std::byte>& image, Model& 
   const auto slots = slots_of(image);
   const uint64_t n = shard.next_index();
   // Every acknowledged record is there, as acknowledged or as a later submitted version.
-  for (const auto& [index, want] : m.acked) {
+  for (uint64_t index = 0; index < m.acked.known.size(); ++index) {
+    const SmRecord* acked = m.acked.find(index);
+    if (acked == nullptr) continue;
+    const SmRecord& want = *acked;
     ASSERT_LT(index, n) << "acknowledged record " << index << " lost";
     const SmRecord& got = slots[index];
     ASSERT_EQ(check(got), RecordCheck::valid) << index;
-    bool ok = payload(got) == payload(want);
+    bool ok = same_payload(got, want);
     if (auto it = m.pending.find(index); !ok && it != m.pending.end())
-      for (const SmRecord& v : it->second) ok = ok || payload(got) == payload(v);
+      for (const SmRecord& v : it->second) ok = ok || same_payload(got, v);
     ASSERT_TRUE(ok) << "acknowledged record " << index << " changed to something never submitted";
   }
   // Everything else in the log was submitted exactly so (nothing half-written believed).
@@ -88,11 +119,11 @@ void verify_and_adopt(Shard& shard, const std::vector<std::byte>& image, Model& 
     const SmRecord& got = slots[index];
     ASSERT_EQ(check(got), RecordCheck::valid) << index;
     ASSERT_EQ(got.message_id, make_message_id(shard.id(), index));
-    if (m.acked.count(index)) continue;
+    if (m.acked.find(index)) continue;
     const auto it = m.pending.find(index);
     ASSERT_NE(it, m.pending.end()) << "record " << index << " was never submitted";
     bool ok = false;
-    for (const SmRecord& v : it->second) ok = ok || payload(got) == payload(v);
+    for (const SmRecord& v : it->second) ok = ok || same_payload(got, v);
     ASSERT_TRUE(ok) << "record " << index << " is not a submitted version";
   }
   // Slots after the end are blank: a later append can never resurrect residue.
@@ -104,13 +135,13 @@ void verify_and_adopt(Shard& shard, const std::vector<std::byte>& image, Model& 
       ++active;
       const SmRecord* r = shard.find_active(index);
       ASSERT_NE(r, nullptr) << index;
-      ASSERT_EQ(payload(*r), payload(slots[index]));
+      ASSERT_TRUE(same_payload(*r, slots[index])) << index;
     }
   ASSERT_EQ(shard.active_count(), active);
   // Adopt: what survived is now the acknowledged truth.
   m.acked.clear();
   m.pending.clear();
-  for (uint64_t index = 0; index < n; ++index) m.acked[index] = slots[index];
+  for (uint64_t index = 0; index < n; ++index) m.acked.set(index, slots[index]);
   m.next_index = n;
 }
 

@@ -41,9 +41,12 @@ size_t Session::on_data(Connection& c, std::span<const std::byte> data) {
       data, c.reactor().config().rx_buffer_bytes, oversized,
       [&](const pdu::Header& h, std::span<const std::byte> body) {
         if (state == State::closed) return false;
-        // A transmitter at its window waits for answers before it is read further; a peer
-        // that does not read what it asked for is not read either.
-        if (submits_in_flight >= window() || tx.over_bound()) {
+        // A submit beyond the window waits (unread) for answers; what takes no window slot —
+        // enquire_link, unbind, a deliver_sm_resp — is still answered while submits are
+        // throttled. A peer that does not read what it asked for is not read at all.
+        const bool takes_slot =
+            h.command_id == pdu::cmd::submit_sm || h.command_id == pdu::cmd::data_sm;
+        if ((takes_slot && submits_in_flight >= window()) || tx.over_bound()) {
           c.pause_reading();
           return false;
         }

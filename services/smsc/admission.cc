@@ -130,6 +130,8 @@ Result<Admitted, Status> admit(const Numdb& db, const AdmissionConfig& config,
     ri.src_ton = out.src.ton;
     ri.src_digits = src;
     ri.locally_originated = (submit.flags & wire::kSubmitLocallyOriginated) != 0;
+    if (in.src_class == static_cast<uint8_t>(storage::SmeClass::downstream))
+      ri.src_peer = in.src_peer;
     auto r = route(db, ri);
     if (!r) return fail(status_of(r.error()));
     if (!storage::set_digits(out.dst_routed, r->routed_digits, r->routed_ton, in.dst_written.npi))

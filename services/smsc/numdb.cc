@@ -122,10 +122,17 @@ Result<std::shared_ptr<const Numdb>, std::string> Numdb::parse(
                     return fmt::format("{} is listed twice", *ten);
                   return "";
                 });
-  // Peers: BLOCK PEER, BLOCK = a 10-digit NANP number or a prefix of digits ending in '*'.
+  // Peers: BLOCK PEER [upstream], BLOCK = a 10-digit NANP number or a prefix of digits ending
+  // in '*'.
   for_each_line(
       peers_text, peers_name, errors, [&](const std::vector<std::string_view>& w) -> std::string {
-        if (w.size() != 2) return "expected: NUMBER-OR-PREFIX* PEER";
+        if (w.size() != 2 && w.size() != 3) return "expected: NUMBER-OR-PREFIX* PEER [upstream]";
+        uint8_t flags = 0;
+        if (w.size() == 3) {
+          if (w[2] != "upstream")
+            return fmt::format("unknown flag '{}' (the only one is 'upstream')", w[2]);
+          flags |= PeerBlock::kUpstream;
+        }
         if (!valid_peer_name(w[1]))
           return fmt::format("bad peer name '{}' (1..32 of A-Z a-z 0-9 . _ -)", w[1]);
         std::string_view block = w[0];
@@ -151,10 +158,10 @@ Result<std::shared_ptr<const Numdb>, std::string> Numdb::parse(
           peer = static_cast<uint16_t>(db->peer_names_.size());
           db->peer_names_.emplace_back(w[1]);
         }
-        const auto [it, inserted] = db->blocks_.emplace(digits_key(block), peer);
+        const auto [it, inserted] = db->blocks_.emplace(digits_key(block), PeerBlock{peer, flags});
         if (!inserted)
           return fmt::format("{} is already assigned to peer {}", w[0],
-                             db->peer_names_[it->second]);
+                             db->peer_names_[it->second.peer]);
         db->block_lengths_ |= static_cast<uint16_t>(1u << block.size());
         return "";
       });
@@ -188,13 +195,18 @@ std::optional<NumberEntry> Numdb::local_short(std::string_view four) const {
   return it->second;
 }
 
-std::optional<uint16_t> Numdb::peer_of(std::string_view ten) const {
+std::optional<PeerBlock> Numdb::peer_block_of(std::string_view ten) const {
   if (ten.size() != 10) return std::nullopt;
   for (size_t len = 10; len >= 1; --len) {
     if (!(block_lengths_ & (1u << len))) continue;
     const auto it = blocks_.find(digits_key(ten.substr(0, len)));
     if (it != blocks_.end()) return it->second;
   }
+  return std::nullopt;
+}
+
+std::optional<uint16_t> Numdb::peer_of(std::string_view ten) const {
+  if (const auto b = peer_block_of(ten)) return b->peer;
   return std::nullopt;
 }
 

@@ -29,6 +29,16 @@ struct NumberEntry {
   static constexpr uint8_t kSmsProv = 0x01;  // provisioned for outside SMS: may send upstream
 };
 
+// A downstream peer's number or number block (a line of the peers file).
+struct PeerBlock {
+  uint16_t peer = 0;
+  uint8_t flags = 0;
+  // The peer may send from these numbers to the Outside World (the upstream): the seed's 1.2
+  // lets a downstream peer's messages go there, its 2.4.2 only provisioned senders; off unless
+  // the peers file says `upstream`.
+  static constexpr uint8_t kUpstream = 0x01;
+};
+
 class Numdb {
  public:
   // Parses the locally owned numbers file and the peers file. Every bad line is reported as
@@ -49,6 +59,8 @@ class Numdb {
   std::optional<NumberEntry> local_short(std::string_view four_digits) const;
   // The downstream peer owning a 10-digit NANP number: the longest matching block wins.
   std::optional<uint16_t> peer_of(std::string_view ten_digits) const;
+  // The same, with the matching line's flags.
+  std::optional<PeerBlock> peer_block_of(std::string_view ten_digits) const;
   const std::string& peer_name(uint16_t index) const { return peer_names_[index]; }
   std::optional<uint16_t> peer_index(std::string_view name) const;
 
@@ -62,7 +74,7 @@ class Numdb {
  private:
   std::unordered_map<uint64_t, NumberEntry> nanp_;   // digits_key(10 digits)
   std::unordered_map<uint64_t, NumberEntry> short_;  // digits_key(4 digits)
-  std::unordered_map<uint64_t, uint16_t> blocks_;    // digits_key(prefix) -> peer
+  std::unordered_map<uint64_t, PeerBlock> blocks_;   // digits_key(prefix) -> peer
   uint16_t block_lengths_ = 0;                       // bit n: some block has n digits
   std::vector<std::string> peer_names_;
 };

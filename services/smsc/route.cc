@@ -72,6 +72,17 @@ Result<Route, RouteError> destination(const Numdb& db, const RouteInput& in) {
   return fail(RouteError::unroutable);
 }
 
+// 2.4.2: the upstream takes locally owned senders provisioned for outside SMS; and (1.2) a
+// downstream peer's messages from its own numbers where the peers file grants it (`upstream`).
+bool may_send_upstream(const Numdb& db, const RouteInput& in) {
+  const auto src = nanp_of(in.src_ton, in.src_digits);
+  if (!src) return false;
+  if (const auto owned = db.local_nanp(*src)) return (owned->flags & NumberEntry::kSmsProv) != 0;
+  if (!in.src_peer) return false;
+  const auto block = db.peer_block_of(*src);
+  return block && block->peer == *in.src_peer && (block->flags & PeerBlock::kUpstream) != 0;
+}
+
 }  // namespace
 
 std::string_view to_string(RouteError error) {
@@ -85,7 +96,7 @@ std::string_view to_string(RouteError error) {
     case RouteError::cannot_receive:
       return "destination cannot receive SMS";
     case RouteError::no_upstream_permission:
-      return "sender not provisioned for outside SMS";
+      return "sender not permitted to send to the outside world";
   }
   return "?";
 }
@@ -93,13 +104,8 @@ std::string_view to_string(RouteError error) {
 Result<Route, RouteError> route(const Numdb& db, const RouteInput& in) {
   auto r = destination(db, in);
   if (!r) return r;
-  // 2.4.2: the upstream only for locally owned senders provisioned for outside SMS.
-  if (r->dst_class == storage::SmeClass::upstream) {
-    const auto src = nanp_of(in.src_ton, in.src_digits);
-    const auto owned = src ? db.local_nanp(*src) : std::nullopt;
-    if (!owned || !(owned->flags & NumberEntry::kSmsProv))
-      return fail(RouteError::no_upstream_permission);
-  }
+  if (r->dst_class == storage::SmeClass::upstream && !may_send_upstream(db, in))
+    return fail(RouteError::no_upstream_permission);
   return r;
 }
 

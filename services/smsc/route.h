@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,7 +20,7 @@ enum class RouteError : uint8_t {
   invalid_nanp,            // a NANP number that breaks the NPA/NXX rules
   unroutable,              // no rule matches (e.g. 7 digits, a 4-digit number from outside)
   cannot_receive,          // a locally owned number of a type that cannot receive SMS
-  no_upstream_permission,  // upstream destination, sender not provisioned for outside SMS
+  no_upstream_permission,  // upstream destination, sender not permitted to send there
 };
 std::string_view to_string(RouteError error);
 
@@ -33,6 +34,8 @@ struct RouteInput {
   std::string_view src_digits;
   // GSM MO or the submit tool: only these may use 4-digit local numbers.
   bool locally_originated = false;
+  // The downstream peer the message came from (its SMPP bind), if it came from one.
+  std::optional<uint16_t> src_peer;
 };
 
 struct Route {

@@ -65,8 +65,9 @@ constexpr std::string_view kExampleNumbers =
 5000        local
 )";
 constexpr std::string_view kExamplePeers =
-    R"(# Downstream peers' numbers (docs/SMSC.md): NUMBER-OR-BLOCK PEER, a block is digits then '*'.
-# Each PEER must be an SMPP peer account. Edit, then `cellctl numdb reload`.
+    R"(# Downstream peers' numbers (docs/SMSC.md): NUMBER-OR-BLOCK PEER [upstream], a block is
+# digits then '*'. Each PEER must be an SMPP peer account. upstream: the peer may send from these
+# numbers to the Outside World (off by default). Edit, then `cellctl numdb reload`.
 212666*  demo
 )";
 

@@ -163,6 +163,45 @@ TEST_P(SmppServerTest, SubmitIsAnsweredWithTheIdOfTheDurableRecord) {
   EXPECT_EQ(server().stats().submits.load(), 2u);
 }
 
+// A bind at its submit window still answers what takes no window slot (issue 15): reading used
+// to stop for everything, so an ESME's enquire_link (and its unbind) went unanswered for as long
+// as its submits were.
+TEST_P(SmppServerTest, EnquireLinkAndUnbindAreAnsweredWhileTheWindowIsFull) {
+  auto e = bound();  // acme: window=8
+  std::vector<std::byte> text;
+  ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12125550102", "warm", text))
+                .header.command_status,
+            pdu::status::ok);
+  harness_->hold_commits();  // nothing becomes durable: every submit stays in flight
+  const uint64_t held_before = harness_->held_commits();
+  std::vector<uint32_t> seqs;
+  for (int i = 0; i < 8; ++i)
+    seqs.push_back(e->submit(message("12126660001", "12125550102", "held", text)));
+  ASSERT_TRUE(eventually([&] { return harness_->held_commits() > held_before; }));
+  ASSERT_TRUE(eventually([&] {
+    const auto b = server().binds();
+    return !b.empty() && b[0].submits_in_flight == 8;
+  }));
+  const uint32_t ping = e->next_sequence();
+  e->send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, ping));
+  auto pong = e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit, 2000);
+  ASSERT_TRUE(pong) << "enquire_link unanswered while the window is full";
+  EXPECT_EQ(pong->header.sequence, ping);
+  // The unbind is answered at once too; the submits' answers still go out before the close.
+  const uint32_t bye = e->next_sequence();
+  e->send(pdu::encode_header_only(pdu::cmd::unbind, 0, bye));
+  auto unbound = e->read_command(pdu::cmd::unbind | pdu::cmd::response_bit, 2000);
+  ASSERT_TRUE(unbound) << "unbind unanswered while the window is full";
+  EXPECT_EQ(unbound->header.sequence, bye);
+  harness_->release_commits();
+  for (uint32_t seq : seqs) {
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.command_status, pdu::status::ok) << seq;
+  }
+  EXPECT_TRUE(e->wait_closed());
+}
+
 // Duplicate detection catches only real retries (issue 15). Without user_message_reference the
 // sequence number used to stand in for the reference: a client whose sequence numbers restart
 // with each bind had its second equal text within 600 s answered ESME_ROK with the first one's

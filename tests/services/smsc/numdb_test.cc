@@ -104,9 +104,10 @@ TEST(Numdb, EveryBadLineIsReportedWithFileAndLine) {
       "\n# fine\n";
   const std::string_view peers =
       "212666* acme\n"
-      "212666* beta\n"  // 2: block taken
-      "2126* b@d\n"     // 3: peer name
-      "0* x\n";         // 4: prefix
+      "212666* beta\n"    // 2: block taken
+      "2126* b@d\n"       // 3: peer name
+      "0* x\n"            // 4: prefix
+      "313* acme vip\n";  // 5: flag
   auto d = Numdb::parse(numbers, "numbers.txt", peers, "peers.txt");
   ASSERT_FALSE(d);
   const std::string& e = d.error();
@@ -117,7 +118,7 @@ TEST(Numdb, EveryBadLineIsReportedWithFileAndLine) {
         "numbers.txt:6: expected: NUMBER TYPE",
         "peers.txt:2: 212666* is already "
         "assigned to peer acme",
-        "peers.txt:3: bad peer name 'b@d'", "peers.txt:4: '0*'"})
+        "peers.txt:3: bad peer name 'b@d'", "peers.txt:4: '0*'", "peers.txt:5: unknown flag 'vip'"})
     EXPECT_NE(e.find(want), std::string::npos) << want << "\n" << e;
 }
 
@@ -198,6 +199,41 @@ TEST(Route, UplinkOnlyForProvisionedLocalSenders) {
   EXPECT_TRUE(r(*d, kTonUnknown, "2126661234", "12125550101"));
   // The sender in 10-digit TON 0 form counts too.
   EXPECT_TRUE(route(*d, RouteInput{kTonUnknown, "24273", kTonUnknown, "2125550100", true}));
+}
+
+// Design 1.2 lets a downstream peer's messages reach the Outside World, 2.4.2 only provisioned
+// senders: a peer may, from the numbers of its blocks marked `upstream` in the peers file, and
+// only when the message came from that peer. Without the mark: refused, as 2.4.2.
+TEST(Route, UplinkForADownstreamPeerOnlyFromItsBlocksMarkedUpstream) {
+  auto d = Numdb::parse(kNumbers, "numbers",
+                        "212666* acme\n"
+                        "646* acme upstream\n"
+                        "718* beta upstream\n",
+                        "peers");
+  ASSERT_TRUE(d) << d.error();
+  const uint16_t acme = *(*d)->peer_index("acme");
+  const uint16_t beta = *(*d)->peer_index("beta");
+  auto from = [&](std::string_view src, std::optional<uint16_t> peer, std::string_view dst) {
+    RouteInput in{kTonInternational, dst, kTonInternational, src, false};
+    in.src_peer = peer;
+    return route(**d, in);
+  };
+  // acme's 646 block is marked: to a foreign number, a US short code, a non-local NANP number.
+  for (std::string_view dst : {"442071234567", "13125550100"}) {
+    auto ok = from("16465550100", acme, dst);
+    ASSERT_TRUE(ok) << dst;
+    EXPECT_EQ(ok->dst_class, SmeClass::upstream);
+  }
+  // Its 212666 block is not: refused.
+  EXPECT_EQ(from("12126661234", acme, "442071234567").error(), RouteError::no_upstream_permission);
+  // A marked block of another peer does not help: beta's number sent by acme, and the reverse.
+  EXPECT_EQ(from("17185550100", acme, "442071234567").error(), RouteError::no_upstream_permission);
+  EXPECT_EQ(from("16465550100", beta, "442071234567").error(), RouteError::no_upstream_permission);
+  // The same number not coming from a peer (the uplink, the submit tool): refused.
+  EXPECT_EQ(from("16465550100", std::nullopt, "442071234567").error(),
+            RouteError::no_upstream_permission);
+  // Destinations inside the fiefdom need no mark.
+  EXPECT_TRUE(from("12126661234", acme, "12125550101"));
 }
 
 }  // namespace

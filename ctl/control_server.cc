@@ -72,6 +72,7 @@ class ControlService::Session final : public engine::ConnectionHandler {
   bool close_after_flush_ = false;
   bool awaiting_ = false;       // an asynchronous command is running: read nothing more
   bool in_async_call_ = false;  // inside the asynchronous handler itself
+  bool requested_ = false;      // a request came: the idle timeout is session_idle_timeout
   uint64_t generation_ = 0;     // bumped per connection: a late answer for a closed one is dropped
   engine::Connection* conn_ = nullptr;
   DecodeScratch scratch_;
@@ -103,6 +104,10 @@ void ControlService::Session::process(engine::Connection& conn) {
     } else if (*length == 0 || *length > bytes.size()) {
       break;  // need more bytes
     } else {
+      if (!requested_) {
+        requested_ = true;
+        conn.set_idle_timeout(service_.options_.session_idle_timeout);
+      }
       answer(frame_body(bytes, *length));
       rx_head_ += *length;
     }
@@ -205,6 +210,7 @@ void ControlService::Session::on_close(engine::Connection& conn, engine::CloseRe
   ++generation_;
   conn_ = nullptr;
   result_.clear();
+  requested_ = false;
   in_use = false;
 }
 
@@ -231,12 +237,17 @@ engine::ConnectionHandler* ControlService::on_accept(engine::Connection& conn) {
   const auto free =
       std::find_if(sessions_.begin(), sessions_.end(), [](const auto& s) { return !s->in_use; });
   if (free == sessions_.end()) {
-    CP_LOG_WARN("ctl: {} control connections open already; refusing another",
-                options_.sessions_max);
+    ++refused_;
+    if (uint64_t held = 0; refusal_log_.pass(conn.reactor().clock().now(), held))
+      CP_LOG_WARN(
+          "ctl: {} control connections open already; refusing another ({} more refused "
+          "since the last line)",
+          options_.sessions_max, held);
     return nullptr;
   }
   log_peer(conn);
-  conn.set_idle_timeout(options_.session_idle_timeout);
+  conn.set_idle_timeout(options_.first_request_timeout > 0 ? options_.first_request_timeout
+                                                           : options_.session_idle_timeout);
   (*free)->in_use = true;
   return free->get();
 }

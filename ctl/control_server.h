@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/log_throttle.h"
 #include "base/result.h"
 #include "ctl/control_protocol.h"
 #include "engine/reactor.h"
@@ -71,7 +72,10 @@ struct ControlServiceOptions {
   std::string socket_path;      // file-system path of the Unix socket
   uint32_t socket_mode = 0600;  // chmod'ed right after bind
   uint32_t sessions_max = 16;   // concurrent clients; more are closed at once
-  Nanos session_idle_timeout = 300 * kNanosPerSecond;
+  // A client must send its first request this soon: one that connects and says nothing does
+  // not hold one of the few sessions (a leaked or hostile connection would lock cellctl out).
+  Nanos first_request_timeout = 10 * kNanosPerSecond;
+  Nanos session_idle_timeout = 300 * kNanosPerSecond;  // between requests, once one came
 };
 
 // Accepts control clients on a Unix socket of one reactor and answers their requests from a
@@ -101,6 +105,7 @@ class ControlService final : public engine::Acceptor {
   const ControlServiceOptions& options() const { return options_; }
   size_t sessions_open() const;
   uint64_t requests_handled() const { return requests_handled_; }
+  uint64_t connections_refused() const { return refused_; }  // control reactor thread
 
  private:
   class Session;
@@ -109,6 +114,8 @@ class ControlService final : public engine::Acceptor {
   ControlServiceOptions options_;
   std::vector<std::unique_ptr<Session>> sessions_;
   uint64_t requests_handled_ = 0;
+  uint64_t refused_ = 0;
+  LogThrottle refusal_log_;  // a refusal line every 10 s at most
   // The socket file start() created, to unlink only that one.
   bool socket_created_ = false;
   uint64_t socket_device_ = 0;

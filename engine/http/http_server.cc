@@ -1,6 +1,10 @@
 #include "engine/http/http_server.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <span>
 
@@ -24,6 +28,22 @@ size_t round_up(size_t n, size_t align) {
 
 void bump(std::atomic<uint64_t>& counter) {
   counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+// A source address as a key: an IPv4 address, an IPv6 address's /64 (one client's network),
+// nullopt for anything else (Unix sockets: not limited).
+std::optional<uint64_t> address_key(const SocketAddress& a) {
+  if (a.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(a.sa());
+    return uint64_t{1} << 32 | in->sin_addr.s_addr;
+  }
+  if (a.family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a.sa());
+    uint64_t prefix = 0;
+    std::memcpy(&prefix, in6->sin6_addr.s6_addr, sizeof prefix);
+    return prefix;
+  }
+  return std::nullopt;
 }
 
 void raise_to(std::atomic<uint64_t>& high_water, uint64_t value) {
@@ -54,8 +74,9 @@ class HttpServer::Session final : public ConnectionHandler {
     on_writable(*conn_);
   }
 
-  void open(std::byte* block, uint64_t serial);
+  void open(std::byte* block, uint64_t serial, std::optional<uint64_t> address);
   void release();
+  std::optional<uint64_t> address() const { return address_; }
 
   void on_open(Connection& conn) override;
   size_t on_data(Connection& conn, std::span<const std::byte> data) override;
@@ -96,12 +117,15 @@ class HttpServer::Session final : public ConnectionHandler {
   bool closing_ = false;  // no further request will be read
   bool paused_ = false;   // this session paused reading and owes a resume_reading()
   bool continue_sent_ = false;
-  bool held_ = false;  // pending_ is a response its handler holds back
+  bool held_ = false;                // pending_ is a response its handler holds back
+  Nanos request_started_ = 0;        // the accept, or a request's first byte; 0 between requests
+  std::optional<uint64_t> address_;  // the source's key for connections_per_address_max
 };
 
-void HttpServer::Session::open(std::byte* block, uint64_t serial) {
+void HttpServer::Session::open(std::byte* block, uint64_t serial, std::optional<uint64_t> address) {
   block_ = block;
   serial_ = serial;
+  address_ = address;
   held_ = false;
   parser_.emplace(server_->config_.limits,
                   std::span<std::byte>(block_, server_->parser_arena_bytes_));
@@ -124,7 +148,11 @@ void HttpServer::Session::release() {
 
 void HttpServer::Session::on_open(Connection& conn) {
   conn_ = &conn;
-  if (server_->config_.idle_timeout > 0) conn.set_idle_timeout(server_->config_.idle_timeout);
+  // The first request is due within request_timeout: a connection that sends nothing is closed.
+  request_started_ = conn.reactor().clock().now();
+  const Nanos wait = server_->config_.request_timeout > 0 ? server_->config_.request_timeout
+                                                          : server_->config_.idle_timeout;
+  if (wait > 0) conn.set_idle_timeout(wait);
 }
 
 size_t HttpServer::Session::on_data(Connection& conn, std::span<const std::byte> data) {
@@ -134,11 +162,24 @@ size_t HttpServer::Session::on_data(Connection& conn, std::span<const std::byte>
     return 0;
   }
   if (upgraded_ != nullptr) return upgraded_->on_data(conn, data);
+  const Nanos request_timeout = server_->config_.request_timeout;
   size_t consumed = 0;
   while (consumed < data.size()) {
+    if (request_started_ == 0) {  // a request begins: due within request_timeout
+      request_started_ = conn.reactor().clock().now();
+      if (request_timeout > 0) conn.set_idle_timeout(request_timeout);
+    }
     const auto result = parser_->feed(data.subspan(consumed));
     consumed += result.consumed_bytes;
     if (result.state == HttpParseState::need_more) {
+      // A client dripping its request byte by byte is cut off all the same (slowloris).
+      if (request_timeout > 0 &&
+          conn.reactor().clock().now() - request_started_ > request_timeout) {
+        bump(server_->stats_.request_timeouts);
+        answer_error(HttpError{408, "request timeout"});
+        pump(conn);
+        return data.size();
+      }
       maybe_send_continue(conn);
       return consumed;
     }
@@ -208,7 +249,11 @@ void HttpServer::Session::handle_request(Connection& conn) {
   server_->handling_ = this;
   server_->respond(request, response);
   server_->handling_ = nullptr;
-  const bool keep_alive = request.keep_alive && response.keep_alive();
+  request_started_ = 0;
+  // Under pressure a connection is not kept for a next request: its place goes to another.
+  const bool keep_alive = request.keep_alive && response.keep_alive() && !server_->under_pressure();
+  if (keep_alive && server_->config_.idle_timeout > 0)
+    conn.set_idle_timeout(server_->config_.idle_timeout);
   if (response.failed()) {
     const bool too_large = response.body().overflowed();
     if (too_large) bump(server_->stats_.responses_too_large);
@@ -304,16 +349,27 @@ void HttpServer::add_route(HttpMethod method, std::string_view pattern, HttpHand
   routes_.push_back(Route{method, std::string(pattern), prefix, std::move(handler)});
 }
 
-ConnectionHandler* HttpServer::on_accept(Connection&) {
+ConnectionHandler* HttpServer::on_accept(Connection& conn) {
   if (free_sessions_.empty()) {
     bump(stats_.connections_refused);
     return nullptr;
+  }
+  const std::optional<uint64_t> address = address_key(conn.peer());
+  if (address && config_.connections_per_address_max > 0) {
+    uint32_t& n = per_address_[*address];
+    if (n >= config_.connections_per_address_max) {
+      bump(stats_.connections_refused);
+      return nullptr;
+    }
+    ++n;
   }
   std::byte* block = pool_.acquire();
   CP_ASSERT(block != nullptr);  // one block per session
   Session& session = sessions_[free_sessions_.back()];
   free_sessions_.pop_back();
-  session.open(block, next_serial_++);  // on_open() comes next and sets the idle timeout
+  session.open(block, next_serial_++,
+               config_.connections_per_address_max > 0 ? address : std::nullopt);
+  // on_open() comes next and sets the request timeout.
   bump(stats_.connections_accepted);
   return &session;
 }
@@ -331,6 +387,10 @@ void HttpServer::release(HttpHold hold) {
 }
 
 void HttpServer::release(Session& session) {
+  if (const auto address = session.address()) {
+    const auto it = per_address_.find(*address);
+    if (it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+  }
   pool_.release(session.block());
   session.release();
   free_sessions_.push_back(session.index());

@@ -15,7 +15,13 @@
 //   - 404 when no route matches the path, 405 (with Allow) when routes match it but not the
 //     method, 501 for a method no route uses; HEAD is served by GET routes without the body;
 //   - "Expect: 100-continue" is answered with "100 Continue" before the body is read;
-//   - the idle timeout closes connections that send nothing (Connection::set_idle_timeout).
+//   - a slow client cannot hold a connection for long (slowloris): a request must be complete
+//     within request_timeout of its first byte (or of the accept, for the first): a partial one
+//     is then answered 408 and closed, a connection that sent nothing is closed; one source
+//     address holds at most connections_per_address_max connections (an IPv6 client: its /64);
+//     and once three quarters of the connections are in use, responses close their connection
+//     instead of keeping it alive, so idle keep-alive clients give their places back;
+//   - between requests of a kept-alive connection, idle_timeout closes it when nothing comes.
 //
 // Threading and lifetime: one HttpServer per reactor that listens (its connection pool is
 // touched by that reactor's thread only). Routes are added before listening and never change
@@ -29,6 +35,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -53,17 +60,20 @@ using HttpHandler = std::function<void(const HttpRequest&, HttpResponseWriter&)>
 // Memory: connections_max blocks of (parser arena + response_bytes_max), reserved once at
 // construction (MAP_NORESERVE) and resident only as far as requests and responses touch them.
 struct HttpServerConfig {
-  HttpLimits limits;                          // per request (parser arena)
-  uint32_t connections_max = 64;              // per server; more are refused at accept
-  uint32_t response_bytes_max = 1024 * 1024;  // one response, head + body
-  uint32_t response_head_bytes_max = 4096;    // status line + header fields
-  Nanos idle_timeout = 60 * kNanosPerSecond;  // 0 = the reactor's default
+  HttpLimits limits;                             // per request (parser arena)
+  uint32_t connections_max = 64;                 // per server; more are refused at accept
+  uint32_t response_bytes_max = 1024 * 1024;     // one response, head + body
+  uint32_t response_head_bytes_max = 4096;       // status line + header fields
+  Nanos idle_timeout = 60 * kNanosPerSecond;     // keep-alive wait; 0 = the reactor's default
+  Nanos request_timeout = 10 * kNanosPerSecond;  // accept / first byte -> request complete
+  uint32_t connections_per_address_max = 16;     // 0 = no limit
 };
 
 // Counters written by the owning reactor thread (relaxed), readable from any thread.
 struct HttpServerStats {
   std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> connections_refused{0};  // pool full
+  std::atomic<uint64_t> connections_refused{0};  // pool full, or the address has its share
+  std::atomic<uint64_t> request_timeouts{0};     // closed: no complete request in time
   std::atomic<uint64_t> requests{0};             // complete requests routed
   std::atomic<uint64_t> request_errors{0};       // malformed or over a limit
   std::atomic<uint64_t> not_found{0};
@@ -139,6 +149,8 @@ class HttpServer final : public Acceptor {
   const Route* find_route(HttpMethod method, std::string_view path) const;
   void answer_unrouted(const HttpRequest& request, HttpResponseWriter& response);
   void release(Session& session);
+  // Whether responses should close their connection (three quarters of the pool in use).
+  bool under_pressure() const { return free_sessions_.size() * 4 < config_.connections_max; }
 
   HttpServerConfig config_;
   HttpServerStats stats_;
@@ -148,6 +160,7 @@ class HttpServer final : public Acceptor {
   BufferPool pool_;  // one block per connection: parser arena + response buffer
   std::unique_ptr<Session[]> sessions_;
   std::vector<uint32_t> free_sessions_;
+  std::unordered_map<uint64_t, uint32_t> per_address_;  // connections by source (address_key)
   Session* handling_ = nullptr;  // the session whose request a handler is answering
   uint64_t next_serial_ = 1;
 };

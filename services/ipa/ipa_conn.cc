@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/log_throttle.h"
 #include "proto/ipa/ipa.h"
 
 namespace cp::ipa {
@@ -38,8 +39,13 @@ void IpaConn::on_timer(engine::Timer&, void* self) {
   if (c->ping_sent_at_ != 0) {
     // No PONG in time: the link is dead (osmo-remsim's and libosmocore's rule).
     ++c->pongs_missed_;
-    CP_LOG_WARN("{}: no IPA PONG from {} within {} ms; closing", c->opt_.name,
-                c->conn_->peer().to_string(), c->opt_.pong_timeout / kNanosPerMilli);
+    // A peer that never identified itself is the user's identification timeout to report (it
+    // fires as soon): one line per event. Either way a line per 10 s at most per core.
+    thread_local LogThrottle throttle;
+    if (uint64_t held = 0; c->identified_ && throttle.pass(c->conn_->reactor().clock().now(), held))
+      CP_LOG_WARN("{}: no IPA PONG from {} within {} ms; closing ({} more since the last line)",
+                  c->opt_.name, c->conn_->peer().to_string(), c->opt_.pong_timeout / kNanosPerMilli,
+                  held);
     c->conn_->abort();
     return;
   }

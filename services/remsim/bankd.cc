@@ -408,8 +408,15 @@ class Bankd::Worker final : public RsproUser {
     auto* w = static_cast<Worker*>(self);
     switch (w->state_) {
       case WorkerState::wait_id:
-        CP_LOG_NOTICE("bankd: {} did not identify itself within {} ms; closing", w->remote_,
-                      w->b_.opt_.id_timeout / kNanosPerMilli);
+        // A line per 10 s at most per core: silent connections do not flood the log.
+        thread_local LogThrottle id_timeout_log;
+        if (uint64_t held = 0;
+            w->conn_.connection() != nullptr &&
+            id_timeout_log.pass(w->conn_.connection()->reactor().clock().now(), held))
+          CP_LOG_NOTICE(
+              "bankd: {} did not identify itself within {} ms; closing ({} more since the last "
+              "line)",
+              w->remote_, w->b_.opt_.id_timeout / kNanosPerMilli, held);
         w->conn_.close();
         return;
       case WorkerState::mapped:

@@ -13,6 +13,7 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
+#include "base/log_throttle.h"
 
 namespace cp::remsim {
 
@@ -82,8 +83,13 @@ class RemsimServer::Peer final : public RsproUser {
     auto* p = static_cast<Peer*>(self);
     if (p->state != State::established || !p->conn.open()) return;
     ++p->srv.stats_.id_timeouts;
-    CP_LOG_NOTICE("remsim-server: {} did not identify itself within {} ms; closing", p->remote,
-                  p->srv.opt_.id_timeout / kNanosPerMilli);
+    // One line per 10 s at most per core: a flood of silent connections does not flood the log.
+    thread_local LogThrottle throttle;
+    if (uint64_t held = 0; throttle.pass(p->conn.connection()->reactor().clock().now(), held))
+      CP_LOG_NOTICE(
+          "remsim-server: {} did not identify itself within {} ms; closing ({} more since the "
+          "last line)",
+          p->remote, p->srv.opt_.id_timeout / kNanosPerMilli, held);
     p->conn.close();
   }
 

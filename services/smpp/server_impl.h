@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/log_throttle.h"
 #include "proto/smpp/coding.h"
 #include "proto/smpp/pdu.h"
 #include "services/smpp/server.h"
@@ -167,6 +168,7 @@ struct SmppServer::Shard final : engine::Acceptor, smsc::CoreLinkUser {
   std::vector<Session*> live;
   uint64_t next_serial = 1;
   SegmentedSubmits submits{kSubmitsInFlightMax};
+  LogThrottle bind_timeout_log;  // connections closed unbound: a line per 10 s at most
   std::vector<SubmitOrigin> submit_origins = std::vector<SubmitOrigin>(kSubmitsInFlightMax);
   std::unordered_map<uint16_t, std::unique_ptr<PeerRole>> roles;
   std::shared_ptr<const smsc::Numdb> numdb;

@@ -369,8 +369,10 @@ void SmppServer::Shard::sweep() {
       if (!s.bind_timed_out) {
         s.bind_timed_out = true;
         shared.stats.bind_timeouts.fetch_add(1, std::memory_order_relaxed);
-        CP_LOG_INFO("smpp {}: no bind within {} s; closing", s.remote,
-                    shared.opt.bind_timeout / kNanosPerSecond);
+        // A flood of silent connections must not flood the log: a line per 10 s at most.
+        if (uint64_t held = 0; bind_timeout_log.pass(now, held))
+          CP_LOG_INFO("smpp {}: no bind within {} s; closing ({} more since the last line)",
+                      s.remote, shared.opt.bind_timeout / kNanosPerSecond, held);
         s.conn->close();
       }
       continue;

@@ -334,6 +334,35 @@ TEST_F(ControlServiceTest, SessionLimit) {
   ::close(third);
 }
 
+// Connections that never send a request do not hold the few sessions (issue 15): they are closed
+// after first_request_timeout, and the refusals meanwhile are not logged one by one. Before,
+// 3,000 silent connections to the daemon's socket locked cellctl out for the 300 s idle timeout
+// and wrote a warning per refused connection.
+TEST_F(ControlServiceTest, SilentConnectionsAreClosedAndCellctlGetsIn) {
+  ControlServiceOptions o = options();
+  o.sessions_max = 4;
+  o.first_request_timeout = 300 * kNanosPerMilli;
+  ServiceThread service(registry_, o);
+  ASSERT_EQ(service.error(), "");
+  std::vector<int> silent;
+  for (int i = 0; i < 4; ++i) silent.push_back(raw_connect());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // all four accepted
+  const int refused = raw_connect();
+  EXPECT_TRUE(closed_by_peer(refused));
+  ::close(refused);
+  // The reactor sweeps idle connections once a second.
+  for (int fd : silent) {
+    EXPECT_TRUE(closed_by_peer(fd));
+    ::close(fd);
+  }
+  auto client = ControlClient::connect(socket_path_, kTimeoutMs);
+  ASSERT_TRUE(client);
+  EXPECT_TRUE(client->call("help", {}, kTimeoutMs));
+  // Once it has asked something, a client is not cut off after the first-request timeout.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_TRUE(client->call("help", {}, kTimeoutMs));
+}
+
 TEST_F(ControlServiceTest, StaleSocketIsReplacedLiveOneIsNot) {
   {
     // A socket file nothing listens on, as a crashed daemon leaves behind.

@@ -401,12 +401,79 @@ TEST_P(HttpServerTest, ConnectionLimitRefusesTheNext) {
   start(config);
   HttpClient a(thread_->address());
   HttpClient b(thread_->address());
-  ASSERT_TRUE(a.request(get("/hello")));
-  ASSERT_TRUE(b.request(get("/hello")));
+  ASSERT_TRUE(test::eventually([&] { return server_->stats().connections_accepted.load() == 2; }));
   HttpClient c(thread_->address());
   EXPECT_TRUE(c.closed_by_peer());
   EXPECT_EQ(server_->stats().connections_refused.load(), 1u);
-  EXPECT_TRUE(a.request(get("/hello")));
+  // Served, but with every place taken the connection is not kept (see below).
+  auto r = a.request(get("/hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("Connection"), "close");
+  r = b.request(get("/hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("Connection"), "close");
+}
+
+// Slow clients cannot hold the server (slowloris, issue 15): connections that send nothing, or
+// drip a request, are cut off after request_timeout; one address holds only its share; and with
+// three quarters of the places taken, responses give their connection back. Before, idle
+// connections from one address held every place for the 60 s idle timeout.
+TEST_P(HttpServerTest, SlowClientsCannotHoldTheServer) {
+  HttpServerConfig config;
+  config.connections_max = 8;
+  config.connections_per_address_max = 4;
+  config.request_timeout = 300 * kNanosPerMilli;
+  start(config);
+  std::vector<std::unique_ptr<HttpClient>> idle;
+  for (int i = 0; i < 6; ++i) idle.push_back(std::make_unique<HttpClient>(thread_->address()));
+  // 127.0.0.1 has its four; the fifth and sixth are refused.
+  EXPECT_TRUE(idle[4]->closed_by_peer());
+  EXPECT_TRUE(idle[5]->closed_by_peer());
+  EXPECT_TRUE(test::eventually([&] { return server_->stats().connections_refused.load() == 2; }));
+  // Another client is served meanwhile.
+  {
+    HttpClient other(thread_->address(), "127.0.0.2");
+    ASSERT_TRUE(other.connected());
+    auto r = other.request(get("/hello"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  // The silent ones are closed after request_timeout (the reactor sweeps once a second).
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(idle[i]->closed_by_peer(5000)) << i;
+  // A request dripped byte by byte is answered 408 once it is overdue.
+  HttpClient drip(thread_->address());
+  ASSERT_TRUE(drip.send("GET /hello HTTP/1.1\r\n"));
+  const std::string header = "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+  for (char ch : header) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!drip.send(std::string_view(&ch, 1))) break;
+  }
+  const auto timed_out = drip.read_reply();
+  ASSERT_TRUE(timed_out);
+  EXPECT_EQ(timed_out->status, 408);
+  EXPECT_TRUE(drip.closed_by_peer());
+  EXPECT_GE(server_->stats().request_timeouts.load(), 1u);
+}
+
+// With three quarters of the places in use, a response closes its connection instead of keeping
+// it alive: idle keep-alive clients give their places back to new ones.
+TEST_P(HttpServerTest, KeepAliveEndsUnderPressure) {
+  HttpServerConfig config;
+  config.connections_max = 8;
+  start(config);
+  HttpClient first(thread_->address());
+  auto r = first.request(get("/hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("Connection"), "keep-alive");  // 1 of 8 in use
+  std::vector<std::unique_ptr<HttpClient>> others;
+  for (int i = 0; i < 6; ++i) {
+    others.push_back(std::make_unique<HttpClient>(thread_->address()));
+    ASSERT_TRUE(others.back()->request(get("/hello")));  // each accepted and served
+  }
+  r = first.request(get("/hello"));  // 7 of 8 in use
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("Connection"), "close");
+  EXPECT_TRUE(first.closed_by_peer());
 }
 
 TEST_P(HttpServerTest, IdleConnectionsAreClosed) {

@@ -3,6 +3,7 @@
 // Content-Length, keeping extra bytes for the next (pipelined) response.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -90,8 +91,18 @@ struct HttpReply {
 
 class HttpClient {
  public:
-  explicit HttpClient(const SocketAddress& addr) {
+  // `source`: an IPv4 address to connect from (another 127.x.y.z is another client).
+  explicit HttpClient(const SocketAddress& addr, const char* source = nullptr) {
     fd_ = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && source != nullptr) {
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &from.sin_addr);
+      if (::bind(fd_, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0) {
+        ::close(fd_);
+        fd_ = -1;
+      }
+    }
     if (fd_ >= 0 && ::connect(fd_, addr.sa(), addr.length) != 0) {
       ::close(fd_);
       fd_ = -1;

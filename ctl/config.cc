@@ -61,6 +61,7 @@ void visit_engine(ConfigVisitor& v, EngineConfig& s) {
 void visit_control(ConfigVisitor& v, ControlConfig& s) {
   v.text("socket", s.socket, check_socket_path);
   v.file_mode("socket_mode", s.socket_mode);
+  v.u32("first_request_timeout_ms", s.first_request_timeout_ms, 100, 3'600'000);
 }
 
 void visit_metrics(ConfigVisitor& v, MetricsConfig& s) {

@@ -47,6 +47,7 @@ struct EngineConfig {
 struct ControlConfig {
   std::string socket = "cellplane.ctl";  // relative paths are under state_dir
   uint32_t socket_mode = 0600;
+  uint32_t first_request_timeout_ms = 10000;
   bool operator==(const ControlConfig&) const = default;
 };
 
@@ -156,6 +157,9 @@ recv_buffer_bytes = 4096
 socket = "cellplane.ctl"
 # File mode of the socket, octal; must give the owner read and write.
 socket_mode = "0600"
+# A client that sends no request this long after connecting is closed (it would hold one of the
+# 16 sessions), ms.
+first_request_timeout_ms = 10000
 
 [metrics]
 # Prometheus text exposition over HTTP.

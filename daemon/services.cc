@@ -98,6 +98,8 @@ Result<void, std::string> Services::install() {
   ctl::ControlServiceOptions opts;
   opts.socket_path = config_.control_socket_path();
   opts.socket_mode = config_.control.socket_mode;
+  opts.first_request_timeout =
+      static_cast<Nanos>(config_.control.first_request_timeout_ms) * kNanosPerMilli;
   control_ = std::make_unique<ctl::ControlService>(registry_, opts);
   if (config_.metrics.enabled) {
     auto addr = SocketAddress::parse(config_.metrics.listen);

@@ -50,6 +50,7 @@ void BankdConfig::visit(ctl::ConfigVisitor& v) {
   v.text("sim_cards", sim_cards, ctl::check_optional_path);
   v.text("readers", readers, ctl::check_path);
   v.boolean("exclusive", exclusive);
+  v.u32("id_timeout_ms", id_timeout_ms, 100, 3'600'000);
 }
 
 }  // namespace cp::wiring

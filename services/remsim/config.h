@@ -79,6 +79,8 @@ sim_cards = ""
 readers = "bankd_pcsc_slots.csv"
 # Open PC/SC cards exclusively (nothing else on the host may talk to them meanwhile).
 exclusive = true
+# A client must identify itself (ConnectClientReq) within this long, ms.
+id_timeout_ms = 10000
 )";
 
   bool enabled = true;
@@ -92,6 +94,7 @@ exclusive = true
   std::string sim_cards;
   std::string readers = "bankd_pcsc_slots.csv";
   bool exclusive = true;
+  uint32_t id_timeout_ms = 10000;
   void visit(ctl::ConfigVisitor& v);
   bool operator==(const BankdConfig&) const = default;
 };

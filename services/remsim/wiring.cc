@@ -261,6 +261,7 @@ Result<void, std::string> install_bankd(ctl::ServiceHost& host) {
   o.allow = *AddressFilter::parse(c.allow);  // checked when the file was read
   o.bank_id = static_cast<uint16_t>(c.bank_id);
   o.name = c.name;
+  o.id_timeout = static_cast<Nanos>(c.id_timeout_ms) * kNanosPerMilli;
   if (!c.server.empty()) {
     o.server = *SocketAddress::parse(c.server);
   } else if (!srv) {

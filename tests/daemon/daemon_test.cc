@@ -11,14 +11,17 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "proto/smpp/pdu.h"
 #include "tests/support/process.h"
 #include "tests/support/reactor_harness.h"
 
@@ -750,6 +753,142 @@ TEST_F(DaemonTest, CheckConfigKnowsEveryServiceSection) {
   EXPECT_NE(out.text.find(":9:2: unknown section [uplnk] (did you mean 'uplink'?)"),
             std::string::npos)
       << out.text;
+}
+
+// ---- silent connections on every listener (issue 15) ----
+
+// Opens `n` connections to `addr` (TCP, or "unix:" path) without sending anything; the
+// descriptors stay open until closed by the caller.
+std::vector<int> open_silent(const cp::SocketAddress& addr, int n) {
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) break;
+    if (::connect(fd, addr.sa(), addr.length) != 0 && errno != EINPROGRESS && errno != EAGAIN) {
+      ::close(fd);
+      continue;
+    }
+    fds.push_back(fd);
+  }
+  return fds;
+}
+
+// The daemon's resident memory (KiB) and CPU time (clock ticks) from /proc.
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+long cpu_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stol(f);
+    if (i == 15) stime = std::stol(f);
+  }
+  return utime + stime;
+}
+size_t count_lines(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// Connections that connect and never send — to SMPP, RSPRO (server and bank daemon), the REST
+// API, /metrics and the control socket — are closed by each listener's timeout; meanwhile the
+// daemon keeps serving (cellctl, a new SMPP bind), its memory and CPU stay flat, and the log gets
+// a few lines, not one (or two) per connection.
+TEST_F(DaemonTest, SilentConnectionsOnEveryListener) {
+  constexpr int kPerListener = 1000;
+  std::ofstream(config_) << "state_dir = \"" << (dir_ / "state").string() << "\"\n"
+                         << "[engine]\ncores = 2\n[metrics]\nlisten = \"127.0.0.1:0\"\n"
+                         << "[control]\nfirst_request_timeout_ms = 1000\n"
+                         << "[smpp]\nlisten = \"127.0.0.1:0\"\nbind_timeout_ms = 1000\n"
+                         << "[remsim_server]\nlisten = \"127.0.0.1:0\"\n"
+                         << "rest_listen = \"127.0.0.1:0\"\nid_timeout_ms = 1000\n"
+                         << "[bankd]\nlisten = \"127.0.0.1:0\"\nid_timeout_ms = 1000\n";
+  Daemon d(dir_, {"--config", config_});
+  ASSERT_TRUE(wait_socket()) << d.log();
+  // Every listener's address, once the bank has registered.
+  std::string smpp, rspro, rest, metrics, bankd_port;
+  ASSERT_TRUE(cp::test::eventually(
+      [&] {
+        std::smatch m;
+        const auto status = ctl({"--json", "status"}).text;
+        const auto remsim = ctl({"--json", "remsim"}).text;
+        const auto smpp_status = ctl({"--json", "smpp"}).text;
+        const auto bankd = ctl({"--json", "bankd"}).text;
+        if (!std::regex_search(status, m, std::regex("\"metrics\":\"([0-9.:]+)\""))) return false;
+        metrics = m[1].str();
+        if (!std::regex_search(remsim, m, std::regex("\"rspro\":\"([0-9.:]+)\""))) return false;
+        rspro = m[1].str();
+        if (!std::regex_search(remsim, m, std::regex("\"rest\":\"http://([0-9.:]+)\"")))
+          return false;
+        rest = m[1].str();
+        if (!std::regex_search(smpp_status, m, std::regex("\"listen\":\"([0-9.:]+)\"")))
+          return false;
+        smpp = m[1].str();
+        bankd_port = json_number(bankd, "listen_port");
+        return !bankd_port.empty() && bankd.find("\"registered\"") != std::string::npos;
+      },
+      10000))
+      << d.log();
+  const long rss_before = rss_kib(d.pid());
+  const size_t log_before = d.log().size();
+  std::vector<int> fds;
+  for (const std::string& where : {smpp, rspro, rest, metrics, "127.0.0.1:" + bankd_port}) {
+    auto some = open_silent(*cp::SocketAddress::parse(where), kPerListener);
+    EXPECT_EQ(some.size(), static_cast<size_t>(kPerListener)) << where;
+    fds.insert(fds.end(), some.begin(), some.end());
+  }
+  auto control = open_silent(
+      *cp::SocketAddress::parse("unix:" + (dir_ / "state" / "cellplane.ctl").string()), 200);
+  fds.insert(fds.end(), control.begin(), control.end());
+  // Within the timeouts (1 s, swept once a second) the listeners shed them: cellctl gets in.
+  EXPECT_TRUE(cp::test::eventually([&] { return ctl({"status"}).status == 0; }, 10000))
+      << d.log().substr(log_before, 4000);
+  // A new SMPP client is served meanwhile (npm smpp's client, as in SmppOutOfTheBoxWithNpmSmpp,
+  // would do too; a bind is enough here).
+  {
+    const int fd = cp::test::connect_to(*cp::SocketAddress::parse(smpp));
+    ASSERT_GE(fd, 0);
+    // system_id "nobody": refused (no such account), but answered.
+    cp::proto::smpp::Bind b;
+    b.system_id = "nobody";
+    b.password = "x";
+    b.interface_version = 0x34;
+    const auto bind = cp::proto::smpp::encode_bind(cp::proto::smpp::cmd::bind_transmitter, 1, b);
+    cp::test::write_all(fd, bind.data(), bind.size());
+    pollfd p{fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 5000), 1) << "no bind response during the flood";
+    ::close(fd);
+  }
+  // Quiet now: a second of the daemon's CPU is a few ticks, not a spinning core.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const long cpu_before = cpu_ticks(d.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const long cpu_used = cpu_ticks(d.pid()) - cpu_before;
+  EXPECT_LT(cpu_used, 40) << "ticks in 2 s with only silent connections open";
+  const long rss_after = rss_kib(d.pid());
+  EXPECT_LT(rss_after - rss_before, 64 * 1024) << rss_before << " KiB -> " << rss_after;
+  for (int fd : fds) ::close(fd);
+  // The log: a few lines per kind, not one per connection.
+  const std::string log = d.log().substr(log_before);
+  EXPECT_LE(count_lines(log, "no bind within"), 4u) << log.substr(0, 2000);
+  EXPECT_LE(count_lines(log, "did not identify itself"), 8u) << log.substr(0, 2000);
+  EXPECT_EQ(count_lines(log, "no IPA PONG"), 0u) << log.substr(0, 2000);
+  EXPECT_LE(count_lines(log, "control connections open already"), 2u);
+  EXPECT_LT(count_lines(log, "\n"), 200u) << log.substr(0, 4000);
+  std::printf(
+      "silent connections: %d per listener on 5 + 200 on the control socket; RSS %ld -> "
+      "%ld KiB; %ld CPU ticks in 2 s after; %zu log lines\n",
+      kPerListener, rss_before, rss_after, cpu_used, count_lines(log, "\n"));
+  EXPECT_EQ(d.terminate(), 0) << d.log().substr(log_before, 4000);
 }
 
 }  // namespace

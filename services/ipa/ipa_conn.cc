@@ -1,5 +1,6 @@
 #include "services/ipa/ipa_conn.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "base/log.h"
@@ -54,10 +55,27 @@ void IpaConn::on_timer(engine::Timer&, void* self) {
 
 void IpaConn::on_open(engine::Connection& c) {
   conn_ = &c;
+  paused_ = false;
   ping_sent_at_ = 0;
   identified_ = false;
   send_ping();
   user_.on_ipa_open(*this);
+}
+
+namespace {
+// kAnswerRoomMin, or half a small configured send buffer (on_writable comes at half).
+size_t answer_room(const engine::Connection& c) {
+  return std::min<size_t>(IpaConn::kAnswerRoomMin, c.reactor().config().tx_buffer_bytes / 2);
+}
+}  // namespace
+
+void IpaConn::on_writable(engine::Connection& c) {
+  if (paused_ && c.send_room() >= answer_room(c)) {
+    paused_ = false;
+    c.resume_reading();  // offers the kept frames again
+  } else if (paused_) {
+    c.wait_writable();
+  }
 }
 
 void IpaConn::on_ccm(engine::Connection& c, std::span<const std::byte> payload) {
@@ -101,6 +119,12 @@ size_t IpaConn::on_data(engine::Connection& c, std::span<const std::byte> data) 
     const auto rest = data.subspan(used);
     const auto len = wire::frame_length(rest);
     if (!len || rest.size() < *len) break;
+    if (c.send_room() < answer_room(c)) {  // the peer is not reading its answers
+      paused_ = true;
+      c.pause_reading();
+      c.wait_writable();
+      break;
+    }
     const auto frame = wire::decode(rest.first(*len));
     used += *len;
     if (!frame) {

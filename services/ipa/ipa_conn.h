@@ -6,6 +6,9 @@
 //   - identity: an ID_GET is answered with ID_RESP naming `unit_name` (SERNR and UNITNAME, the
 //     tags osmo-hlr routes by); the peer's ID_ACK is reported once (on_ipa_identified). With an
 //     empty unit_name an ID_GET is ignored, as osmo-remsim does;
+//   - a peer that does not read what it is answered is not read either: below kAnswerRoomMin
+//     of send room, reading pauses until the peer takes its answers (TCP then pushes back on
+//     it; before, a PING flood was read at line rate and its PONGs dropped);
 //   - a frame that cannot be a frame closes the connection; CCM messages we do not know and
 //     frames of other protocols are logged (debug) and ignored; a payload the user cannot
 //     decode closes it too (on_ipa_frame returns false).
@@ -66,7 +69,12 @@ class IpaConn : public engine::ConnectionHandler {
   // engine::ConnectionHandler
   void on_open(engine::Connection& c) override;
   size_t on_data(engine::Connection& c, std::span<const std::byte> data) override;
+  void on_writable(engine::Connection& c) override;
   void on_close(engine::Connection& c, engine::CloseReason reason, int error) override;
+
+  // Send room below which the peer's frames wait (an answer must fit: RSPRO and GSUP answers
+  // are well under this).
+  static constexpr size_t kAnswerRoomMin = 4096;
 
  private:
   static void on_timer(engine::Timer&, void* self);
@@ -80,6 +88,7 @@ class IpaConn : public engine::ConnectionHandler {
   Nanos ping_sent_at_ = 0;  // 0: no PONG awaited
   uint64_t pongs_missed_ = 0;
   bool identified_ = false;
+  bool paused_ = false;  // reading paused until the peer takes its answers
 };
 
 }  // namespace cp::ipa

@@ -799,6 +799,34 @@ size_t count_lines(const std::string& text, const std::string& needle) {
   return n;
 }
 
+// Sends `unit` over and over to `addr` for `seconds` without ever reading what comes back
+// (receive buffer shrunk to the minimum). Returns the bytes the daemon took.
+size_t flood_without_reading(const cp::SocketAddress& addr, const std::string& unit,
+                             double seconds) {
+  const int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  if (::connect(fd, addr.sa(), addr.length) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  std::string burst;
+  while (burst.size() < 16384) burst += unit;
+  size_t sent = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    const ssize_t n = ::send(fd, burst.data(), burst.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;  // closed by the daemon: fine too
+    sent += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return sent;
+}
+
 // Connections that connect and never send — to SMPP, RSPRO (server and bank daemon), the REST
 // API, /metrics and the control socket — are closed by each listener's timeout; meanwhile the
 // daemon keeps serving (cellctl, a new SMPP bind), its memory and CPU stay flat, and the log gets
@@ -877,6 +905,46 @@ TEST_F(DaemonTest, SilentConnectionsOnEveryListener) {
   const long rss_after = rss_kib(d.pid());
   EXPECT_LT(rss_after - rss_before, 64 * 1024) << rss_before << " KiB -> " << rss_after;
   for (int fd : fds) ::close(fd);
+  // Clients that send as fast as they can and never read — enquire_link, IPA PING, pipelined
+  // GETs, control requests — are not read either once their answers back up: memory stays put.
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                       static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const std::string enquire_link = be32(16) + be32(0x15) + be32(0) + be32(7);
+  const std::string ipa_ping("\x00\x01\xfe\x00", 4);
+  const std::string get_metrics = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string ctl_help = be32(21) + R"({"id":1,"cmd":"help"})";
+  const long rss_before_flood = rss_kib(d.pid());
+  std::vector<std::pair<std::string, std::string>> floods = {
+      {smpp, enquire_link},
+      {rspro, ipa_ping},
+      {"127.0.0.1:" + bankd_port, ipa_ping},
+      {rest, "GET /api/backend/v1/banks HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {metrics, get_metrics},
+      {"unix:" + (dir_ / "state" / "cellplane.ctl").string(), ctl_help}};
+  std::vector<size_t> taken(floods.size());
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < floods.size(); ++i)
+      threads.emplace_back([&, i] {
+        taken[i] =
+            flood_without_reading(*cp::SocketAddress::parse(floods[i].first), floods[i].second, 3);
+      });
+    for (auto& t : threads) t.join();
+  }
+  const long rss_after_flood = rss_kib(d.pid());
+  EXPECT_LT(rss_after_flood - rss_before_flood, 64 * 1024)
+      << rss_before_flood << " KiB -> " << rss_after_flood;
+  EXPECT_EQ(ctl({"status"}).status, 0) << d.log().substr(log_before, 4000);
+  std::string took;
+  for (size_t i = 0; i < floods.size(); ++i) {
+    took += " " + floods[i].first + "=" + std::to_string(taken[i] / 1024) + "KiB";
+    // What socket buffers hold, not gigabytes read and answered into the void.
+    EXPECT_LT(taken[i], size_t{64} << 20) << floods[i].first << " kept reading a non-reader";
+  }
+  std::printf("non-reading floods, 3 s each: RSS %ld -> %ld KiB; taken:%s\n", rss_before_flood,
+              rss_after_flood, took.c_str());
   // The log: a few lines per kind, not one per connection.
   const std::string log = d.log().substr(log_before);
   EXPECT_LE(count_lines(log, "no bind within"), 4u) << log.substr(0, 2000);

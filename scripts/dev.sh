@@ -6,6 +6,8 @@
 #                          state under ./state)
 #   scripts/dev.sh test    install what is missing, build, run the whole test suite: the release
 #                          build, then the sanitizer build (ASan + UBSan + _GLIBCXX_ASSERTIONS)
+#   scripts/dev.sh tsan    the engine's tests (reactor, rings, hardware bridge, blocking worker)
+#                          under ThreadSanitizer; CI runs it after `test`
 #   scripts/dev.sh build [PRESET]   configure and build one preset (default: release)
 #   scripts/dev.sh bench   build release and run the benchmarks (docs/BENCHMARKS.md)
 #   scripts/dev.sh fuzz [SECONDS]   build the clang/libFuzzer preset, run every fuzzer a while
@@ -43,6 +45,12 @@ case "$cmd" in
     # Benchmark smoke runs are release-only: timing under ASan says nothing.
     ctest --preset ci --timeout 600 -LE bench "$@"
     ;;
+  tsan)
+    scripts/deps.sh
+    build tsan
+    step "tests (ThreadSanitizer: engine)"
+    ctest --preset tsan --timeout 600 "$@"
+    ;;
   build)
     scripts/deps.sh
     build "${1:-release}"
@@ -72,7 +80,7 @@ case "$cmd" in
     done
     ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     [[ $cmd == help || $cmd == --help || $cmd == -h ]] || exit 2
     ;;
 esac

@@ -60,6 +60,7 @@ struct Bankd::Core final : engine::Acceptor {
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<uint32_t> free;
   LogThrottle disallowed_log;  // this core's refusals: a line every 10 s at most
+  LogThrottle refused_log;     // over max_connections, the same
   engine::ConnectionHandler* on_accept(engine::Connection& conn) override;
 };
 
@@ -128,6 +129,7 @@ class Bankd::Worker final : public RsproUser {
       has_client_ = has_bank_ = false;
       core_.free.push_back(index_);
     }
+    b_.stats_.clients_open.fetch_sub(1, std::memory_order_relaxed);
   }
 
   void on_rspro(RsproConn&, const rspro::Pdu& pdu) override {
@@ -459,6 +461,18 @@ engine::ConnectionHandler* Bankd::Core::on_accept(engine::Connection& conn) {
           "bankd: refusing {}: not in [bankd] allow ({} more refused since the last "
           "line)",
           conn.peer().to_string(), held);
+    }
+    return nullptr;
+  }
+  if (bankd->stats_.clients_open.fetch_add(1, std::memory_order_relaxed) >=
+      bankd->opt_.max_connections) {
+    bankd->stats_.clients_open.fetch_sub(1, std::memory_order_relaxed);
+    bankd->stats_.clients_refused.fetch_add(1, std::memory_order_relaxed);
+    if (uint64_t held; refused_log.pass(reactor->clock().now(), held)) {
+      CP_LOG_WARN(
+          "bankd: {} client connections open ([bankd] max_connections); refusing {} ({} more "
+          "refused since the last line)",
+          bankd->opt_.max_connections, conn.peer().to_string(), held);
     }
     return nullptr;
   }

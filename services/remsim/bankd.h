@@ -52,6 +52,9 @@ struct BankdOptions {
   Nanos reconnect_min = 500 * kNanosPerMilli;
   Nanos reconnect_max = 30 * kNanosPerSecond;
   AddressFilter allow;  // clients accepted from; empty: any
+  // Client connections open at once, over all cores (identified or not); more are closed at
+  // accept. Each holds a worker whose table never shrinks: this bounds it.
+  uint32_t max_connections = 1024;
   RsproOptions rspro;
 };
 
@@ -61,6 +64,8 @@ std::string_view to_string(WorkerState s);
 struct BankdStats {
   std::atomic<uint64_t> clients_accepted{0};
   std::atomic<uint64_t> clients_disallowed{0};  // from an address outside `allow`
+  std::atomic<uint64_t> clients_refused{0};     // over max_connections
+  std::atomic<uint32_t> clients_open{0};
   std::atomic<uint64_t> tpdus{0};
   std::atomic<uint64_t> card_errors{0};
   std::atomic<uint64_t> resets{0};

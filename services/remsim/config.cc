@@ -51,6 +51,7 @@ void BankdConfig::visit(ctl::ConfigVisitor& v) {
   v.text("readers", readers, ctl::check_path);
   v.boolean("exclusive", exclusive);
   v.u32("id_timeout_ms", id_timeout_ms, 100, 3'600'000);
+  v.u32("max_connections", max_connections, 1, 1u << 20);
 }
 
 }  // namespace cp::wiring

@@ -81,6 +81,8 @@ readers = "bankd_pcsc_slots.csv"
 exclusive = true
 # A client must identify itself (ConnectClientReq) within this long, ms.
 id_timeout_ms = 10000
+# Client connections open at once (identified or not); more are closed at accept. 1..1048576.
+max_connections = 1024
 )";
 
   bool enabled = true;
@@ -95,6 +97,7 @@ id_timeout_ms = 10000
   std::string readers = "bankd_pcsc_slots.csv";
   bool exclusive = true;
   uint32_t id_timeout_ms = 10000;
+  uint32_t max_connections = 1024;
   void visit(ctl::ConfigVisitor& v);
   bool operator==(const BankdConfig&) const = default;
 };

@@ -42,6 +42,9 @@ constexpr ctl::Counter<BankdStats> kBankdCounters[] = {
     {"clients_disallowed", "cellplane_bankd_clients_disallowed_total",
      "Client connections refused at accept: from an address outside [bankd] allow.",
      ctl::MetricType::counter, &BankdStats::clients_disallowed},
+    {"clients_refused", "cellplane_bankd_clients_refused_total",
+     "Client connections closed at accept: [bankd] max_connections were open.",
+     ctl::MetricType::counter, &BankdStats::clients_refused},
     {"tpdus", "cellplane_bankd_tpdus_total", "TPDUs from clients to cards.",
      ctl::MetricType::counter, &BankdStats::tpdus},
     {"card_errors", "cellplane_bankd_card_errors_total",
@@ -262,6 +265,7 @@ Result<void, std::string> install_bankd(ctl::ServiceHost& host) {
   o.bank_id = static_cast<uint16_t>(c.bank_id);
   o.name = c.name;
   o.id_timeout = static_cast<Nanos>(c.id_timeout_ms) * kNanosPerMilli;
+  o.max_connections = c.max_connections;
   if (!c.server.empty()) {
     o.server = *SocketAddress::parse(c.server);
   } else if (!srv) {

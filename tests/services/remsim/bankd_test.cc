@@ -33,9 +33,10 @@ class BankdTest : public ::testing::TestWithParam<unsigned> {
     rest_port_ = server_->rest.port();
     server_port_ = server_->rspro.port();
   }
-  void start_bankd(AddressFilter allow = {}) {
+  void start_bankd(AddressFilter allow = {}, uint32_t max_connections = 1024) {
     BankdOptions o;
     o.allow = std::move(allow);
+    o.max_connections = max_connections;
     o.server = loopback(server_port_);
     o.listen = loopback(bankd_port_);
     o.bank_id = 1;
@@ -244,6 +245,28 @@ TEST_P(BankdTest, ClientsOutsideTheAllowListAreClosedAtAccept) {
   auto c = mapped_client(24, 1);
   EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
   EXPECT_EQ(bankd_->bankd->stats().clients_disallowed.load(), 0u);
+}
+
+// [bankd] max_connections: connections beyond it are closed at accept and counted; a place that
+// frees up is taken again (issue 15: the bank daemon had no cap, and its worker table keeps its
+// high-water mark for good).
+TEST_P(BankdTest, ConnectionsOverTheCapAreClosedAtAccept) {
+  bankd_.reset();
+  start_bankd({}, 3);
+  ASSERT_TRUE(eventually([&] { return bankd_->registered(); }));
+  std::vector<std::unique_ptr<RsproLink>> silent;
+  for (int i = 0; i < 5; ++i) {
+    silent.push_back(std::make_unique<RsproLink>());
+    ASSERT_TRUE(silent.back()->connect(bankd_at()));
+  }
+  EXPECT_TRUE(eventually([&] { return bankd_->bankd->stats().clients_refused.load() == 2; }))
+      << bankd_->bankd->stats().clients_refused.load();
+  EXPECT_EQ(bankd_->bankd->stats().clients_open.load(), 3u);
+  silent.clear();
+  ASSERT_TRUE(eventually([&] { return bankd_->bankd->stats().clients_open.load() == 0; }));
+  auto c = mapped_client(25, 2);
+  EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
+  EXPECT_EQ(bankd_->bankd->stats().clients_refused.load(), 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, BankdTest, ::testing::Values(1u, 2u),

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <deque>
 #include <optional>
-#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -704,12 +703,33 @@ void Bankd::broadcast(void (*fn)(engine::Reactor&, const engine::CrossCoreMessag
   msg.args[1] = a1;
   msg.ptr = this;
   fn(here, msg);
+  if (unsent_.size() < cores_.size()) unsent_.resize(cores_.size());
   for (const auto& c : cores_) {
     if (c->index == here.core() || !c->reactor) continue;
-    // Mapping changes are rare; a full ring is retried briefly rather than lost.
-    for (int tries = 0; !here.send_to(c->index, msg) && tries < 1000; ++tries)
-      std::this_thread::yield();
+    // A full ring (that core is behind): the change waits here, in order, and is sent from a
+    // timer — never dropped (a worker would keep serving a card mapped to someone else), and
+    // never spun on.
+    auto& waiting = unsent_[c->index];
+    if (waiting.empty() && here.send_to(c->index, msg)) continue;
+    waiting.push_back(msg);
+    if (!unsent_timer_.armed()) {
+      unsent_timer_.set_callback(&Bankd::on_unsent_timer, this);
+      here.arm_timer(unsent_timer_, kNanosPerMilli);
+    }
   }
+}
+
+void Bankd::on_unsent_timer(engine::Timer&, void* self) {
+  auto* b = static_cast<Bankd*>(self);
+  engine::Reactor& here = *b->cores_[0]->reactor;
+  bool left = false;
+  for (size_t core = 0; core < b->unsent_.size(); ++core) {
+    auto& waiting = b->unsent_[core];
+    while (!waiting.empty() && here.send_to(static_cast<unsigned>(core), waiting.front()))
+      waiting.pop_front();
+    left = left || !waiting.empty();
+  }
+  if (left) here.arm_timer(b->unsent_timer_, kNanosPerMilli);
 }
 
 void Bankd::on_mapping_added(ClientSlot client) {

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -115,6 +116,8 @@ class Bankd {
   void on_mapping_removed(proto::rspro::BankSlot bank, proto::rspro::ClientSlot client);
   void broadcast(void (*fn)(engine::Reactor&, const engine::CrossCoreMessage&), uint64_t a0,
                  uint64_t a1);
+  // Sends what broadcast() could not (a full ring), in order; re-arms itself while some wait.
+  static void on_unsent_timer(engine::Timer&, void* self);
   static void on_card_reply(Bankd& b, const CardReply& reply);
 
   BankdOptions opt_;
@@ -126,6 +129,10 @@ class Bankd {
   std::condition_variable bound_cv_;
   SocketAddress bound_addr_;
   BankdStats stats_;
+  // Reactor 0 only: mapping changes for each core that found its ring full, oldest first (a
+  // later change for that core waits behind them, so each core sees them in order).
+  std::vector<std::deque<engine::CrossCoreMessage>> unsent_;
+  engine::Timer unsent_timer_;
 
   mutable std::mutex mu_;
   std::map<uint32_t, proto::rspro::ClientSlot> maps_;  // by bank slot number

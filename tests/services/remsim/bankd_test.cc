@@ -7,7 +7,13 @@
 //   - card removal and re-insertion (cardNotPresent while it is out)
 //   - the bank daemon restarted; the server restarted (mappings persist, cards keep serving)
 //   - the worker state table as cellctl shows it; bad input from a client
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "base/address_filter.h"
 #include "tests/services/remsim/remsim_harness.h"
@@ -33,7 +39,8 @@ class BankdTest : public ::testing::TestWithParam<unsigned> {
     rest_port_ = server_->rest.port();
     server_port_ = server_->rspro.port();
   }
-  void start_bankd(AddressFilter allow = {}, uint32_t max_connections = 1024) {
+  void start_bankd(AddressFilter allow = {}, uint32_t max_connections = 1024,
+                   std::function<void(engine::Reactor&)> extra = {}, uint32_t ring_capacity = 0) {
     BankdOptions o;
     o.allow = std::move(allow);
     o.max_connections = max_connections;
@@ -43,7 +50,7 @@ class BankdTest : public ::testing::TestWithParam<unsigned> {
     o.card_retry = 100 * kNanosPerMilli;
     o.reconnect_min = 50 * kNanosPerMilli;
     o.reconnect_max = 200 * kNanosPerMilli;
-    bankd_ = std::make_unique<BankdRun>(o, GetParam());
+    bankd_ = std::make_unique<BankdRun>(o, GetParam(), 4, std::move(extra), ring_capacity);
   }
   const SocketAddress& rest_at() const { return server_->rest; }
   SocketAddress bankd_at() const { return loopback(bankd_port_); }
@@ -66,7 +73,18 @@ class BankdTest : public ::testing::TestWithParam<unsigned> {
     return c;
   }
 
+  // Holds a reactor in its loop while `on` (a core that falls behind); outlives the reactors.
+  struct Stall final : engine::Poller {
+    std::atomic<bool> on{false};
+    bool poll() override {
+      while (on.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return false;
+    }
+    bool has_work() const override { return false; }
+  };
+
   cp::test::TempDir dir_;
+  Stall stall_;
   uint16_t bankd_port_ = 0, server_port_ = 0, rest_port_ = 0;
   std::unique_ptr<ServerRun> server_;
   std::unique_ptr<BankdRun> bankd_;
@@ -267,6 +285,57 @@ TEST_P(BankdTest, ConnectionsOverTheCapAreClosedAtAccept) {
   auto c = mapped_client(25, 2);
   EXPECT_EQ(sw(c->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
   EXPECT_EQ(bankd_->bankd->stats().clients_refused.load(), 2u);
+}
+
+// A mapping change for a core whose cross-core ring is full waits and arrives, in order (issue
+// 15): it used to be retried 1,000 times on the reactor and then dropped, so a worker on that
+// core never heard of it. Here core 1 stalls while more changes than its ring holds are made;
+// the last one is the mapping a client on core 1 waits for.
+TEST_P(BankdTest, MappingChangesReachACoreWhoseRingWasFull) {
+  if (GetParam() < 2) GTEST_SKIP() << "needs a second core";
+  Stall& stall = stall_;
+  bankd_.reset();
+  start_bankd(
+      {}, 1024,
+      [&](engine::Reactor& r) {
+        if (r.core() == 1) r.add_poller(stall);
+      },
+      4);
+  ASSERT_TRUE(eventually([&] { return bankd_->registered(); }));
+  // A client waiting for its mapping on core 1 (the kernel spreads connections over cores).
+  std::vector<std::unique_ptr<TestClient>> clients;
+  TestClient* on_core1 = nullptr;
+  uint16_t id = 50;
+  for (; id < 80 && !on_core1; ++id) {
+    clients.push_back(std::make_unique<TestClient>(rspro::ClientSlot{id, 0}));
+    ASSERT_EQ(clients.back()->register_with(server_->rspro), rspro::ResultCode::ok);
+    ASSERT_EQ(clients.back()->connect_bank(bankd_at()), rspro::ResultCode::card_not_present);
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    ::getsockname(clients.back()->bank_link().fd(), reinterpret_cast<sockaddr*>(&local), &len);
+    const std::string me = "127.0.0.1:" + std::to_string(ntohs(local.sin_port));
+    ASSERT_TRUE(eventually([&] {
+      for (const auto& w : bankd_->bankd->workers())
+        if (w.remote == me && w.state == WorkerState::client_wait_map) return true;
+      return false;
+    }));
+    for (const auto& w : bankd_->bankd->workers())
+      if (w.remote == me && w.core == 1) on_core1 = clients.back().get();
+  }
+  ASSERT_NE(on_core1, nullptr) << "no connection landed on core 1";
+  stall.on = true;
+  // Twelve changes (a ring of 4 holds fewer), then the waiting client's mapping.
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(rest(rest_at(), "POST", "/slotmaps", map_body(1, 3, 90, 0)).status, 201);
+    ASSERT_EQ(rest(rest_at(), "DELETE", "/slotmaps/65539").status, 200);
+  }
+  ASSERT_EQ(rest(rest_at(), "POST", "/slotmaps", map_body(1, 1, --id, 0)).status, 201);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stall.on = false;
+  auto atr = TestClient::expect(on_core1->bank_link(), rspro::MsgType::set_atr_req, 5000);
+  ASSERT_TRUE(atr) << "the mapping never reached core 1";
+  on_core1->set_bank({1, 1});
+  EXPECT_EQ(sw(on_core1->apdu({0x00, 0xA4, 0x00, 0x0C, 0x02, 0x2F, 0xE2})), 0x9000u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, BankdTest, ::testing::Values(1u, 2u),

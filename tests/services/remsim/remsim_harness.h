@@ -40,9 +40,12 @@ inline SocketAddress loopback(uint16_t port) {
 // One engine running `setup` on each core; stopped and joined on destruction.
 class EngineRun {
  public:
-  EngineRun(unsigned cores, std::function<Result<void, std::string>(engine::Reactor&)> setup) {
+  // `ring_capacity`: the cross-core rings' (0: the default).
+  EngineRun(unsigned cores, std::function<Result<void, std::string>(engine::Reactor&)> setup,
+            uint32_t ring_capacity = 0) {
     engine::EngineConfig ec;
     ec.cores = cores;
+    if (ring_capacity != 0) ec.cross_core_ring_capacity = ring_capacity;
     ec.pin_threads = false;
     ec.drain_timeout = 200 * kNanosPerMilli;
     engine_ = std::make_unique<engine::Engine>(ec);
@@ -90,7 +93,9 @@ struct BankdRun {
   std::unique_ptr<EngineRun> run;
   CardBackend* cards = nullptr;
 
-  BankdRun(BankdOptions o, unsigned cores, uint16_t slots = 4) {
+  // `extra`: more set-up on each core after the bank daemon's; `ring_capacity`: EngineRun's.
+  BankdRun(BankdOptions o, unsigned cores, uint16_t slots = 4,
+           std::function<void(engine::Reactor&)> extra = {}, uint32_t ring_capacity = 0) {
     SimCardOptions so;
     so.bank_id = o.bank_id;
     so.slots = slots;
@@ -99,7 +104,13 @@ struct BankdRun {
     cards = backend->get();
     bankd = std::make_unique<Bankd>(std::move(o), std::move(*backend), cores);
     run = std::make_unique<EngineRun>(
-        cores, [this](engine::Reactor& r) { return bankd->start_on_core(r); });
+        cores,
+        [this, extra](engine::Reactor& r) -> Result<void, std::string> {
+          if (auto ok = bankd->start_on_core(r); !ok) return ok;
+          if (extra) extra(r);
+          return {};
+        },
+        ring_capacity);
   }
   ~BankdRun() { run.reset(); }
   bool registered() const { return bankd->stats().server_up.load(); }

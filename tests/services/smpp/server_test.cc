@@ -30,9 +30,13 @@ namespace pdu = proto::smpp;
 
 constexpr std::string_view kAccounts =
     "acme  system_id=acme password=secret window=8\n"
+    "acme  system_id=acme-slow password=pw tps=5\n"
     "acme  system_id=acme-tx password=pw binds=tx\n"
     "acme  system_id=acme-sar password=pw concat=sar\n"
     "other system_id=other password=pw allow=10.0.0.0/8\n";
+
+// ServerOptions::response_timeout of the fixture's server (a fixture of its own shortens it).
+Nanos response_timeout_for_tests = 30 * kNanosPerSecond;
 
 bool eventually(const std::function<bool()>& f, int ms = 5000) {
   for (int i = 0; i < ms / 5; ++i) {
@@ -90,6 +94,7 @@ class SmppServerTest : public ::testing::TestWithParam<unsigned> {
     o.bind_failures_max = 4;
     o.bind_timeout = kNanosPerSecond;
     o.enquire_interval = 60 * kNanosPerSecond;
+    o.response_timeout = response_timeout_for_tests;
     return std::make_unique<SmppServer>(
         o, *accounts, [] { return smsc::test::test_numdb(); }, GetParam());
   }();
@@ -728,7 +733,84 @@ TEST_P(SmppServerTest, DeliveriesSpreadOverThePeersBindsOnEveryCore) {
   }
 }
 
+// The account's window: submits beyond it are not read until an answer frees a place (issue 15:
+// nothing tested the window).
+TEST_P(SmppServerTest, TheWindowBoundsSubmitsInFlight) {
+  auto e = bound();  // window=8
+  std::vector<std::byte> text;
+  ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12125550102", "warm", text))
+                .header.command_status,
+            pdu::status::ok);
+  harness_->hold_commits();
+  std::vector<uint32_t> seqs;
+  for (int i = 0; i < 11; ++i)
+    seqs.push_back(e->submit(message("12126660001", "12125550102", "w", text)));
+  auto in_flight = [&] {
+    const auto b = server().binds();
+    return b.empty() ? uint64_t{0} : b[0].submits_in_flight;
+  };
+  ASSERT_TRUE(eventually([&] { return in_flight() == 8; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(in_flight(), 8u) << "more submits taken than the window";
+  harness_->release_commits();
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->header.command_status, pdu::status::ok);
+  }
+}
+
+// The account's tps: a burst beyond it is answered ESME_RTHROTTLED, the rest stored.
+TEST_P(SmppServerTest, TheTpsLimitThrottlesTheExcess) {
+  auto e = bound("acme-slow", "pw");  // tps=5: a bucket of 5, 5 more each second
+  std::vector<std::byte> text;
+  // Let the core link come up without spending the bucket: a refusal spends nothing either.
+  ASSERT_TRUE(eventually([&] { return !server().binds().empty(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  int ok = 0, throttled = 0;
+  for (int i = 0; i < 20; ++i) {
+    e->submit(message("12126660001", "12125550102", "t", text));
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    if (r->header.command_status == pdu::status::ok) ++ok;
+    if (r->header.command_status == pdu::status::throttled) ++throttled;
+  }
+  EXPECT_GE(ok, 4);
+  EXPECT_LE(ok, 8) << "tps=5 let through " << ok << " of a burst of 20";
+  EXPECT_EQ(ok + throttled, 20);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTest, ::testing::Values(1u, 2u),
+                         [](const auto& p) { return std::to_string(p.param) + "core"; });
+
+// The same server with a short response timeout.
+class SmppServerTimeoutTest : public SmppServerTest {
+ public:
+  static void SetUpTestSuite() { response_timeout_for_tests = kNanosPerSecond; }
+  static void TearDownTestSuite() { response_timeout_for_tests = 30 * kNanosPerSecond; }
+};
+
+// A peer that takes deliver_sm and never answers: after response_timeout its bind is closed and
+// the message is delivered again to its next bind (issue 15: nothing tested the response
+// timeout).
+TEST_P(SmppServerTimeoutTest, AnUnansweredDeliveryClosesTheBindAndIsDeliveredAgain) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12126660002", "once more", text))
+                .header.command_status,
+            pdu::status::ok);
+  auto first = e->read_command(pdu::cmd::deliver_sm);
+  ASSERT_TRUE(first);  // not answered
+  EXPECT_TRUE(e->wait_closed(5000)) << "the bind stayed open without answering";
+  auto again = bound();
+  auto second = again->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(second) << "not delivered again";
+  const auto a = first->body(), b = second->body();
+  EXPECT_TRUE(std::equal(a.begin(), a.end(), b.begin(), b.end())) << "another message";
+  again->respond(*second);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTimeoutTest, ::testing::Values(1u, 2u),
                          [](const auto& p) { return std::to_string(p.param) + "core"; });
 
 }  // namespace

@@ -281,15 +281,23 @@ void Front::answered(InReq& q) {
   give_in(&q);
 }
 
+// A handler that leaves a request unanswered for handler_timeout is taken for broken: its
+// connection is closed, which returns custody of everything it holds (as when it disconnects).
+// Keeping it would let the retry of a message race a late answer to the first try — a late
+// "delivered" dropped as an answer to nothing while the message goes out again (issue 15).
 void Front::sweep_timeouts() {
   const Nanos t = reactor->clock().now();
   for (uint32_t k = 0; k < pending.size(); ++k) {
     Pending& p = pending[k];
     if (!p.out || p.deadline > t) continue;
-    CP_LOG_WARN("smsc: connection {}: no answer to {} (request {}) in time", p.conn_id,
-                wire::to_string(p.out->type), p.request_id);
+    const uint64_t conn_id = p.conn_id;
+    CP_LOG_WARN("smsc: connection {}: no answer to {} (request {}) within {} s; closing it",
+                conn_id, wire::to_string(p.out->type), p.request_id,
+                impl.opt.handler_timeout / kNanosPerSecond);
     p.out->status = Status::temporary_failure;
     finish_pending(k);
+    if (auto it = clients.find(conn_id); it != clients.end() && it->second.conn)
+      it->second.conn->abort();  // on_close fails the rest of its requests
   }
 }
 

@@ -551,7 +551,9 @@ TEST_P(SmscCoreTest, CancelOfAMessageInTheGsmHandlersCustodyAsksTheHandler) {
   EXPECT_EQ(call(gsm, {buf, wire::encode_discharge(buf, 30, d)}, 30).header.status, Status::ok);
 }
 
-TEST_P(SmscCoreTest, AHandlerThatDoesNotAnswerLosesTheRequestAndItIsRetried) {
+// A handler that does not answer in time is disconnected (issue 15): the message is retried
+// through its next connection, and a late answer can no longer race that retry.
+TEST_P(SmscCoreTest, AHandlerThatDoesNotAnswerInTimeIsDisconnectedAndTheMessageRetried) {
   TempDir tmp;
   auto opt = test_options(tmp.str());
   opt.handler_timeout = 300 * kNanosPerMilli;
@@ -564,10 +566,16 @@ TEST_P(SmscCoreTest, AHandlerThatDoesNotAnswerLosesTheRequestAndItIsRetried) {
   ASSERT_EQ(register_role(rh, Role::peer, "", true, 10), Status::ok);
   auto first = rh.receive(10000);
   ASSERT_TRUE(first);
-  // No answer: after the timeout (sweeps every 250 ms) and the retry delay, it comes again.
-  auto again = answer(rh, Type::deliver_to_peer, Status::ok);
+  // No answer: after the timeout (sweeps every 250 ms) the core closes the handler's connection
+  // rather than sending the message on it again.
+  auto next = rh.receive(5000);
+  ASSERT_FALSE(next) << "the same message again on the connection that still holds it";
+  EXPECT_NE(next.error().find("closed"), std::string::npos) << next.error();
+  // The handler comes back: the message is delivered once more, through the new connection.
+  SmscClient rh2 = h.client();
+  ASSERT_EQ(register_role(rh2, Role::peer, "", true, 11), Status::ok);
+  auto again = answer(rh2, Type::deliver_to_peer, Status::ok);
   EXPECT_EQ(again.submit.record.message_id, first->submit.record.message_id);
-  EXPECT_NE(again.header.request_id, first->header.request_id);
   EXPECT_TRUE(eventually([&] { return h.smsc().stats().delivered.load() == 1; }));
 }
 

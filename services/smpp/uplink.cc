@@ -268,11 +268,14 @@ struct SmppUplink::Impl final : engine::ConnectionHandler {
       case pdu::cmd::unbind | pdu::cmd::response_bit:
         if (unbinding) conn->close();
         return;
+      case pdu::cmd::alert_notification:
+        // SMPP 3.4, 4.12: it has no response. We ask for no alerts (no data_sm waits here).
+        CP_LOG_DEBUG("smpp uplink: alert_notification (seq {}) from the upstream; nothing to do",
+                     h.sequence);
+        return;
       default:
         if (h.response()) return;
-        respond(h.command_id == pdu::cmd::data_sm || h.command_id == pdu::cmd::alert_notification
-                    ? resp
-                    : pdu::cmd::generic_nack,
+        respond(h.command_id == pdu::cmd::data_sm ? resp : pdu::cmd::generic_nack,
                 pdu::status::invcmdid, h.sequence);
     }
   }

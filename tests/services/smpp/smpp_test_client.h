@@ -38,6 +38,11 @@ class TestEsme {
     connected_ = ::connect(fd_, server.sa(), len) == 0;
     EXPECT_TRUE(connected_) << std::strerror(errno);
   }
+  // The far end of a connection a test accepted (a fake SMSC facing our uplink).
+  struct Adopt {
+    int fd;
+  };
+  explicit TestEsme(Adopt a) : fd_(a.fd), connected_(a.fd >= 0) {}
   ~TestEsme() {
     if (fd_ >= 0) ::close(fd_);
   }

@@ -726,6 +726,7 @@ void Connection::resume_reading() {
 }
 
 void Connection::close() {
+  close_discarded_ = 0;
   if (state_ == State::connecting) {
     reactor_->begin_close(*this, CloseReason::local, 0);
     return;

@@ -104,8 +104,8 @@ struct ReactorConfig {
   // A graceful close() sends what is queued, shuts the write side and reads (discarding) until
   // the peer's EOF, so unread input never turns the close into a reset. After this long without
   // finishing, the connection is aborted.
-  Nanos linger_timeout = 5 * kNanosPerSecond;
-  uint32_t completions_per_turn = 256;  // size of the completion array
+  Nanos linger_timeout = 5 * kNanosPerSecond;  // closing / lingering: reset after this
+  uint32_t completions_per_turn = 256;         // size of the completion array
 };
 
 // Counters written by the owning reactor (relaxed), read by any thread (ctl, metrics).
@@ -125,11 +125,17 @@ struct ReactorStats {
   // come back instead of being re-armed at once (which the kernel answers at once: a spin).
   std::atomic<uint64_t> recv_parked{0};
   std::atomic<uint64_t> send_refusals{0};
+  // Closing connections whose peer sent more than kCloseDiscardMax after the close: reset.
+  std::atomic<uint64_t> close_discard_aborts{0};
   std::atomic<uint64_t> cross_core_sent{0};
   std::atomic<uint64_t> cross_core_received{0};
   std::atomic<uint64_t> cross_core_full{0};
   std::atomic<uint64_t> io_waits{0};
 };
+
+// Input a closing connection reads away before it gives up on the peer and resets: more than any
+// socket buffers hold, far less than a flood reads in the linger timeout.
+inline constexpr uint64_t kCloseDiscardMax = 4 << 20;
 
 // One TCP (or Unix) stream connection, owned by one reactor from accept/connect to on_close.
 class Connection {
@@ -198,6 +204,7 @@ class Connection {
   uint32_t tx_head_ = 0;
   uint32_t tx_tail_ = 0;
   Nanos idle_timeout_ = 0;
+  uint64_t close_discarded_ = 0;  // bytes read and dropped since close()
   Nanos last_activity_ = 0;
   Nanos close_deadline_ = 0;  // closing / lingering: abort after this
   Connection* next_flush_ = nullptr;

@@ -31,6 +31,16 @@ void Reactor::on_recv(Connection& c, const IoCompletion& cqe) {
     c.last_activity_ = turn_now_;  // idle timeouts are swept at a coarse period
     if (c.state_ != Connection::State::open) {
       recycle(cqe.buffer_id);  // closing: input is discarded
+      // What a peer had in flight when we closed is read away so it gets no reset; a peer that
+      // keeps sending past that (a flood that never reads) would be read at line rate until
+      // the linger timeout: cut off with a reset instead.
+      c.close_discarded_ += static_cast<uint64_t>(cqe.result);
+      if (c.close_discarded_ > kCloseDiscardMax &&
+          (c.state_ == Connection::State::closing || c.state_ == Connection::State::lingering)) {
+        bump(stats_.close_discard_aborts);
+        begin_close(c, c.close_reason_, 0);
+        queue_flush(c);
+      }
       return;
     }
     deliver(c, cqe.data, static_cast<size_t>(cqe.result), cqe.buffer_id);

@@ -135,6 +135,62 @@ TEST_P(ReactorTest, HalfCloseStillGetsTheWholeAnswer) {
   ::close(fd);
 }
 
+// Answers the first bytes with `answer` bytes and closes: a server hanging up on a client.
+class AnswerAndClose final : public Acceptor, public ConnectionHandler {
+ public:
+  ConnectionHandler* on_accept(Connection&) override { return this; }
+  size_t on_data(Connection& c, std::span<const std::byte> data) override {
+    if (!answered_) {
+      answered_ = true;
+      std::vector<std::byte> answer(8192, std::byte{'x'});
+      c.send(answer);
+      c.close();
+    }
+    return data.size();
+  }
+  void on_close(Connection&, CloseReason, int) override { closed = true; }
+  std::atomic<bool> closed{false};
+
+ private:
+  bool answered_ = false;
+};
+
+// A closing connection reads away what its peer had in flight; a peer that keeps sending and
+// never reads (so the close never completes) is reset after kCloseDiscardMax instead of being
+// read at line rate until the linger timeout (issue 15: 1.1 GB in 3 s under a flood).
+TEST_P(ReactorTest, AClosingConnectionIsNotReadForeverByAFloodingPeer) {
+  ReactorConfig config;
+  config.tx_buffer_bytes = 4096;
+  AnswerAndClose server;
+  SocketAddress addr;
+  ReactorThread rt(GetParam(), config, [&](Reactor& r) {
+    auto bound = r.listen(loopback(), server);
+    ASSERT_TRUE(bound) << bound.error();
+    addr = *bound;
+  });
+  ASSERT_EQ(rt.error(), "");
+  const int fd = connect_to(addr);
+  ASSERT_GE(fd, 0);
+  const int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);  // and never read
+  std::vector<std::byte> chunk(65536, std::byte{'y'});
+  uint64_t sent = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < until) {
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EAGAIN) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    if (n <= 0) break;  // reset: the server gave up on us
+    sent += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  EXPECT_LT(sent, uint64_t{64} << 20) << "the closing connection kept reading";
+  EXPECT_TRUE(test::eventually([&] { return server.closed.load(); }));
+  EXPECT_EQ(rt.reactor().stats().close_discard_aborts.load(), 1u);
+}
+
 // A handler that takes only whole 600-byte frames, with a receive block (1 KiB) smaller than
 // the backend's provided buffers (4 KiB): kept bytes are fed block by block, nothing overflows.
 class FrameCounter final : public Acceptor, public ConnectionHandler {

@@ -80,6 +80,7 @@ TEST(ReactorMetrics, EveryFieldOfEveryCore) {
                           "recv_pauses",
                           "recv_parked",
                           "send_refusals",
+                          "close_discard_aborts",
                           "cross_core_sent",
                           "cross_core_received",
                           "cross_core_full",

@@ -288,7 +288,12 @@ Result<size_t, Error> to_sms(uint8_t data_coding, bool esm_udhi, std::span<const
     if (sar->total == 0 || sar->seq == 0 || sar->seq > sar->total)
       return fail(bad(status::invoptparamval, "sar_* values out of range"));
     if (esm_udhi) return fail(bad(status::invoptparamval, "sar_* parameters beside a UDH"));
-    udh = concat_ie(sar->ref, sar->ref > 0xFF, sar->total, sar->seq);
+    // Always the 8-bit IE, a reference above 255 folded into 8 bits: ESMEs cut sar parts for it
+    // (153 GSM / 67 UCS-2 characters), which a 16-bit header no longer fits, and every part of
+    // one message must carry the same header whatever its length (issue 15: parts 1 and 2 of
+    // such a message were refused while the short last part went through alone).
+    const auto ref8 = static_cast<uint16_t>((sar->ref >> 8) ^ (sar->ref & 0xFF));
+    udh = concat_ie(ref8, false, sar->total, sar->seq);
     if (auto ok = pack(c, udh, c.units, out[0]); !ok) return fail(ok.error());
     return size_t{1};
   }

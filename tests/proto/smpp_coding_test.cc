@@ -187,12 +187,23 @@ TEST(SmppCoding, PeerUdhAndSarAreKept) {
   EXPECT_TRUE(back->esm_udhi);
   EXPECT_EQ(back->length, p.size());
   EXPECT_TRUE(std::equal(p.begin(), p.end(), back->bytes.begin()));
-  // sar_* TLVs become a concatenation IE (16-bit for a reference above 255).
+  // sar_* TLVs become an 8-bit concatenation IE, a reference above 255 folded into 8 bits.
   auto sar = split(1, bytes("part two"), {}, false, Sar{300, 3, 2});
   ASSERT_EQ(sar.segs.size(), 1u);
-  EXPECT_EQ(*sar.decoded[0].udh->concat_ref, 300);
+  EXPECT_EQ(*sar.decoded[0].udh->concat_ref, (300 >> 8) ^ (300 & 0xFF));
   EXPECT_EQ(sar.decoded[0].udh->concat_seq, 2);
   EXPECT_EQ(sar.text, "part two");
+  // Parts cut for the 8-bit header (153 GSM characters) fit with any reference, and every part
+  // of a message gets the same header (issue 15: a reference above 255 made full parts too long
+  // for the 16-bit header, so parts 1 and 2 were refused and part 3 delivered alone).
+  const std::string full(153, 'a');
+  for (uint8_t seq : {1, 2, 3}) {
+    auto part =
+        split(1, bytes(seq == 3 ? std::string("end") : full), {}, false, Sar{0x1234, 3, seq});
+    ASSERT_EQ(part.segs.size(), 1u) << int{seq};
+    EXPECT_EQ(*part.decoded[0].udh->concat_ref, 0x12 ^ 0x34) << int{seq};
+    EXPECT_EQ(part.decoded[0].udh->concat_seq, seq);
+  }
   std::vector<SmsSegment> out(1);
   EXPECT_EQ(to_sms(1, false, bytes("x"), Sar{1, 2, 3}, {}, out).error().status,
             status::invoptparamval);

@@ -228,7 +228,7 @@ TEST(SmppVectors, MessagePayloadAndSarAreGsmSeptetsLabelledIa5) {
                                  std::span(segs[0].ud.data(), segs[0].ud_bytes));
   EXPECT_EQ(d.text, "a long text carried in message_payload");
   ASSERT_TRUE(d.udh);
-  EXPECT_EQ(*d.udh->concat_ref, 300);
+  EXPECT_EQ(*d.udh->concat_ref, (300 >> 8) ^ (300 & 0xFF));  // folded into the 8-bit IE
   EXPECT_EQ(encode_short_message(cmd::submit_sm, 3, *m), k_submit_sm_payload);
 }
 

@@ -9,6 +9,7 @@
 //   - the worker state table as cellctl shows it; bad input from a client
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -306,7 +307,15 @@ TEST_P(BankdTest, MappingChangesReachACoreWhoseRingWasFull) {
   std::vector<std::unique_ptr<TestClient>> clients;
   TestClient* on_core1 = nullptr;
   uint16_t id = 50;
+  // Connections are steered to the reactor of the CPU their packets arrive on: connect from
+  // each CPU in turn (the test thread's affinity is restored after).
+  cpu_set_t all;
+  ::sched_getaffinity(0, sizeof all, &all);
   for (; id < 80 && !on_core1; ++id) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(id % 2, &one);
+    ::sched_setaffinity(0, sizeof one, &one);
     clients.push_back(std::make_unique<TestClient>(rspro::ClientSlot{id, 0}));
     ASSERT_EQ(clients.back()->register_with(server_->rspro), rspro::ResultCode::ok);
     ASSERT_EQ(clients.back()->connect_bank(bankd_at()), rspro::ResultCode::card_not_present);
@@ -322,6 +331,7 @@ TEST_P(BankdTest, MappingChangesReachACoreWhoseRingWasFull) {
     for (const auto& w : bankd_->bankd->workers())
       if (w.remote == me && w.core == 1) on_core1 = clients.back().get();
   }
+  ::sched_setaffinity(0, sizeof all, &all);
   ASSERT_NE(on_core1, nullptr) << "no connection landed on core 1";
   stall.on = true;
   // Twelve changes (a ring of 4 holds fewer), then the waiting client's mapping.

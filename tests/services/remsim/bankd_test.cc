@@ -24,6 +24,9 @@ namespace {
 
 class BankdTest : public ::testing::TestWithParam<unsigned> {
  protected:
+  // A test that stalled a core and failed midway must not leave it stalled: the engine's
+  // shutdown would wait for it for ever.
+  void TearDown() override { stall_.on = false; }
   void SetUp() override {
     bankd_port_ = free_port();
     start_server(0);
@@ -338,6 +341,9 @@ TEST_P(BankdTest, MappingChangesReachACoreWhoseRingWasFull) {
   for (int i = 0; i < 6; ++i) {
     ASSERT_EQ(rest(rest_at(), "POST", "/slotmaps", map_body(1, 3, 90, 0)).status, 201);
     ASSERT_EQ(rest(rest_at(), "DELETE", "/slotmaps/65539").status, 200);
+    // Gone once the bank (its control link is on core 0, not stalled) acknowledged it.
+    ASSERT_TRUE(
+        eventually([&] { return slotmaps().find("\"clientId\":90") == std::string::npos; }));
   }
   ASSERT_EQ(rest(rest_at(), "POST", "/slotmaps", map_body(1, 1, --id, 0)).status, 201);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -35,8 +35,10 @@ constexpr std::string_view kAccounts =
     "acme  system_id=acme-sar password=pw concat=sar\n"
     "other system_id=other password=pw allow=10.0.0.0/8\n";
 
-// ServerOptions::response_timeout of the fixture's server (a fixture of its own shortens it).
+// ServerOptions::response_timeout of the fixture's server (a fixture of its own shortens it),
+// and the core socket it connects to (another fixture points it where no core listens).
 Nanos response_timeout_for_tests = 30 * kNanosPerSecond;
+std::string core_socket_for_tests = "smsc.sock";
 
 bool eventually(const std::function<bool()>& f, int ms = 5000) {
   for (int i = 0; i < ms / 5; ++i) {
@@ -90,7 +92,7 @@ class SmppServerTest : public ::testing::TestWithParam<unsigned> {
     auto accounts = Accounts::parse(kAccounts, "accounts");
     ServerOptions o;
     o.listen = *SocketAddress::parse("127.0.0.1:0");
-    o.core_socket = (dir_.path() / "smsc.sock").string();
+    o.core_socket = (dir_.path() / core_socket_for_tests).string();
     o.bind_failures_max = 4;
     o.bind_timeout = kNanosPerSecond;
     o.enquire_interval = 60 * kNanosPerSecond;
@@ -816,6 +818,36 @@ TEST_P(SmppServerTimeoutTest, AnUnansweredDeliveryClosesTheBindAndIsDeliveredAga
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, SmppServerTimeoutTest, ::testing::Values(1u, 2u),
+                         [](const auto& p) { return std::to_string(p.param) + "core"; });
+
+// The same server with its SMSC core unreachable (a socket nothing listens on).
+class SmppServerCoreDownTest : public SmppServerTest {
+ public:
+  static void SetUpTestSuite() { core_socket_for_tests = "no-core-here.sock"; }
+  static void TearDownTestSuite() { core_socket_for_tests = "smsc.sock"; }
+};
+
+// With the core down, binds still work, every submit is answered ESME_RTHROTTLED (a temporary
+// refusal the ESME retries) and nothing else stalls: enquire_link is answered (issue 15: nothing
+// tested the core being down).
+TEST_P(SmppServerCoreDownTest, SubmitsAreThrottledAndTheBindGoesOn) {
+  auto e = bound();
+  std::vector<std::byte> text;
+  for (int i = 0; i < 3; ++i) {
+    const uint32_t seq = e->submit(message("12126660001", "12125550102", "no core", text));
+    auto r = e->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.sequence, seq);
+    EXPECT_EQ(r->header.command_status, pdu::status::throttled);
+  }
+  e->send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 77));
+  auto pong = e->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit, 2000);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->header.sequence, 77u);
+  EXPECT_EQ(server().stats().submits.load(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cores, SmppServerCoreDownTest, ::testing::Values(1u, 2u),
                          [](const auto& p) { return std::to_string(p.param) + "core"; });
 
 }  // namespace

@@ -103,11 +103,8 @@ Result<void, std::string> write_number_file(const std::string& path, uint64_t va
   if (!ok) return fail(err);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno_text("rename", tmp));
   const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (const int rc = engine::file_ops::sync_directory(dir.empty() ? "." : dir.c_str()); rc < 0)
+    return fail(dir + ": fsync: " + std::strerror(-rc));
   return {};
 }
 
@@ -200,8 +197,10 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& opti
 // is verified; the log ends at the first that is not valid. A valid record at the wrong place
 // (another shard's file, a wrong base-index) stops the start-up: that is a configuration error,
 // and treating it as a torn tail would destroy good data. After the end, the residue a torn last
-// commit can leave lies within one batch; it is zeroed. Valid records further on mean the bad
-// record is damage in the middle of the log: refused, never truncated.
+// commit can leave lies within one batch; it is zeroed — unless a record there was sealed after
+// the end was durable (SmRecord::unsynced_before), which proves damage to an acknowledged
+// record. That, or valid records further on, is damage in the middle of the log: refused,
+// never truncated.
 Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   auto size = io_->size();
   if (!size) return fail(size.error());

@@ -16,7 +16,8 @@
 // Crash safety rests on two facts: nothing is acknowledged before its fdatasync returns, and a
 // device writes a 512-byte sector atomically (2 whole records), so rewriting a block leaves each
 // record either old or new. Recovery (open) verifies every record of the possibly-active tail,
-// stops at the first one that is not valid, and zeroes whatever a torn last commit left behind.
+// stops at the first one that is not valid, and zeroes whatever a torn last commit left behind;
+// it refuses to start when a record proves the damage hit something acknowledged (shard.cc).
 //
 // A shard is used from one thread (its reactor's); the stats are atomics any thread may read.
 #pragma once

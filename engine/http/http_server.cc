@@ -252,8 +252,9 @@ void HttpServer::Session::handle_request(Connection& conn) {
   request_started_ = 0;
   // Under pressure a connection is not kept for a next request: its place goes to another.
   const bool keep_alive = request.keep_alive && response.keep_alive() && !server_->under_pressure();
-  if (keep_alive && server_->config_.idle_timeout > 0)
-    conn.set_idle_timeout(server_->config_.idle_timeout);
+  if (keep_alive)  // the wait for the next request: idle_timeout, or the reactor's
+    conn.set_idle_timeout(server_->config_.idle_timeout > 0 ? server_->config_.idle_timeout
+                                                            : conn.reactor().config().idle_timeout);
   if (response.failed()) {
     const bool too_large = response.body().overflowed();
     if (too_large) bump(server_->stats_.responses_too_large);

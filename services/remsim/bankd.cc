@@ -502,6 +502,9 @@ class Bankd::Control final : public RsproUser {
                {}}) {}
 
   void connect() { link_.start(); }
+  // Drops the link to the server; it reconnects (with backoff) and the server sends the
+  // mappings again.
+  void drop() { conn_.close(); }
 
   void on_rspro_open(RsproConn&) override {
     ++b_.stats_.server_connects;
@@ -711,7 +714,15 @@ void Bankd::broadcast(void (*fn)(engine::Reactor&, const engine::CrossCoreMessag
     // never spun on.
     auto& waiting = unsent_[c->index];
     if (waiting.empty() && here.send_to(c->index, msg)) continue;
-    waiting.push_back(msg);
+    waiting.push_back(msg);  // kept even past the bound: a change is never dropped
+    if (waiting.size() == kUnsentMax + 1) {
+      // That core has not taken a change for this long: stop taking more from the server
+      // rather than queue without bound (the link reconnects with backoff; the server then
+      // sends its mappings again).
+      CP_LOG_ERROR("bankd: core {} is {} mapping changes behind; dropping the link to the server",
+                   c->index, kUnsentMax);
+      if (control_) control_->drop();
+    }
     if (!unsent_timer_.armed()) {
       unsent_timer_.set_callback(&Bankd::on_unsent_timer, this);
       here.arm_timer(unsent_timer_, kNanosPerMilli);

@@ -132,6 +132,7 @@ class Bankd {
   // Reactor 0 only: mapping changes for each core that found its ring full, oldest first (a
   // later change for that core waits behind them, so each core sees them in order).
   std::vector<std::deque<engine::CrossCoreMessage>> unsent_;
+  static constexpr size_t kUnsentMax = 65536;  // per core; then the server link is dropped
   engine::Timer unsent_timer_;
 
   mutable std::mutex mu_;

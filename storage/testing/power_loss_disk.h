@@ -57,8 +57,6 @@ class PowerLossDisk {
   // Power loss (see above), then a restart.
   PowerLossReport power_loss(std::mt19937_64& rng, const PowerLossFaults& faults = {});
 
-  bool exists() const { return exists_; }
-  uint64_t volatile_sectors() const { return overlay_.size(); }
   // What a reader sees now (durable content with the volatile sectors over it).
   std::vector<std::byte> visible() const;
   const std::vector<std::byte>& durable() const { return durable_; }

@@ -782,16 +782,7 @@ long rss_kib(pid_t pid) {
   return -1;
 }
 long cpu_ticks(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string f;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> f; ++i) {
-    if (i == 14) utime = std::stol(f);
-    if (i == 15) stime = std::stol(f);
-  }
-  return utime + stime;
+  return cp::test::cpu_ticks_of("/proc/" + std::to_string(pid) + "/stat");
 }
 size_t count_lines(const std::string& text, const std::string& needle) {
   size_t n = 0;

@@ -18,6 +18,7 @@
 
 #include "base/byte_reader.h"
 #include "engine/echo/echo_service.h"
+#include "tests/support/process.h"
 #include "tests/support/reactor_harness.h"
 
 namespace cp::engine {
@@ -275,17 +276,7 @@ class BufferHog final : public Acceptor, public ConnectionHandler, public Poller
 
 // The CPU time (user + system, clock ticks) of one thread of this process.
 long thread_cpu_ticks(pid_t tid) {
-  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/stat");
-  std::string stat;
-  std::getline(in, stat);
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string f;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> f; ++i) {
-    if (i == 14) utime = std::stol(f);
-    if (i == 15) stime = std::stol(f);
-  }
-  return utime + stime;
+  return test::cpu_ticks_of("/proc/self/task/" + std::to_string(tid) + "/stat");
 }
 
 TEST_P(ReactorTest, ReceivesWaitForBuffersWithoutSpinning) {

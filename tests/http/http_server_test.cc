@@ -58,10 +58,11 @@ class TestUpgrade final : public HttpUpgradeHandler {
 
 class HttpServerTest : public test::BackendTest {
  protected:
-  void start(HttpServerConfig config = {}) {
+  void start(HttpServerConfig config = {},
+             ReactorConfig reactor = test::ServerThread::small_reactor_config()) {
     server_ = std::make_unique<HttpServer>(config);
     add_routes(*server_);
-    thread_ = std::make_unique<ServerThread>(GetParam(), *server_);
+    thread_ = std::make_unique<ServerThread>(GetParam(), *server_, reactor);
     if (!thread_->error().empty()) {
       const std::string why = thread_->error();
       thread_.reset();
@@ -486,6 +487,22 @@ TEST_P(HttpServerTest, IdleConnectionsAreClosed) {
   EXPECT_TRUE(client.closed_by_peer(5000));
   EXPECT_TRUE(
       test::eventually([&] { return thread_->reactor().stats().idle_timeouts.load() >= 1; }));
+}
+
+// idle_timeout 0 means the reactor's: a kept-alive connection waits that long for its next
+// request, not the request timeout the connection started with.
+TEST_P(HttpServerTest, KeepAliveWaitIsTheReactorsWhenIdleTimeoutIsZero) {
+  HttpServerConfig config;
+  config.idle_timeout = 0;
+  config.request_timeout = 30 * kNanosPerSecond;
+  ReactorConfig reactor = test::ServerThread::small_reactor_config();
+  reactor.idle_timeout = 100 * kNanosPerMilli;
+  start(config, reactor);
+  HttpClient client(thread_->address());
+  auto r = client.request(get("/hello"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->header("Connection"), "keep-alive");
+  EXPECT_TRUE(client.closed_by_peer(5000));  // the reactor sweeps idle connections each second
 }
 
 TEST_P(HttpServerTest, UpgradeHandsTheConnectionOver) {

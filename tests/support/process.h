@@ -182,6 +182,23 @@ inline bool foreign_pcscd_running() {
 // A TCP port free right now on 127.0.0.1 (for programs that want a fixed port in their config).
 // It is picked below the kernel's ephemeral range (32768 and up by default), so the outbound
 // connections of tests running in parallel cannot take it before the program binds it.
+// CPU time (user + system, clock ticks) from a /proc stat file: /proc/PID/stat for a process,
+// /proc/self/task/TID/stat for one thread.
+inline long cpu_ticks_of(const std::string& stat_path) {
+  std::ifstream in(stat_path);
+  std::string stat;
+  std::getline(in, stat);
+  if (stat.rfind(')') == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stol(f);
+    if (i == 15) stime = std::stol(f);
+  }
+  return utime + stime;
+}
+
 inline uint16_t free_port() {
   static std::minstd_rand next(static_cast<unsigned>(::getpid()) * 2654435761u ^
                                static_cast<unsigned>(std::time(nullptr)));

@@ -104,6 +104,20 @@ class SmppServerTest : public ::testing::TestWithParam<unsigned> {
 };
 
 // Submits until the server's core link is up (it connects while the reactors start).
+Pdu submit_when_ready(TestEsme& e, const pdu::ShortMessage& m);
+// One submit to a `local` number, stored: the core link is up from here on.
+void warm_up(TestEsme& e) {
+  pdu::ShortMessage m;
+  const auto bytes = text_bytes("warm");
+  m.source_addr_ton = m.source_addr_npi = m.dest_addr_ton = m.dest_addr_npi = 1;
+  m.source_addr = "12126660001";
+  m.destination_addr = "12125550102";
+  m.data_coding = 1;
+  m.short_message = bytes;
+  ASSERT_EQ(submit_when_ready(e, m).header.command_status, pdu::status::ok);
+}
+
+// Submits until the server's core link is up (it connects while the reactors start).
 Pdu submit_when_ready(TestEsme& e, const pdu::ShortMessage& m) {
   for (int i = 0; i < 200; ++i) {
     const uint32_t seq = e.submit(m);
@@ -176,9 +190,7 @@ TEST_P(SmppServerTest, SubmitIsAnsweredWithTheIdOfTheDurableRecord) {
 TEST_P(SmppServerTest, EnquireLinkAndUnbindAreAnsweredWhileTheWindowIsFull) {
   auto e = bound();  // acme: window=8
   std::vector<std::byte> text;
-  ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12125550102", "warm", text))
-                .header.command_status,
-            pdu::status::ok);
+  ASSERT_NO_FATAL_FAILURE(warm_up(*e));
   harness_->hold_commits();  // nothing becomes durable: every submit stays in flight
   const uint64_t held_before = harness_->held_commits();
   std::vector<uint32_t> seqs;
@@ -623,9 +635,7 @@ TEST_P(SmppServerTest, ShutdownUnbindsBoundPeers) {
 TEST_P(SmppServerTest, DataSmAndTheOperationsNotOffered) {
   auto e = bound();
   std::vector<std::byte> text;
-  ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12125550102", "warm", text))
-                .header.command_status,
-            pdu::status::ok);
+  ASSERT_NO_FATAL_FAILURE(warm_up(*e));
   const auto payload = text_bytes("carried by data_sm");
   pdu::PduWriter w(pdu::cmd::data_sm, 0, 77);
   w.cstring("").u8(1).u8(1).cstring("12126660001").u8(1).u8(1).cstring("12125550102");
@@ -740,9 +750,7 @@ TEST_P(SmppServerTest, DeliveriesSpreadOverThePeersBindsOnEveryCore) {
 TEST_P(SmppServerTest, TheWindowBoundsSubmitsInFlight) {
   auto e = bound();  // window=8
   std::vector<std::byte> text;
-  ASSERT_EQ(submit_when_ready(*e, message("12126660001", "12125550102", "warm", text))
-                .header.command_status,
-            pdu::status::ok);
+  ASSERT_NO_FATAL_FAILURE(warm_up(*e));
   harness_->hold_commits();
   std::vector<uint32_t> seqs;
   for (int i = 0; i < 11; ++i)

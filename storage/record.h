@@ -73,13 +73,20 @@ struct SmRecord {
   Address src;               // originator
   Address dst_written;       // destination as the originator wrote it
   Address dst_routed;        // destination after routing (normalised)
-  uint8_t reserved[3] = {};  // zero; room for later fields
+  // A part of a multi-part (concatenated) message: the core keeps the parts together — none is
+  // delivered until every part is durable, and one status report covers them all (docs/SMSC.md,
+  // "Multi-part messages"). 0 / 0 for a message of one part.
+  uint8_t part = 0;          // this record's part, 1..parts
+  uint8_t parts = 0;         // how many parts the message has (2..255)
+  uint8_t reserved[1] = {};  // zero; room for later fields
   // How many slots just before this one were not yet durable when it was sealed (saturating;
   // 0 when its own slot already was): the shard sets it. Every slot before
   // slot - unsynced_before was acknowledged by then, which lets recovery tell a torn tail from
   // damage to an acknowledged record (docs/STORAGE.md, recovery).
   uint32_t unsynced_before = 0;
-  uint8_t reserved2[4] = {};  // zero; room for later fields
+  // A part: how many indices before this record part 1's record is (0 for part 1 itself), so
+  // part 1's message id — the one its submitter was given — is found from any part.
+  uint32_t first_part_back = 0;
   uint8_t user_data[kUserDataBytesMax] = {};
 
   static constexpr uint8_t kFlagStatusReport = 0x01;  // status report requested
@@ -100,7 +107,10 @@ static_assert(offsetof(SmRecord, ud_length) == 65);
 static_assert(offsetof(SmRecord, src) == 66);
 static_assert(offsetof(SmRecord, dst_written) == 79);
 static_assert(offsetof(SmRecord, dst_routed) == 92);
+static_assert(offsetof(SmRecord, part) == 105);
+static_assert(offsetof(SmRecord, parts) == 106);
 static_assert(offsetof(SmRecord, unsynced_before) == 108);
+static_assert(offsetof(SmRecord, first_part_back) == 112);
 static_assert(offsetof(SmRecord, user_data) == 116);
 
 // A message is addressed across shards by its message id: the shard (the reactor core that owns
@@ -117,6 +127,16 @@ constexpr unsigned message_shard(uint64_t message_id) {
 }
 constexpr uint64_t message_index(uint64_t message_id) {
   return message_id & kIndexMask;
+}
+
+// Whether a record's part fields describe a part of a multi-part message (a valid record may
+// hold anything in them: only these are believed), and the index of its part 1.
+constexpr bool is_part(const SmRecord& r, uint64_t index) {
+  return r.parts >= 2 && r.part >= 1 && r.part <= r.parts && r.first_part_back <= index &&
+         (r.part == 1) == (r.first_part_back == 0);
+}
+constexpr uint64_t first_part_index(const SmRecord& r, uint64_t index) {
+  return index - r.first_part_back;
 }
 
 // Names as smsc-dump, pms-tool and the logs print them ("unknown" for values this layout

@@ -201,6 +201,27 @@ Result<std::unique_ptr<Shard>, std::string> Shard::open(const ShardOptions& opti
 // the end was durable (SmRecord::unsynced_before), which proves damage to an acknowledged
 // record. That, or valid records further on, is damage in the middle of the log: refused,
 // never truncated.
+// Multi-part messages (record.h, part / parts): the parts are appended in order, and the kept log
+// is a prefix of what was written, so a message whose last part is in the log has all of its
+// parts there. Only messages with an active part are tracked: a part that is active is seen
+// before its message's last part (which has a higher index).
+void Shard::note_part(const SmRecord& r, uint64_t index) {
+  if (!is_part(r, index)) return;
+  const uint64_t first = first_part_index(r, index);
+  if (r.state == static_cast<uint8_t>(RecordState::active)) {
+    bool& complete = parts_seen_[first];
+    complete = complete || r.part == r.parts;
+  } else if (r.part == r.parts) {
+    if (auto it = parts_seen_.find(first); it != parts_seen_.end()) it->second = true;
+  }
+}
+
+bool Shard::incomplete_message(const SmRecord& r, uint64_t index) const {
+  return is_part(r, index) &&
+         std::binary_search(incomplete_messages_.begin(), incomplete_messages_.end(),
+                            first_part_index(r, index));
+}
+
 Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   auto size = io_->size();
   if (!size) return fail(size.error());
@@ -278,6 +299,7 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
       return false;
     }
     last_entry_ns_ = std::max(last_entry_ns_, r.time_entry_ns);
+    note_part(r, base_index_ + slot);
     if (r.state == static_cast<uint8_t>(RecordState::active)) {
       const uint64_t block_no = slot / kRecordsPerBlock;
       auto it = blocks_.find(block_no);
@@ -293,6 +315,11 @@ Result<void, std::string> Shard::recover(RecoveryReport& rep) {
   });
   if (!end) return fail(end.error());
   if (!misplaced.empty()) return fail(misplaced);
+  for (const auto& [first, complete] : parts_seen_)
+    if (!complete) incomplete_messages_.push_back(first);
+  parts_seen_ = {};
+  std::sort(incomplete_messages_.begin(), incomplete_messages_.end());
+  rep.incomplete_messages = incomplete_messages_.size();
   tail_slot_ = *end;
   durable_slot_ = tail_slot_;
   rep.scanned_records = scanned;

@@ -28,6 +28,7 @@
 #include <memory>
 #include <memory_resource>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -66,7 +67,8 @@ struct RecoveryReport {
   uint64_t scanned_records = 0;  // records read and verified
   uint64_t log_records = 0;      // records in the log (slots before the end)
   uint64_t active_records = 0;
-  uint64_t torn_slots = 0;  // non-blank slots found after the end and zeroed
+  uint64_t torn_slots = 0;           // non-blank slots found after the end and zeroed
+  uint64_t incomplete_messages = 0;  // multi-part messages with an active part but no last part
   uint64_t file_bytes = 0;
   Nanos took = 0;  // the recovery proper (reading, verifying, repairing), not the preallocation
 };
@@ -123,6 +125,10 @@ class Shard final : public CommitListener, public ExtendListener {
   Result<void, StoreError> update(uint64_t index, const SmRecord& next, AckFn ack, void* ctx);
   // The active record `index` as it is in memory (including changes not yet durable), or null.
   const SmRecord* find_active(uint64_t index) const;
+  // Whether the record at `index` (an active one, at start-up) is a part of a multi-part message
+  // whose last part never reached the log: its submitter was never told it was stored, and no
+  // part of it may be delivered.
+  bool incomplete_message(const SmRecord& record, uint64_t index) const;
   // Calls fn(index, record) for every active record, oldest first.
   template <typename Fn>
   void for_each_active(Fn&& fn) const;
@@ -167,6 +173,7 @@ class Shard final : public CommitListener, public ExtendListener {
   uint64_t oldest_possibly_active_slot() const;
   uint32_t unsynced_before(uint64_t slot) const;  // SmRecord::unsynced_before for `slot` now
   void maybe_write_historical_mark();
+  void note_part(const SmRecord& record, uint64_t index);  // recovery: multi-part messages
   void on_commit_done(int32_t result) override;
   void maybe_extend();
   void on_extend_done(int32_t result) override;
@@ -183,6 +190,10 @@ class Shard final : public CommitListener, public ExtendListener {
   uint64_t file_bytes_ = 0;    // zero-filled extent of pms.bin
   int64_t last_entry_ns_ = 0;
   uint64_t active_count_ = 0;
+  // Recovery: part 1's index of each multi-part message with an active part -> whether its last
+  // part was seen; then the sorted part-1 indices of those never completed.
+  std::unordered_map<uint64_t, bool> parts_seen_;
+  std::vector<uint64_t> incomplete_messages_;
   // Map nodes come from a pool that reuses freed ones and grows geometrically, so caching a
   // new block does not allocate from the heap once the cache has reached its working size.
   std::pmr::unsynchronized_pool_resource block_nodes_;

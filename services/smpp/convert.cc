@@ -263,10 +263,24 @@ uint32_t smpp_status_of(wire::Status status) {
       return pdu::status::msgqful;
     case S::busy:
     case S::temporary_failure:
+    case S::part_missing:
       return pdu::status::throttled;
     default:
       return pdu::status::syserr;
   }
+}
+
+uint16_t retry_stable_ref(uint16_t umr, std::string_view source, std::string_view destination) {
+  // FNV-1a over the reference and both addresses, folded to 16 bits.
+  uint32_t h = 2166136261u;
+  auto mix = [&](uint8_t b) { h = (h ^ b) * 16777619u; };
+  mix(static_cast<uint8_t>(umr >> 8));
+  mix(static_cast<uint8_t>(umr));
+  for (char c : source) mix(static_cast<uint8_t>(c));
+  mix(0);
+  for (char c : destination) mix(static_cast<uint8_t>(c));
+  const auto ref = static_cast<uint16_t>(h ^ (h >> 16));
+  return ref != 0 ? ref : 1;
 }
 
 Result<InboundSubmits, pdu::Error> to_submits(const pdu::ShortMessage& m,
@@ -325,6 +339,11 @@ Result<InboundSubmits, pdu::Error> to_submits(const pdu::ShortMessage& m,
   pdu::ToSmsOptions opt;
   opt.dc0 = policy.dc0;
   opt.concat_ref = concat_ref;
+  // With a user_message_reference the submitter can retry: the same message must split into
+  // the same parts (the same concatenation reference) so the core knows the retry for one
+  // (duplicate detection compares the user data).
+  if (auto umr = tlv_u16(m.tlvs, pdu::tag::user_message_reference))
+    opt.concat_ref = retry_stable_ref(*umr, m.source_addr, m.destination_addr);
   auto n = pdu::to_sms(m.data_coding, (m.esm_class & 0x40) != 0, payload, sar, opt, segments);
   if (!n) return fail(n.error());
   if (*n == 0) return fail(bad(pdu::status::invmsglen, "no segments"));

@@ -73,6 +73,9 @@ Result<InboundSubmits, proto::smpp::Error> to_submits(const proto::smpp::ShortMe
                                                       uint16_t concat_ref,
                                                       std::span<proto::smpp::SmsSegment> segments);
 void fill_segment(storage::SmRecord& record, const proto::smpp::SmsSegment& segment);
+// The concatenation reference of a long message submitted with a user_message_reference: the
+// same for a retry of the same message (to_submits uses it instead of the caller's counter).
+uint16_t retry_stable_ref(uint16_t umr, std::string_view source, std::string_view destination);
 
 // A PDU being built for a peer, in a fixed buffer.
 struct OutPdu {

@@ -1,5 +1,6 @@
 #include "services/smpp/session.h"
 
+#include "base/assert.h"
 #include "services/smpp/convert.h"
 
 namespace cp::smpp {
@@ -46,6 +47,7 @@ void SendQueue::flush(engine::Connection& conn) {
 // ---- SegmentedSubmits -------------------------------------------------------------------------
 
 SegmentedSubmits::SegmentedSubmits(uint32_t capacity) : entries_(capacity) {
+  CP_ASSERT(capacity < smsc::wire::kSubmitGroupMax);  // index + 1 names a message's parts
   free_.reserve(capacity);
   for (uint32_t i = capacity; i-- > 0;) free_.push_back(i);
 }
@@ -58,6 +60,7 @@ uint32_t SegmentedSubmits::take(uint16_t segments) {
   e.answered = 0;
   e.status = pdu::status::ok;
   e.first_id = 0;
+  e.has_first = false;
   e.accepted.clear();
   ++e.generation;
   e.used = true;
@@ -71,6 +74,13 @@ bool SegmentedSubmits::send(smsc::CoreLink& link, uint32_t index, const wire::Su
   for (size_t i = 0; i < segments.size(); ++i) {
     wire::Submit sub = base;
     fill_segment(sub.record, segments[i]);
+    if (segments.size() > 1) {
+      // One message of several parts: the core holds them until all are stored (and gives
+      // up the message if one is refused), so no part is delivered alone.
+      sub.record.part = static_cast<uint8_t>(i + 1);
+      sub.record.parts = static_cast<uint8_t>(segments.size());
+      sub.group = index + 1;
+    }
     // Out of room half way: the rest counts as refused.
     if (!link.send({buf, wire::encode_submit(buf, 0, sub)}, cookie(index)))
       return refused(index, segments.size() - i);
@@ -93,8 +103,12 @@ std::optional<uint32_t> SegmentedSubmits::answered(const wire::Message& m, uint6
   ++e.answered;
   const wire::Status st = m.header.status;
   if (st == wire::Status::ok || st == wire::Status::duplicate) {
-    if (e.first_id == 0) e.first_id = m.message_id;
-    if (e.total > 1) e.accepted.push_back(m.message_id);
+    if (!e.has_first) {
+      e.first_id = m.message_id;
+      e.has_first = true;
+    }
+    // A duplicate's id is an earlier submit's message: never withdrawn for this one.
+    if (e.total > 1 && st == wire::Status::ok) e.accepted.push_back(m.message_id);
   } else if (e.status == pdu::status::ok) {
     e.status = smpp_status_of(st);
   }

@@ -189,7 +189,8 @@ class SegmentedSubmits {
     uint16_t answered = 0;
     uint32_t status = proto::smpp::status::ok;  // the first refusal's SMPP status
     uint64_t first_id = 0;                      // the core's id of the first accepted segment
-    std::vector<uint64_t> accepted;             // multi-segment only: to withdraw on failure
+    bool has_first = false;          // first_id is set (0 is a valid id: shard 0's first record)
+    std::vector<uint64_t> accepted;  // multi-segment only: to withdraw on failure
     uint32_t generation = 0;
     bool used = false;
   };

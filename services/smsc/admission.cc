@@ -98,7 +98,14 @@ Result<Admitted, Status> admit(const Numdb& db, const AdmissionConfig& config,
   if ((in.flags & ~(SmRecord::kFlagStatusReport | SmRecord::kFlagUdhi)) != 0 ||
       in.src_class > static_cast<uint8_t>(storage::SmeClass::downstream))
     return fail(Status::bad_message);
+  // A part of a multi-part message names its message (group) and its place in it.
+  const bool part = in.parts != 0 || in.part != 0 || submit.group != 0;
+  if (part && (in.parts < 2 || in.part < 1 || in.part > in.parts || submit.group == 0 ||
+               submit.group > wire::kSubmitGroupMax))
+    return fail(Status::bad_message);
   out = SmRecord{};
+  out.part = in.part;
+  out.parts = in.parts;
   out.src = in.src;
   out.dst_written = in.dst_written;
   out.src_class = in.src_class;

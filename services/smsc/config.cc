@@ -30,6 +30,7 @@ void SmscConfig::visit(ctl::ConfigVisitor& v) {
   v.u32("imsi_cache_s", imsi_cache_s, 0, 86'400);
   v.u32("retry_delay_ms", retry_delay_ms, 10, 3'600'000);
   v.u32("handler_timeout_ms", handler_timeout_ms, 100, 3'600'000);
+  v.u32("part_timeout_s", part_timeout_s, 1, 3600);
   v.u32("max_active_per_core", max_active_per_core, 1024, 16'777'216);
   v.boolean("status_reports", status_reports);
 }

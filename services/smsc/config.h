@@ -47,6 +47,8 @@ retry_delay_ms = 10000
 # A role handler that has not answered a request after this long loses it (the message is
 # retried as after a temporary failure), ms.
 handler_timeout_ms = 60000
+# A multi-part message whose parts stop coming is cancelled after this long, seconds.
+part_timeout_s = 30
 # Active messages one core holds (its tables are sized for this at start). Range 1024..16777216.
 max_active_per_core = 262144
 # Status reports to originators who asked for one.
@@ -69,6 +71,7 @@ status_reports = true
   uint32_t imsi_cache_s = 60;
   uint32_t retry_delay_ms = 10000;
   uint32_t handler_timeout_ms = 60000;
+  uint32_t part_timeout_s = 30;
   uint32_t max_active_per_core = 262144;
   bool status_reports = true;
   void visit(ctl::ConfigVisitor& v);

@@ -62,6 +62,8 @@ struct SmscOptions {
   Nanos retry_delay = 10 * kNanosPerSecond;        // after a temporary failure of a handler
   Nanos handler_timeout = 60 * kNanosPerSecond;    // a handler answer later than this is lost
   Nanos duplicate_window = 600 * kNanosPerSecond;  // a duplicate is an active message this young
+  Nanos part_timeout =
+      30 * kNanosPerSecond;  // a multi-part message missing parts this long: cancelled
   uint32_t max_active_per_core = 1 << 20;
   uint32_t requests_in_flight_max = 65536;  // front: SUBMITs etc. between front and owners
   bool status_reports = true;

@@ -207,6 +207,14 @@ void ShardOwner::request(InReq& q) {
   switch (q.kind) {
     case InReq::Kind::cancel: {
       auto s = find_target(q.target);
+      if (s && msgs[*s].state == MsgState::committing && msgs[*s].part) {
+        // A part not yet durable of a message its submitter withdraws: given up, and this part
+        // cancelled once durable (part_durable).
+        q.message_id = storage::make_message_id(shard->id(), msgs[*s].index);
+        abandon(msgs[*s].first_part, "its submitter cancelled a part");
+        q.status = Status::ok;
+        return reply(q);
+      }
       if (!s || msgs[*s].state == MsgState::discharging || msgs[*s].state == MsgState::committing) {
         q.status = Status::not_found;
         return reply(q);
@@ -222,7 +230,13 @@ void ShardOwner::request(InReq& q) {
         q.status = Status::busy;
         return reply(q);
       }
-      return discharge_now(*s, Disposition::cancelled, 0, &q);
+      const bool held = m.state == MsgState::part_held;
+      const uint64_t first = m.first_part;
+      discharge_now(*s, Disposition::cancelled, 0, &q);
+      // A part of a message not yet whole: the message is withdrawn (its submitter's other
+      // parts failed), every part of it.
+      if (held) abandon(first, "its submitter cancelled a part");
+      return;
     }
     case InReq::Kind::change_srr: {
       auto s = find_target(q.target);

@@ -181,6 +181,7 @@ void Front::submit(Connection& conn, Client& c, const wire::Message& m) {
     return give_in(q);
   }
   q->store_only = a->store_only;
+  q->group = m.submit.group;
   q->dup_key = duplicate_key(q->record);
   ++c.in_flight;
   impl.post(*reactor, shard_for(a->routed_digits, impl.cores), &ShardOwner::on_submit, q);

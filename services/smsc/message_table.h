@@ -16,6 +16,7 @@ namespace cp::smsc {
 enum class MsgState : uint8_t {
   free,
   committing,        // appended, not yet durable: in no queue
+  part_held,         // a durable part of a multi-part message still missing parts: in no queue
   peer_queued,       // waiting for DELIVER_TO_PEER
   peer_outstanding,  // DELIVER_TO_PEER sent
   imsi_wait,         // waiting for (or in) an MSISDN -> IMSI lookup
@@ -36,10 +37,12 @@ struct Msg {
   uint16_t queue = 0;
   MsgState state = MsgState::free;
   bool dup_indexed = false;
+  bool part = false;                  // a part of a multi-part message (part 1's index: first_part)
   bool expire_when_answered = false;  // expired while a handler had it
   InReq* reply = nullptr;             // answered when the discharge is durable
   storage::Disposition pending = storage::Disposition::none;
   uint32_t pending_extra = 0;
+  uint64_t first_part = 0;
 };
 
 inline std::string_view state_name(MsgState s) {
@@ -48,6 +51,8 @@ inline std::string_view state_name(MsgState s) {
       return "free";
     case MsgState::committing:
       return "committing";
+    case MsgState::part_held:
+      return "part-held";
     case MsgState::peer_queued:
       return "peer-queued";
     case MsgState::peer_outstanding:

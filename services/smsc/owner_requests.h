@@ -24,6 +24,7 @@ struct InReq {
   uint64_t request_id = 0;
   storage::SmRecord record;  // submit / report: the admitted record
   uint64_t dup_key = 0;
+  uint32_t group = 0;  // submit: a part's multi-part message (wire::Submit::group)
   bool store_only = false;
   wire::Target target;
   bool srr = false;

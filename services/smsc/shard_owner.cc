@@ -52,6 +52,7 @@ void ShardOwner::enqueue(uint32_t s, const SmRecord& r) {
 
 void ShardOwner::recover() {
   uint64_t n = 0, dropped = 0;
+  std::vector<uint32_t> incomplete;  // parts of messages never entered whole: cancelled
   shard->for_each_active([&](uint64_t index, const SmRecord& r) {
     const uint32_t s = alloc(index);
     if (s == kNone) {
@@ -64,6 +65,12 @@ void ShardOwner::recover() {
     m.dup_key = duplicate_key(r);
     m.dup_indexed = !(r.flags & SmRecord::kFlagNoReference) && by_dup.put(m.dup_key, s);
     heap_push(s);
+    if (shard->incomplete_message(r, index)) {
+      m.state = MsgState::part_held;
+      incomplete.push_back(s);
+      return;
+    }
+    if (storage::is_part(r, index)) recover_part(s, index, r);
     enqueue(s, r);
     ++n;
   });
@@ -71,10 +78,22 @@ void ShardOwner::recover() {
     CP_LOG_INFO(
         "smsc core {}: {} active messages back in their queues{}", id, n,
         dropped ? fmt::format(" ({} beyond max_active_per_core left in the store)", dropped) : "");
+  if (!incomplete.empty())
+    CP_LOG_NOTICE(
+        "smsc core {}: cancelling {} parts of multi-part messages whose last part was never "
+        "stored (their submitters were not told they were)",
+        id, incomplete.size());
+  for (uint32_t s : incomplete) discharge_now(s, Disposition::cancelled, 0, nullptr);
 }
 
 void ShardOwner::submit(InReq& q) {
   const bool has_reference = !(q.record.flags & SmRecord::kFlagNoReference);
+  const bool is_part = q.record.parts != 0;
+  auto refuse = [&](Status st) {
+    if (is_part) part_refused(q);
+    q.status = st;
+    reply(q);
+  };
   if (!q.store_only) {
     // Duplicate detection (design 2.4.5): an active message with the same originator,
     // routed destination, reference and content, entered within the window. Without a
@@ -85,31 +104,30 @@ void ShardOwner::submit(InReq& q) {
       if (existing && same_message(*existing, q.record) &&
           wall() - m.entry_ns <= impl.opt.duplicate_window) {
         stats().duplicates.fetch_add(1, std::memory_order_relaxed);
-        q.status = Status::duplicate;
         q.message_id = existing->message_id;
-        return reply(q);
+        return refuse(Status::duplicate);
       }
     }
-    if (free_slots.empty()) {
-      q.status = Status::store_full;
-      return reply(q);
-    }
+    if (free_slots.empty()) return refuse(Status::store_full);
   }
+  std::optional<uint64_t> first;
+  if (is_part && !(first = begin_part(q))) return;  // answered part_missing
   auto appended = shard->append(q.record, &ShardOwner::on_submit_durable, &q);
-  if (!appended) {
-    q.status =
-        appended.error() == storage::StoreError::full ? Status::store_full : Status::store_failed;
-    return reply(q);
-  }
+  if (!appended)
+    return refuse(appended.error() == storage::StoreError::full ? Status::store_full
+                                                                : Status::store_failed);
   q.message_id = q.record.message_id;
-  if (q.store_only) return;
-  const uint32_t s = alloc(*appended);
-  Msg& m = msgs[s];
-  m.state = MsgState::committing;
-  m.entry_ns = q.record.time_entry_ns;
-  m.expiry_ns = q.record.time_expiry_ns;
-  m.dup_key = q.dup_key;
-  m.dup_indexed = has_reference && by_dup.put(q.dup_key, s);
+  uint32_t s = kNone;
+  if (!q.store_only) {
+    s = alloc(*appended);
+    Msg& m = msgs[s];
+    m.state = MsgState::committing;
+    m.entry_ns = q.record.time_entry_ns;
+    m.expiry_ns = q.record.time_expiry_ns;
+    m.dup_key = q.dup_key;
+    m.dup_indexed = has_reference && by_dup.put(q.dup_key, s);
+  }
+  if (first) part_appended(*first, *appended, s);
 }
 
 void ShardOwner::on_submit_durable(void* ctx, uint64_t index, int32_t result) {
@@ -130,7 +148,10 @@ void ShardOwner::submitted(InReq& q, uint64_t index, int32_t result) {
       stats().status_reports.fetch_add(1);
     else
       stats().submits.fetch_add(1, std::memory_order_relaxed);
-    if (s) {
+    if (q.record.parts != 0) {
+      if (s) heap_push(*s);
+      part_durable(storage::first_part_index(q.record, index), s.value_or(kNone), q);
+    } else if (s) {
       heap_push(*s);
       const SmRecord* r = record_of(*s);
       if (r) enqueue(*s, *r);
@@ -209,6 +230,8 @@ void ShardOwner::finish_discharge(uint32_t s, int32_t result) {
     before = it->second;
     report_pending_.erase(it);
     report = result == 0 && m.pending != Disposition::cancelled;
+    // A multi-part message has one report (part_report_due).
+    if (report && m.part) report = part_report_due(s, before, m.pending);
   }
   const Disposition disp = m.pending;
   const uint32_t extra = m.pending_extra;
@@ -268,6 +291,7 @@ void ShardOwner::on_tick() {
     for (uint32_t s : again) write_discharge(s);
   }
   retry_reports();
+  sweep_assembling();
   kick();
   const Nanos t = now();
   for (auto it = imsi_cache.begin(); it != imsi_cache.end();)

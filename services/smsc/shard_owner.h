@@ -11,6 +11,7 @@
 //                     MT discharge / lookup requests, role handlers coming and going
 //   imsi_lookup.cc    the MSISDN -> IMSI lookup queue and cache
 //   status_report.cc  status reports for discharged messages
+//   multipart.cc      multi-part messages: their parts held until all are durable, one report
 #pragma once
 
 #include <deque>
@@ -107,7 +108,8 @@ struct ShardOwner final : engine::Poller {
   void unlink(Queue& q, uint32_t s) { q.unlink(msgs, s); }
   bool in_queue(const Msg& m) const {
     return m.state != MsgState::free && m.state != MsgState::committing &&
-           m.state != MsgState::imsi_filling && m.state != MsgState::discharging;
+           m.state != MsgState::part_held && m.state != MsgState::imsi_filling &&
+           m.state != MsgState::discharging;
   }
 
   // -- expiry heap
@@ -130,6 +132,7 @@ struct ShardOwner final : engine::Poller {
   }
   void release(uint32_t s) {
     Msg& m = msgs[s];
+    if (m.part) part_released(s);
     heap_remove(s);
     by_index.erase(m.index);
     if (m.dup_indexed) {
@@ -168,6 +171,43 @@ struct ShardOwner final : engine::Poller {
   // A report came back refused (home core): kept and entered again after retry_delay.
   void report_refused(InReq& q);
   void retry_reports();
+
+  // -- multi-part messages (multipart.cc; docs/SMSC.md "Multi-part messages")
+  struct Multipart {
+    uint64_t key = 0;      // while assembling: the submitter's (connection, group)
+    Nanos deadline = 0;    // while assembling: cancelled unless complete by then
+    uint8_t parts = 0;     // how many it has
+    uint8_t received = 0;  // parts appended, in order
+    uint8_t durable = 0;   // parts made durable
+    uint16_t live = 0;     // parts with a slot in the table
+    bool assembling = true;
+    bool broken = false;    // given up: every part is cancelled
+    bool reported = false;  // its one status report is made (a part failed)
+    bool store_only = false;
+    std::vector<uint64_t> held;  // while assembling: its parts' indices
+  };
+  std::unordered_map<uint64_t, Multipart> multiparts;  // by part 1's index
+  std::unordered_map<uint64_t, uint64_t> assembling;   // (connection, group) -> part 1's index
+  LogThrottle part_log;
+  // Before a part's append: finds or starts its message (part 1's index, which the append will
+  // give part 1) and sets the record's first_part_back; nothing (q answered part_missing) when
+  // the part does not continue a message being entered.
+  std::optional<uint64_t> begin_part(InReq& q);
+  // A part refused after begin_part: its message is given up.
+  void part_refused(const InReq& q);
+  // After it: the append of q (a part of `first`) succeeded at `index` (`s`: its slot or kNone).
+  void part_appended(uint64_t first, uint64_t index, uint32_t s);
+  // A part is durable: held until every part is, then all are queued (or cancelled when the
+  // message was given up).
+  void part_durable(uint64_t first, uint32_t s, const InReq& q);
+  void abandon(uint64_t first, std::string_view why);
+  void part_released(uint32_t s);
+  // The discharge of a part that asked for a status report: whether the message's one report
+  // is due now (a first failure, or the last part delivered); `orig` gets part 1's message id.
+  bool part_report_due(uint32_t s, SmRecord& orig, Disposition d);
+  void sweep_assembling();
+  // Recovery: a recovered active part of a complete message.
+  void recover_part(uint32_t s, uint64_t index, const SmRecord& r);
 
   // -- expiry
   void on_expiry();

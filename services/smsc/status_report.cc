@@ -38,6 +38,7 @@ void ShardOwner::make_report(const SmRecord& orig, Disposition disp, uint32_t ex
   InReq* q = reports_free.back();
   reports_free.pop_back();
   q->kind = InReq::Kind::report;
+  q->group = 0;
   q->home = id;
   q->conn_id = 0;
   q->status = Status::ok;

@@ -164,6 +164,8 @@ std::string_view to_string(Status s) {
       return "bad_user_data";
     case Status::bad_imsi:
       return "bad_imsi";
+    case Status::part_missing:
+      return "part_missing";
     case Status::store_full:
       return "store_full";
     case Status::store_failed:
@@ -267,8 +269,9 @@ Status decode(std::span<const std::byte> bytes, Message& out) {
     case Type::submit:
       out.submit.validity_s = load<uint32_t>(b);
       out.submit.flags = static_cast<uint8_t>(b[4]);
-      if ((out.submit.flags & ~kSubmitFlagsKnown) != 0 || !all_zero(b + 5, 3))
-        return Status::bad_message;
+      if ((out.submit.flags & ~kSubmitFlagsKnown) != 0) return Status::bad_message;
+      out.submit.group = static_cast<uint32_t>(b[5]) | static_cast<uint32_t>(b[6]) << 8 |
+                         static_cast<uint32_t>(b[7]) << 16;
       std::memcpy(&out.submit.record, b + 8, storage::kRecordBytes);
       break;
     case Type::cancel:
@@ -346,6 +349,9 @@ size_t encode_submit(std::span<std::byte> out, uint64_t request_id, const Submit
   std::byte* b = out.data() + kHeaderBytes;
   store<uint32_t>(b, s.validity_s);
   b[4] = std::byte{s.flags};
+  b[5] = static_cast<std::byte>(s.group & 0xFF);
+  b[6] = static_cast<std::byte>((s.group >> 8) & 0xFF);
+  b[7] = static_cast<std::byte>((s.group >> 16) & 0xFF);
   std::memcpy(b + 8, &s.record, storage::kRecordBytes);
   return n;
 }

@@ -64,6 +64,7 @@ enum class Status : uint16_t {
   dcs_refused = 26,
   bad_user_data = 27,  // ud_length beyond the 140 octets, or inconsistent with DCS / UDHI
   bad_imsi = 28,       // deliver-to-IMSI without a valid IMSI
+  part_missing = 29,   // a part of a multi-part message whose earlier parts are missing
   // The store
   store_full = 30,    // try again shortly (SMPP: ESME_RTHROTTLED)
   store_failed = 31,  // the shard failed a commit: nothing more is accepted
@@ -102,6 +103,7 @@ inline constexpr uint8_t kSubmitUntrusted = 0x04;  // apply the PID/DCS filters 
 // no duplicate detection for this message (SmRecord::kFlagNoReference).
 inline constexpr uint8_t kSubmitNoReference = 0x08;
 inline constexpr uint8_t kSubmitFlagsKnown = 0x0F;
+inline constexpr uint32_t kSubmitGroupMax = 0xFFFFFF;
 
 // DELIVER_TO_PEER response, extra_info bit 31 with status ok: the message was handed to the
 // next SMSC, which will report its outcome; the handler submits the status report itself (a
@@ -112,6 +114,10 @@ inline constexpr uint32_t kReportFollows = 0x80000000u;
 struct Submit {
   uint32_t validity_s = 0;  // 0: the core's default; capped at its maximum
   uint8_t flags = 0;
+  // A part of a multi-part message (record.part / record.parts set): the client's reference
+  // for the message, the same in each of its parts (24 bits, not 0); 0 for a message of one
+  // part. The parts come in order on one connection (docs/SMSC-SOCKET.md).
+  uint32_t group = 0;
   storage::SmRecord record;  // the originator's fields; identity and times are the core's
 };
 

@@ -129,6 +129,7 @@ smsc::SmscOptions smsc_options(const ctl::Config& config) {
   o.imsi_cache_ttl = static_cast<Nanos>(c.imsi_cache_s) * kNanosPerSecond;
   o.retry_delay = static_cast<Nanos>(c.retry_delay_ms) * kNanosPerMilli;
   o.handler_timeout = static_cast<Nanos>(c.handler_timeout_ms) * kNanosPerMilli;
+  o.part_timeout = static_cast<Nanos>(c.part_timeout_s) * kNanosPerSecond;
   o.max_active_per_core = c.max_active_per_core;
   o.status_reports = c.status_reports;
   return o;

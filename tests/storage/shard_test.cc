@@ -456,6 +456,41 @@ TEST(Shard, LayoutOneRecordsAreStillRead) {
   EXPECT_NE(s->find_active(3), nullptr);
 }
 
+// Recovery tells which active records are parts of a multi-part message whose last part never
+// reached the log (docs/SMSC.md "Multi-part messages"): those the core cancels at start.
+TEST(Shard, RecoveryFindsMultiPartMessagesWhoseLastPartIsMissing) {
+  TempDir tmp;
+  ManualClock clock;
+  const auto o = small_options(tmp.sub("s"));
+  auto part = [](uint64_t seed, uint8_t k, uint8_t n, uint32_t back, bool active = true) {
+    SmRecord r = make_record(seed, active);
+    r.part = k;
+    r.parts = n;
+    r.first_part_back = back;
+    return r;
+  };
+  {
+    auto s = open_file_shard(o, clock);
+    // 0, 2: parts 1-2 of 3, never completed; 1, 3: a message of 2 parts, whole; 4: a single
+    // message; 5, 6, 7: a message of 3 whose last part is already historical (delivered);
+    // 8: a part 2 that claims a part 1 before the log (damage: not believed a part).
+    const SmRecord records[] = {part(0, 1, 3, 0), part(1, 1, 2, 0),        part(2, 2, 3, 2),
+                                part(3, 2, 2, 2), make_record(4),          part(5, 1, 3, 0),
+                                part(6, 2, 3, 1), part(7, 3, 3, 2, false), part(8, 2, 2, 100)};
+    for (SmRecord r : records) ASSERT_TRUE(s->append(r, nullptr, nullptr));
+    ASSERT_TRUE(s->flush_sync());
+  }
+  RecoveryReport rep;
+  auto s = open_file_shard(o, clock, &rep);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(rep.incomplete_messages, 1u);
+  std::vector<uint64_t> incomplete;
+  s->for_each_active([&](uint64_t index, const SmRecord& r) {
+    if (s->incomplete_message(r, index)) incomplete.push_back(index);
+  });
+  EXPECT_EQ(incomplete, (std::vector<uint64_t>{0, 2}));
+}
+
 TEST(Shard, AnotherShardsFileIsRefused) {
   TempDir tmp;
   ManualClock clock;

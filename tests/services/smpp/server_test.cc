@@ -39,6 +39,7 @@ constexpr std::string_view kAccounts =
 // and the core socket it connects to (another fixture points it where no core listens).
 Nanos response_timeout_for_tests = 30 * kNanosPerSecond;
 std::string core_socket_for_tests = "smsc.sock";
+uint32_t max_active_for_tests = 4096;  // the core's active messages per core
 
 bool eventually(const std::function<bool()>& f, int ms = 5000) {
   for (int i = 0; i < ms / 5; ++i) {
@@ -53,6 +54,7 @@ class SmppServerTest : public ::testing::TestWithParam<unsigned> {
   void SetUp() override {
     smsc::SmscOptions so = smsc::test::test_options(dir_.path());
     so.status_reports = true;
+    so.max_active_per_core = max_active_for_tests;
     harness_ =
         std::make_unique<SmscHarness>(dir_.path(), GetParam(), so, [this](engine::Reactor& r) {
           auto ok = server_->start_on_core(r);
@@ -84,6 +86,17 @@ class SmppServerTest : public ::testing::TestWithParam<unsigned> {
     m.destination_addr = to;
     m.data_coding = 1;  // IA5, what npm smpp sends
     m.short_message = storage;
+    return m;
+  }
+  // A message whose text goes in message_payload (`tlvs` holds it), more than one SMS long.
+  pdu::ShortMessage long_message(std::string_view from, std::string_view to, std::string_view text,
+                                 std::vector<std::byte>& tlvs) {
+    std::vector<std::byte> unused;
+    pdu::ShortMessage m = message(from, to, "", unused);
+    m.short_message = {};
+    tlvs.clear();
+    pdu::append_tlv(tlvs, pdu::tag::message_payload, text_bytes(text));
+    m.tlvs = tlvs;
     return m;
   }
 
@@ -369,13 +382,8 @@ TEST_P(SmppServerTest, LongMessageBecomesConcatenatedSegments) {
   auto e = bound();
   std::string long_text;
   for (int i = 0; i < 30; ++i) long_text += "0123456789";  // 300 characters: 2 segments
-  std::vector<std::byte> text;
-  auto m = message("12126660001", "12126660004", "", text);
-  text = text_bytes(long_text);
-  m.short_message = {};
   std::vector<std::byte> tlvs;
-  pdu::append_tlv(tlvs, pdu::tag::message_payload, text);
-  m.tlvs = tlvs;
+  auto m = long_message("12126660001", "12126660004", long_text, tlvs);
   const Pdu r = submit_when_ready(*e, m);
   ASSERT_EQ(r.header.command_status, pdu::status::ok);
   std::string joined;
@@ -394,6 +402,62 @@ TEST_P(SmppServerTest, LongMessageBecomesConcatenatedSegments) {
     e->respond(*d);
   }
   EXPECT_EQ(joined, long_text);
+}
+
+// A long message (a submit_sm split into parts) is one message: one id, one receipt for it
+// once every part is delivered (issue 15: a receipt came for every part, with ids the client
+// was never given).
+TEST_P(SmppServerTest, ALongMessageGetsOneReceiptWithTheIdItWasGiven) {
+  auto e = bound();
+  std::string long_text;
+  for (int i = 0; i < 40; ++i) long_text += "abcdefghij";  // 400 characters: 3 parts
+  std::vector<std::byte> tlvs;
+  auto m = long_message("12126660001", "12126660006", long_text, tlvs);
+  m.registered_delivery = 1;
+  const Pdu r = submit_when_ready(*e, m);
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  const std::string id(*pdu::decode_message_id_resp(r.body()));
+  int parts = 0, receipts = 0;
+  std::string receipted;
+  while (auto d = e->read_command(pdu::cmd::deliver_sm, receipts == 0 ? 10000 : 600)) {
+    auto dm = pdu::decode_short_message(d->body());
+    ASSERT_TRUE(dm);
+    if (dm->esm_class & 0x04) {
+      ++receipts;
+      auto rid = pdu::find_tlv(dm->tlvs, pdu::tag::receipted_message_id);
+      ASSERT_TRUE(rid);
+      receipted.assign(reinterpret_cast<const char*>(rid->value.data()), rid->value.size() - 1);
+    } else {
+      ++parts;
+    }
+    e->respond(*d);
+  }
+  EXPECT_EQ(parts, 3);
+  EXPECT_EQ(receipts, 1) << "one submit_sm, one receipt";
+  EXPECT_EQ(receipted, id);
+}
+
+// A long message sent again with the same user_message_reference is a retry: it splits into the
+// same parts and is answered with the first one's id, nothing stored twice (issue 15: each try
+// took a fresh concatenation reference, so a retry was a second message).
+TEST_P(SmppServerTest, ALongMessageRetriedWithItsReferenceIsNotStoredTwice) {
+  // Transmitter only: the parts wait for a receiver.
+  auto e = bound("acme-tx", "pw", pdu::cmd::bind_transmitter);
+  warm_up(*e);
+  std::string long_text;
+  for (int i = 0; i < 20; ++i) long_text += "0123456789";  // 200 characters: 2 parts
+  std::vector<std::byte> tlvs;
+  auto m = long_message("12126660001", "12126660007", long_text, tlvs);
+  const std::byte ref[2] = {std::byte{0}, std::byte{42}};
+  pdu::append_tlv(tlvs, pdu::tag::user_message_reference, ref);
+  m.tlvs = tlvs;
+  const uint64_t before = harness_->records();
+  const Pdu first = submit_when_ready(*e, m);
+  ASSERT_EQ(first.header.command_status, pdu::status::ok);
+  const Pdu again = submit_when_ready(*e, m);
+  ASSERT_EQ(again.header.command_status, pdu::status::ok);
+  EXPECT_EQ(*pdu::decode_message_id_resp(again.body()), *pdu::decode_message_id_resp(first.body()));
+  EXPECT_EQ(harness_->records() - before, 2u) << "the retry was stored as a second message";
 }
 
 TEST_P(SmppServerTest, MalformedInput) {
@@ -856,6 +920,47 @@ TEST_P(SmppServerCoreDownTest, SubmitsAreThrottledAndTheBindGoesOn) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, SmppServerCoreDownTest, ::testing::Values(1u, 2u),
+                         [](const auto& p) { return std::to_string(p.param) + "core"; });
+
+// The same server in front of a core that holds 4 active messages per core.
+class SmppServerSmallCoreTest : public SmppServerTest {
+ public:
+  static void SetUpTestSuite() { max_active_for_tests = 4; }
+  static void TearDownTestSuite() { max_active_for_tests = 4096; }
+};
+
+// A long message one part of which the core refuses (its table full): the submit_sm is refused
+// and no part of it is ever delivered — the part already stored is withdrawn (issue 15: nothing
+// tested a partial multi-segment failure).
+TEST_P(SmppServerSmallCoreTest, APartRefusedFailsTheWholeMessageAndNoPartIsDelivered) {
+  auto tx = bound("acme-tx", "pw", pdu::cmd::bind_transmitter);
+  std::vector<std::byte> text;
+  // Three waiting messages to one number (one core): room for one more there.
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(submit_when_ready(*tx, message("12126660001", "12126660008", "single", text))
+                  .header.command_status,
+              pdu::status::ok);
+  // 2 parts: the first fits, the second does not.
+  std::vector<std::byte> tlvs;
+  auto m = long_message("12126660001", "12126660008", std::string(200, 'x'), tlvs);
+  const Pdu r = submit_when_ready(*tx, m);
+  EXPECT_EQ(r.header.command_status, pdu::status::msgqful);
+  EXPECT_TRUE(eventually([&] { return harness_->smsc().stats().cancelled.load() == 1; }))
+      << "the stored part was not withdrawn";
+  // A receiver comes: the three single messages, nothing of the long one.
+  auto rx = bound();
+  for (int i = 0; i < 3; ++i) {
+    auto d = rx->read_command(pdu::cmd::deliver_sm, 10000);
+    ASSERT_TRUE(d);
+    auto dm = pdu::decode_short_message(d->body());
+    ASSERT_TRUE(dm);
+    EXPECT_EQ(dm->esm_class & 0x40, 0) << "a part of the refused message was delivered";
+    rx->respond(*d);
+  }
+  EXPECT_FALSE(rx->read_command(pdu::cmd::deliver_sm, 500)) << "a part of the refused message";
+}
+
+INSTANTIATE_TEST_SUITE_P(Cores, SmppServerSmallCoreTest, ::testing::Values(1u, 2u),
                          [](const auto& p) { return std::to_string(p.param) + "core"; });
 
 }  // namespace

@@ -31,10 +31,7 @@ using wire::Status;
 using wire::Type;
 
 class SmscCoreTest : public ::testing::TestWithParam<unsigned> {};
-INSTANTIATE_TEST_SUITE_P(Cores, SmscCoreTest, ::testing::Values(1u, 2u),
-                         [](const auto& param_info) {
-                           return std::to_string(param_info.param) + "cores";
-                         });
+INSTANTIATE_TEST_SUITE_P(Cores, SmscCoreTest, ::testing::Values(1u, 2u), test::cores_name);
 
 // Answers one request from the core of type `type` with `status` (and extra / IMSI).
 wire::Message answer(SmscClient& rh, Type type, Status status, std::string_view imsi = {},

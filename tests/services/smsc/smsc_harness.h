@@ -263,6 +263,11 @@ inline wire::Status register_role(SmscClient& c, wire::Role role, std::string pe
   return s.header.status;
 }
 
+// The name of a test run with 1 or 2 reactors (INSTANTIATE_TEST_SUITE_P).
+inline std::string cores_name(const ::testing::TestParamInfo<unsigned>& p) {
+  return std::to_string(p.param) + "cores";
+}
+
 // Waits until `pred` holds (polling), up to `seconds`.
 template <typename Pred>
 bool eventually(Pred pred, double seconds = 10) {

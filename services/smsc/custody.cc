@@ -30,7 +30,10 @@ void ShardOwner::role_state(wire::Role role, uint16_t queue, bool up) {
         msgs[s].state = MsgState::mt_core;
         msgs[s].expire_when_answered = false;
         link_tail(mt_q, s);
-        if (msgs[s].heap_pos == kNone) heap_push(s);  // its expiry is the core's again
+        // Its expiry is the core's again (the record's: the heap may hold a later reminder).
+        if (const SmRecord* r = record_of(s)) msgs[s].expiry_ns = r->time_expiry_ns;
+        heap_remove(s);
+        heap_push(s);
         ++n;
       }
       if (n) CP_LOG_INFO("smsc core {}: retook custody of {} GSM MT messages", id, n);
@@ -90,6 +93,9 @@ void ShardOwner::drain() {
 void ShardOwner::out_done(OutReq* o) {
   const Status st = o->status;
   const Nanos t = now();
+  // Not sent for want of room toward the handler (it reads slowly): backpressure — the queue
+  // tries again shortly, not after retry_delay as after a handler's refusal (issue 15).
+  const Nanos pause = o->not_sent ? kBackpressureRetry : impl.opt.retry_delay;
   switch (o->type) {
     case Type::deliver_to_peer: {
       Queue& pq = peer_queue(o->queue);
@@ -110,7 +116,7 @@ void ShardOwner::out_done(OutReq* o) {
       } else {
         // Temporary failure or the handler went away: back at the head, retry later.
         m.state = MsgState::peer_queued;
-        if (st != Status::not_registered) pq.retry_after = t + impl.opt.retry_delay;
+        if (st != Status::not_registered) pq.retry_after = t + pause;
       }
       break;
     }
@@ -124,13 +130,18 @@ void ShardOwner::out_done(OutReq* o) {
         unlink(mt_q, s);
         m.state = MsgState::mt_transferred;
         link_tail(mt_transferred_q, s);
+        if (m.heap_pos == kNone) {
+          // It expired while being transferred: the reminder of on_expiry, a handler_timeout on.
+          m.expiry_ns = wall() + impl.opt.handler_timeout;
+          heap_push(s);
+        }
       } else if (m.expire_when_answered) {
         discharge_now(s, Disposition::expired, 0, nullptr);
       } else if (st == Status::permanent_failure) {
         discharge_now(s, Disposition::failed_permanently, o->extra_info, nullptr);
       } else {
         m.state = MsgState::mt_core;
-        if (st != Status::not_registered) mt_q.retry_after = t + impl.opt.retry_delay;
+        if (st != Status::not_registered) mt_q.retry_after = t + pause;
       }
       break;
     }
@@ -139,9 +150,14 @@ void ShardOwner::out_done(OutReq* o) {
       // once the handler agrees; otherwise the client hears why (it may be being delivered).
       InReq* q = o->reply;
       const uint32_t s = o->slot;
-      if (!q) break;
-      if (st == Status::ok && s != kNone && msgs[s].state == MsgState::mt_transferred &&
-          msgs[s].index == o->index) {
+      const bool ours = st == Status::ok && s != kNone &&
+                        msgs[s].state == MsgState::mt_transferred && msgs[s].index == o->index;
+      if (!q) {
+        // The core's own: a message long past its expiry in the handler's custody, given up.
+        if (ours) discharge_now(s, Disposition::expired, 0, nullptr);
+        break;
+      }
+      if (ours) {
         discharge_now(s, Disposition::cancelled, 0, q);
       } else {
         q->status = st == Status::ok                                     ? Status::not_found
@@ -161,7 +177,7 @@ void ShardOwner::out_done(OutReq* o) {
       } else if (st == Status::unknown_subscriber || st == Status::permanent_failure) {
         fail_imsi(msisdn, st);
       } else if (st != Status::not_registered) {
-        imsi_q.retry_after = t + impl.opt.retry_delay;
+        imsi_q.retry_after = t + pause;
       }
       break;
     }
@@ -172,13 +188,13 @@ void ShardOwner::out_done(OutReq* o) {
   kick();
 }
 
-bool ShardOwner::send_mt_cancel(uint32_t s, InReq& q) {
+bool ShardOwner::send_mt_cancel(uint32_t s, InReq* q) {
   OutReq* o = take_out();
   if (!o) return false;
   o->type = Type::mt_cancel;
   o->slot = s;
   o->index = msgs[s].index;
-  o->reply = &q;
+  o->reply = q;
   o->message_id = storage::make_message_id(shard->id(), msgs[s].index);
   send_out(o);
   return true;
@@ -226,7 +242,7 @@ void ShardOwner::request(InReq& q) {
         return reply(q);
       }
       if (m.state == MsgState::mt_transferred) {
-        if (send_mt_cancel(*s, q)) return;  // answered when the handler is
+        if (send_mt_cancel(*s, &q)) return;  // answered when the handler is
         q.status = Status::busy;
         return reply(q);
       }

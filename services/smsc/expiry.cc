@@ -33,9 +33,16 @@ void ShardOwner::on_expiry() {
     }
     if (m.state == MsgState::mt_transferred) {
       // In the GSM handler's custody, which decides its expiry (design 2.5.4.1, 2.6.1.4); the
-      // core expires it only if custody comes back (see role_state).
+      // core expires it if custody comes back (see role_state). But not never: from a
+      // handler_timeout past its expiry the core asks the handler to give it up (MT_CANCEL),
+      // again every handler_timeout until it does (issue 15: a handler that forgot a message
+      // held it, and its slot, for ever). A handler that does not answer is closed by the
+      // front, which returns custody.
       heap_remove(s);
+      if (m.expire_when_answered) (void)send_mt_cancel(s, nullptr);  // none free: next round
       m.expire_when_answered = true;
+      m.expiry_ns = now_wall + impl.opt.handler_timeout;
+      heap_push(s);
       continue;
     }
     remember(s);

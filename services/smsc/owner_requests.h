@@ -53,6 +53,7 @@ struct OutReq {
   char msisdn[wire::kMsisdnDigitsMax + 1] = {};
   // Result.
   wire::Status status = wire::Status::ok;
+  bool not_sent = false;  // the front had no room toward the handler: backpressure, not a failure
   uint32_t extra_info = 0;
   char imsi[wire::kImsiDigitsMax + 1] = {};
   OutReq* next_free = nullptr;

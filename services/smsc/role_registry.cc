@@ -120,8 +120,10 @@ uint64_t Front::handler_for(const OutReq& o, uint16_t queue) const {
 void Front::send_out(OutReq* o) {
   const uint64_t id = handler_for(*o, o->queue);
   auto it = clients.find(id);
+  o->not_sent = false;
   if (!id || it == clients.end() || pending_free == kNone) {
     o->status = id ? Status::busy : Status::not_registered;
+    o->not_sent = id != 0;
     return back_to_owner(o);
   }
   Connection& conn = *it->second.conn;
@@ -141,6 +143,7 @@ void Front::send_out(OutReq* o) {
   if (!conn.can_send(n) || clients[conn.id()].pending.size() >= kPendingMax) {
     conn.wait_writable();
     o->status = Status::busy;
+    o->not_sent = true;
     return back_to_owner(o);
   }
   send_msg(conn, {buf, n});

@@ -2,6 +2,8 @@
 // the tick (shard_owner.h).
 #include "services/smsc/shard_owner.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
@@ -34,6 +36,9 @@ ShardOwner::ShardOwner(Impl& i, unsigned c)
       [](engine::Timer&, void* self) { static_cast<ShardOwner*>(self)->on_expiry(); }, this);
   tick_timer.set_callback(
       [](engine::Timer&, void* self) { static_cast<ShardOwner*>(self)->on_tick(); }, this);
+  overflow_timer.set_callback(
+      [](engine::Timer&, void* self) { static_cast<ShardOwner*>(self)->overflow_blocked = false; },
+      this);
 }
 
 void ShardOwner::enqueue(uint32_t s, const SmRecord& r) {
@@ -250,8 +255,16 @@ void ShardOwner::discharge_now(uint32_t s, Disposition d, uint32_t extra, InReq*
 
 bool ShardOwner::poll() {
   bool did = false;
-  while (!overflow.empty()) {
-    if (!reactor->send_to(overflow.front().to, overflow.front().msg)) break;
+  while (!overflow.empty() && !overflow_blocked) {
+    if (!reactor->send_to(overflow.front().to, overflow.front().msg)) {
+      // That ring is full: its core is behind. Try again after a pause that doubles while it
+      // stays full, instead of spinning on it (issue 15: the core ran at 100 % meanwhile).
+      overflow_blocked = true;
+      overflow_backoff = std::clamp(overflow_backoff * 2, kOverflowRetryMin, kOverflowRetryMax);
+      reactor->arm_timer(overflow_timer, overflow_backoff);
+      break;
+    }
+    overflow_backoff = 0;
     overflow.pop_front();
     did = true;
   }
@@ -269,7 +282,7 @@ bool ShardOwner::poll() {
 }
 
 bool ShardOwner::has_work() const {
-  return kicked || !overflow.empty() || !local.empty();
+  return kicked || (!overflow.empty() && !overflow_blocked) || !local.empty();
 }
 
 void ShardOwner::on_tick() {

@@ -34,6 +34,13 @@ namespace cp::smsc {
 
 inline constexpr Nanos kSnapshotInterval = 250 * kNanosPerMilli;
 inline constexpr Nanos kRetryTick = 100 * kNanosPerMilli;
+// A post that met a full ring (the other core is behind) is tried again after a pause that
+// doubles from the first to the second while the ring stays full.
+inline constexpr Nanos kOverflowRetryMin = 100 * kNanosPerMicro;
+inline constexpr Nanos kOverflowRetryMax = 5 * kNanosPerMilli;
+// A queue whose request found no room toward its handler tries again after this (the tick
+// kicks it; backpressure, not a failure of the handler).
+inline constexpr Nanos kBackpressureRetry = 10 * kNanosPerMilli;
 
 struct ShardOwner final : engine::Poller {
   using Impl = SmscService::Impl;
@@ -66,6 +73,8 @@ struct ShardOwner final : engine::Poller {
     CrossCoreMessage msg;
   };
   std::deque<Overflow> overflow;                 // posts waiting for room in a ring
+  bool overflow_blocked = false;                 // its ring was full: retried by overflow_timer
+  Nanos overflow_backoff = 0;                    // ... after this (0: the last try went)
   std::vector<CrossCoreMessage> local, running;  // posts to this core itself
   std::vector<InReq> report_pool;
   std::vector<InReq*> reports_free;
@@ -74,7 +83,7 @@ struct ShardOwner final : engine::Poller {
   LogThrottle report_log;
   uint64_t numdb_seen = 0;
   static ShardOwner& of(Reactor& r, const CrossCoreMessage& msg);
-  engine::Timer expiry_timer, tick_timer;
+  engine::Timer expiry_timer, tick_timer, overflow_timer;
 
   ShardOwner(Impl& i, unsigned c);
 
@@ -241,7 +250,9 @@ struct ShardOwner final : engine::Poller {
   // -- answers from handlers (via the front)
   static void on_out_done(Reactor& r, const CrossCoreMessage& msg);
   void out_done(OutReq* o);
-  bool send_mt_cancel(uint32_t s, InReq& q);
+  // MT_CANCEL of a message in the GSM handler's custody: for a client's CANCEL `q`, or the
+  // core's own (nullptr: a message long expired). False when no request is free.
+  bool send_mt_cancel(uint32_t s, InReq* q);
 
   // -- cancel, change SRR, MT discharge (on the owner)
   static void on_request(Reactor& r, const CrossCoreMessage& msg);

@@ -179,9 +179,6 @@ inline bool foreign_pcscd_running() {
   return answers;
 }
 
-// A TCP port free right now on 127.0.0.1 (for programs that want a fixed port in their config).
-// It is picked below the kernel's ephemeral range (32768 and up by default), so the outbound
-// connections of tests running in parallel cannot take it before the program binds it.
 // CPU time (user + system, clock ticks) from a /proc stat file: /proc/PID/stat for a process,
 // /proc/self/task/TID/stat for one thread.
 inline long cpu_ticks_of(const std::string& stat_path) {
@@ -199,6 +196,9 @@ inline long cpu_ticks_of(const std::string& stat_path) {
   return utime + stime;
 }
 
+// A TCP port free right now on 127.0.0.1 (for programs that want a fixed port in their config).
+// It is picked below the kernel's ephemeral range (32768 and up by default), so the outbound
+// connections of tests running in parallel cannot take it before the program binds it.
 inline uint16_t free_port() {
   static std::minstd_rand next(static_cast<unsigned>(::getpid()) * 2654435761u ^
                                static_cast<unsigned>(std::time(nullptr)));

@@ -13,7 +13,9 @@
 #include <set>
 #include <thread>
 
+#include "services/smsc/admission.h"
 #include "tests/services/smsc/smsc_harness.h"
+#include "tests/support/process.h"
 
 namespace cp::smsc {
 namespace {
@@ -369,6 +371,106 @@ TEST_P(SmscCoreTest, AStatusReportRefusedByAFullStoreIsRetried) {
   EXPECT_EQ(h.smsc().stats().status_reports_lost.load(), 0u);
 }
 
+// A handler that reads slowly fills its socket: a request the front finds no room for is
+// backpressure, tried again shortly — not a failure of the handler that pauses its queue for
+// retry_delay (issue 15: each time the socket filled, delivery stopped for retry_delay).
+TEST_P(SmscCoreTest, AHandlerSlowToReadGetsBackpressureNotAPause) {
+  TempDir tmp;
+  SmscOptions o = test_options(tmp.str());
+  o.retry_delay = 60 * kNanosPerSecond;
+  o.peer_window = 4096;
+  SmscHarness h(tmp.str(), GetParam(), o);
+  ASSERT_TRUE(h.started());
+  SmscClient rh = h.client();
+  ASSERT_EQ(register_role(rh, Role::peer, "", true, 10), Status::ok);
+  // Far more deliveries than its socket holds, while it reads nothing.
+  constexpr int kMessages = 2000, kBatch = 100;
+  SmscClient c = h.client();
+  std::byte buf[wire::kMessageMax];
+  for (int i = 0; i < kMessages; i += kBatch) {
+    for (int k = i; k < i + kBatch; ++k) {
+      const auto s = make_submit("2125550100", "4155550199", "m" + std::to_string(k),
+                                 static_cast<uint16_t>(k));
+      ASSERT_TRUE(c.send({buf, wire::encode_submit(buf, static_cast<uint64_t>(k + 1), s)}));
+    }
+    for (int k = i; k < i + kBatch; ++k) {
+      auto r = c.receive(10000);
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->header.status, Status::ok);
+    }
+  }
+  // Now it reads: every message comes, none waits out retry_delay.
+  int got = 0;
+  while (got < kMessages) {
+    auto m = rh.receive(5000);
+    ASSERT_TRUE(m) << "delivery stalled after " << got << " of " << kMessages;
+    ASSERT_TRUE(rh.send({buf, wire::encode_response(buf, Type::deliver_to_peer,
+                                                    m->header.request_id, Status::ok)}));
+    ++got;
+  }
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().delivered.load() == kMessages; }));
+}
+
+// While another core is stalled and the ring to it stays full, the front's posts wait in the
+// overflow list without spinning the core they wait on (issue 15: the poller kept reporting
+// work, so the reactor never slept — 100 % of a core for as long as the ring stayed full).
+TEST_P(SmscCoreTest, AFullRingToAStalledCoreDoesNotSpinTheSender) {
+  if (GetParam() < 2) GTEST_SKIP() << "needs a second core";
+  TempDir tmp;
+  SmscOptions o = test_options(tmp.str());
+  o.requests_in_flight_max = 16384;
+  o.max_active_per_core = 16384;
+  std::atomic<bool> stall{false};
+  struct Staller final : engine::Poller {
+    std::atomic<bool>* stall;
+    bool poll() override {
+      while (stall->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return false;
+    }
+    bool has_work() const override { return stall->load(); }
+  };
+  std::vector<std::unique_ptr<Staller>> stallers;
+  SmscHarness h(tmp.str(), GetParam(), o, [&](engine::Reactor& r) {
+    if (r.core() != 1) return;
+    stallers.push_back(std::make_unique<Staller>());
+    stallers.back()->stall = &stall;
+    r.add_poller(*stallers.back());
+  });
+  ASSERT_TRUE(h.started());
+  // Destinations core 1 owns: more SUBMITs to them than the ring from core 0 holds (4096), over
+  // enough connections that the front reads them all (it takes ~30 at a time from each: what
+  // its answers would need of the connection's 16 KiB send buffer).
+  std::vector<std::string> dests;
+  for (int n = 100; dests.size() < 50; ++n)
+    if (shard_for("14155550" + std::to_string(n), 2) == 1)
+      dests.push_back("4155550" + std::to_string(n));
+  stall = true;
+  constexpr int kClients = 200, kEach = 30;
+  std::vector<SmscClient> clients;
+  std::byte buf[wire::kMessageMax];
+  for (int c = 0; c < kClients; ++c) {
+    clients.push_back(h.client());
+    for (int k = 0; k < kEach; ++k) {
+      const auto sub = make_submit("2125550100", dests[static_cast<size_t>(k) % dests.size()], "x",
+                                   static_cast<uint16_t>(c * kEach + k));
+      ASSERT_TRUE(clients.back().send({buf, wire::encode_submit(buf, k + 1, sub)}));
+    }
+  }
+  auto cpu = [] { return cp::test::cpu_ticks_of("/proc/self/stat"); };
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the front takes them in
+  const long before = cpu();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const long spent = cpu() - before;
+  stall = false;
+  EXPECT_LT(spent, 30) << "CPU ticks (of 100 a second) while waiting for a full ring";
+  for (auto& c : clients)
+    for (int k = 0; k < kEach; ++k) {
+      auto r = c.receive(10000);
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->header.status, Status::ok);
+    }
+}
+
 // Queue depths of the published snapshot, by queue name, all cores together.
 std::map<std::string, uint64_t> depths(SmscService& smsc) {
   std::map<std::string, uint64_t> out;
@@ -546,6 +648,42 @@ TEST_P(SmscCoreTest, CancelOfAMessageInTheGsmHandlersCustodyAsksTheHandler) {
   // The second is still the handler's to discharge.
   wire::Discharge d{b.message_id, storage::Disposition::delivered, 0};
   EXPECT_EQ(call(gsm, {buf, wire::encode_discharge(buf, 30, d)}, 30).header.status, Status::ok);
+}
+
+// A message the GSM handler holds long past its expiry is asked back: a handler_timeout after
+// the expiry the core sends MT_CANCEL, again every handler_timeout while the handler refuses,
+// and expires it once the handler agrees (issue 15: custody had no time bound — a handler that
+// forgot a message held it, and its slot, for ever).
+TEST_P(SmscCoreTest, AMessageLongExpiredInTheGsmHandlersCustodyIsAskedBack) {
+  TempDir tmp;
+  auto opt = test_options(tmp.str());
+  opt.handler_timeout = 400 * kNanosPerMilli;
+  SmscHarness h(tmp.str(), GetParam(), opt);
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  auto s = make_submit("2125550100", "2125550101", "forgotten", 1);
+  storage::set_imsi(s.record, "001010000000009");
+  s.flags = wire::kSubmitDeliverToImsi;
+  s.validity_s = 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto a = submit(c, s, 1);
+  ASSERT_EQ(a.header.status, Status::ok);
+  SmscClient gsm = h.client();
+  ASSERT_EQ(register_role(gsm, Role::gsm_mt, "", true, 10), Status::ok);
+  answer(gsm, Type::mt_transfer, Status::ok);  // in its custody, then forgotten
+  // Not at the expiry itself (the handler decides), but a handler_timeout after it.
+  auto first = answer(gsm, Type::mt_cancel, Status::temporary_failure);  // "still delivering"
+  EXPECT_EQ(first.message_id, a.message_id);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1300));
+  auto again = answer(gsm, Type::mt_cancel, Status::ok);
+  EXPECT_EQ(again.message_id, a.message_id);
+  EXPECT_TRUE(eventually([&] { return h.smsc().stats().expired.load() == 1; }, 5));
+  EXPECT_EQ(h.smsc().stats().cancelled.load(), 0u);
+  // Discharged: the handler's late word on it finds nothing.
+  std::byte buf[wire::kMessageMax];
+  wire::Discharge d{a.message_id, storage::Disposition::delivered, 0};
+  EXPECT_EQ(call(gsm, {buf, wire::encode_discharge(buf, 30, d)}, 30).header.status,
+            Status::not_found);
 }
 
 // A handler that does not answer in time is disconnected (issue 15): the message is retried

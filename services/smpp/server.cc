@@ -34,8 +34,7 @@ Result<void, std::string> SmppServer::start_on_core(engine::Reactor& reactor) {
   shard->numdb = shared_->numdb_source();
   smsc::CoreLinkOptions lo;
   lo.name = fmt::format("smpp core link (core {})", core);
-  shard->link = std::make_unique<smsc::CoreLink>(
-      reactor, *SocketAddress::parse("unix:" + shared_->opt.core_socket), lo, *shard);
+  shard->link = std::make_unique<smsc::CoreLink>(reactor, core_address(shared_->opt), lo, *shard);
   shard->link->start();
   SocketAddress addr = shared_->opt.listen;
   if (core != 0 && addr.port() == 0) {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,11 @@
 namespace cp::smpp {
 
 struct ServerOptions {
-  SocketAddress listen;                           // 127.0.0.1:2775 by default (daemon config)
-  std::string core_socket;                        // the SMSC core's SOCK_SEQPACKET socket
+  SocketAddress listen;     // 127.0.0.1:2775 by default (daemon config)
+  std::string core_socket;  // the SMSC core's SOCK_SEQPACKET socket
+  // Tests on the simulation transport: the core's stream address instead of the socket
+  // (SmscOptions::stream_listen).
+  std::optional<SocketAddress> core_stream;
   std::string system_id = "cellplane";            // ours, in bind responses
   Nanos bind_timeout = 10 * kNanosPerSecond;      // a connection must bind within this
   Nanos enquire_interval = 30 * kNanosPerSecond;  // enquire_link after this long without input

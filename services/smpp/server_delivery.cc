@@ -150,8 +150,7 @@ void SmppServer::Shard::bound(Session& s) {
     lo.reconnect_min = 200 * kNanosPerMilli;
     lo.reconnect_max = 2 * kNanosPerSecond;
     lo.in_flight_max = 16;
-    role->link = std::make_unique<smsc::CoreLink>(
-        reactor, *SocketAddress::parse("unix:" + shared.opt.core_socket), lo, *role);
+    role->link = std::make_unique<smsc::CoreLink>(reactor, core_address(shared.opt), lo, *role);
     role->link->set_service_up(true);
   }
   if (role->link->stopped()) role->link->start();

@@ -35,6 +35,10 @@ constexpr size_t kDeliverBacklogMax = 65536;    // a bind with more unsent bytes
 constexpr uint32_t kForwardsPerBindMax = 64;    // deliveries out on another core's bind
 
 std::string_view bind_name(uint8_t type);
+// Where the SMSC core listens: its socket, or a test's stream address.
+inline SocketAddress core_address(const ServerOptions& o) {
+  return o.core_stream ? *o.core_stream : *SocketAddress::parse("unix:" + o.core_socket);
+}
 
 // What all shards share. Each mutex guards its own group; none is held while calling out.
 struct SmppServer::Shared {

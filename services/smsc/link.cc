@@ -24,9 +24,11 @@ CoreLink::CoreLink(engine::Reactor& reactor, SocketAddress socket, CoreLinkOptio
       socket_(std::move(socket)),
       opt_(std::move(options)),
       user_(user),
+      // The core's socket is SOCK_SEQPACKET; a test's stream address (the simulation
+      // transport) is a stream, framed by the messages' headers all the same.
       link_(reactor, *this, socket_,
             {opt_.reconnect_min, opt_.reconnect_max, reinterpret_cast<uintptr_t>(this),
-             engine::ConnectOptions{.seqpacket = true}}) {
+             engine::ConnectOptions{.seqpacket = socket_.family() == AF_UNIX}}) {
   // Room for the internal requests beside the user's: one RH_REGISTER and one service state at
   // most are in flight (set_service_up coalesces).
   slots_.resize(opt_.in_flight_max + 2);

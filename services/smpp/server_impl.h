@@ -2,6 +2,7 @@
 //   server_session.cc   a bind's connection: accept, framing, bind and authentication, the
 //                       per-address failure limit, the sweep (timeouts, enquire_link), close
 //   server_submit.cc    the submit pipeline: submit_sm / data_sm -> SUBMITs -> submit_sm_resp
+//   server_requests.cc  query_sm, cancel_sm: QUERY / CANCEL of the peer's own messages
 //   server_delivery.cc  peer delivery: the peer's role on a shard, deliveries spread over its
 //                       binds on every core (cross-core forwards), deliver_sm responses
 //   server.cc           SmppServer: start on each core, accounts, snapshots
@@ -97,6 +98,20 @@ struct Delivery {
 };
 using OutRequests = Outstanding<Delivery>;
 
+// A query_sm / cancel_sm waiting for the core's answer (by index; their cookies on the submit
+// link have kRequestCookie set, so they are told from the submits' answers).
+struct PeerRequest {
+  Session* session = nullptr;
+  uint64_t session_serial = 0;
+  uint64_t message_id = 0;
+  uint32_t sequence = 0;
+  uint32_t command = 0;  // query_sm or cancel_sm
+  uint32_t generation = 0;
+  bool used = false;
+};
+constexpr uint64_t kRequestCookie = uint64_t{1} << 63;
+constexpr uint32_t kPeerRequestsMax = 1024;  // per shard
+
 // Where a submit's answer goes (by the SegmentedSubmits index).
 struct SubmitOrigin {
   Session* session = nullptr;
@@ -183,7 +198,12 @@ struct SmppServer::Shard final : engine::Acceptor, smsc::CoreLinkUser {
   std::mutex snapshot_mu;
   std::vector<BindSnapshot> snapshot;
 
-  Shard(Shared& s, engine::Reactor& r) : shared(s), reactor(r) {}
+  std::vector<PeerRequest> requests = std::vector<PeerRequest>(kPeerRequestsMax);
+  std::vector<uint32_t> free_requests;
+
+  Shard(Shared& s, engine::Reactor& r) : shared(s), reactor(r) {
+    for (uint32_t i = kPeerRequestsMax; i-- > 0;) free_requests.push_back(i);
+  }
 
   // engine::Acceptor (server_session.cc)
   engine::ConnectionHandler* on_accept(engine::Connection& c) override;
@@ -206,6 +226,10 @@ struct SmppServer::Shard final : engine::Acceptor, smsc::CoreLinkUser {
   // server_submit.cc
   void handle_submit(Session& s, const pdu::Header& h, std::span<const std::byte> body);
   void finish_submit(uint32_t index);
+
+  // server_requests.cc
+  void handle_target(Session& s, const pdu::Header& h, std::span<const std::byte> body);
+  void on_target_answer(const wire::Message& m, uint64_t cookie);
 
   // server_delivery.cc
   void bound(Session& s);

@@ -185,14 +185,12 @@ void SmppServer::Shard::handle(Session& s, const pdu::Header& h, std::span<const
       return;
     case pdu::cmd::query_sm:
     case pdu::cmd::cancel_sm:
+      return handle_target(s, h, body);
     case pdu::cmd::replace_sm:
     case pdu::cmd::submit_multi: {
-      // Not offered (docs/SMPP.md): the core's socket cannot tell whether a message id is this
-      // peer's own, and submit_multi fans out nothing yet. Each gets its own failure status.
-      uint32_t st = h.command_id == pdu::cmd::query_sm     ? pdu::status::queryfail
-                    : h.command_id == pdu::cmd::cancel_sm  ? pdu::status::cancelfail
-                    : h.command_id == pdu::cmd::replace_sm ? pdu::status::replacefail
-                                                           : pdu::status::submitfail;
+      // Not offered yet (docs/SMPP.md). Each gets its own failure status.
+      uint32_t st =
+          h.command_id == pdu::cmd::replace_sm ? pdu::status::replacefail : pdu::status::submitfail;
       if (s.state != Session::State::bound) st = pdu::status::invbndsts;
       respond(s, resp, st, h.sequence);
       return;

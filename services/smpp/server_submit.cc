@@ -76,6 +76,7 @@ void SmppServer::Shard::handle_submit(Session& s, const pdu::Header& h,
 }
 
 void SmppServer::Shard::on_core_response(const wire::Message& m, uint64_t cookie) {
+  if (cookie & kRequestCookie) return on_target_answer(m, cookie);
   if (auto done = submits.answered(m, cookie)) finish_submit(*done);
 }
 

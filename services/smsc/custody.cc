@@ -221,8 +221,36 @@ std::optional<uint32_t> ShardOwner::find_target(const wire::Target& t) {
 
 void ShardOwner::request(InReq& q) {
   switch (q.kind) {
+    case InReq::Kind::query: {
+      auto s = find_target(q.target);
+      const SmRecord* r = s ? record_of(*s) : nullptr;
+      if (r && visible(q.target, r->src_class, r->src_peer)) {
+        q.message_id = r->message_id;
+        q.query = wire::QueryResult{};
+        q.status = Status::ok;
+        return reply(q);
+      }
+      // Finished lately: what became of it.
+      const uint64_t target = q.target.message_id;
+      auto f = !r && storage::message_shard(target) == shard->id()
+                   ? finished_by_index.find(storage::message_index(target))
+                   : std::nullopt;
+      if (f && visible(q.target, finished[*f].src_class, finished[*f].src_peer)) {
+        const Finished& e = finished[*f];
+        q.message_id = target;
+        q.query = {static_cast<uint8_t>(storage::RecordState::historical), e.disposition,
+                   e.extra_info, e.discharge_ns};
+        q.status = Status::ok;
+        return reply(q);
+      }
+      q.status = Status::not_found;
+      return reply(q);
+    }
     case InReq::Kind::cancel: {
       auto s = find_target(q.target);
+      if (const SmRecord* r = s ? record_of(*s) : nullptr;
+          r && !visible(q.target, r->src_class, r->src_peer))
+        s.reset();  // another's: as if there were none
       if (s && msgs[*s].state == MsgState::committing && msgs[*s].part) {
         // A part not yet durable of a message its submitter withdraws: given up, and this part
         // cancelled once durable (part_durable).
@@ -257,7 +285,8 @@ void ShardOwner::request(InReq& q) {
     case InReq::Kind::change_srr: {
       auto s = find_target(q.target);
       const SmRecord* r = s ? record_of(*s) : nullptr;
-      if (!r || msgs[*s].state == MsgState::discharging) {
+      if (!r || msgs[*s].state == MsgState::discharging ||
+          !visible(q.target, r->src_class, r->src_peer)) {
         q.status = Status::not_found;
         return reply(q);
       }

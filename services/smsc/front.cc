@@ -77,9 +77,12 @@ size_t Front::on_data(Connection& conn, std::span<const std::byte> data) {
       return data.size();
     }
     if (data.size() - used < h->length) break;
-    // Room for this answer and everything already in flight on this connection.
-    if (conn.send_room() < (size_t{c.in_flight} + 2) * wire::kMessageMax ||
-        c.pending.size() >= kPendingMax) {
+    // Room for this answer and everything already in flight on this connection. A handler's
+    // answer to us needs none: it is always read, or a handler that answers while our requests
+    // fill its socket would wait on us as we wait on it (issue 15).
+    const bool response = (static_cast<uint8_t>(h->type) & wire::kResponseBit) != 0;
+    if (!response && (conn.send_room() < (size_t{c.in_flight} + 2) * wire::kMessageMax ||
+                      c.pending.size() >= kPendingMax)) {
       conn.pause_reading();
       conn.wait_writable();
       break;
@@ -119,6 +122,7 @@ void Front::handle(Connection& conn, Client& c, std::span<const std::byte> bytes
       return submit(conn, c, m);
     case Type::cancel:
     case Type::change_srr:
+    case Type::query:
       return target_request(conn, c, m);
     case Type::rh_register:
       return rh_register(conn, c, m);
@@ -190,7 +194,9 @@ void Front::submit(Connection& conn, Client& c, const wire::Message& m) {
 void Front::target_request(Connection& conn, Client& c, const wire::Message& m) {
   InReq* q = take_in(conn, m);
   if (!q) return;
-  q->kind = m.header.type == Type::cancel ? InReq::Kind::cancel : InReq::Kind::change_srr;
+  q->kind = m.header.type == Type::cancel       ? InReq::Kind::cancel
+            : m.header.type == Type::change_srr ? InReq::Kind::change_srr
+                                                : InReq::Kind::query;
   q->target = m.target;
   q->srr = m.srr;
   unsigned owner = 0;
@@ -273,8 +279,12 @@ void Front::answered(InReq& q) {
       const Type type = q.kind == InReq::Kind::submit       ? Type::submit
                         : q.kind == InReq::Kind::cancel     ? Type::cancel
                         : q.kind == InReq::Kind::change_srr ? Type::change_srr
+                        : q.kind == InReq::Kind::query      ? Type::query
                                                             : Type::mt_discharge;
-      const size_t n = wire::encode_response(buf, type, q.request_id, q.status, q.message_id);
+      const size_t n =
+          type == Type::query
+              ? wire::encode_query_response(buf, q.request_id, q.status, q.message_id, q.query)
+              : wire::encode_response(buf, type, q.request_id, q.status, q.message_id);
       send_msg(*c.conn, {buf, n});
       if (c.conn->reading_paused() && c.pending.size() < kPendingMax) c.conn->resume_reading();
     }

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/log_throttle.h"
 #include "engine/reactor.h"
 #include "services/smsc/flat_map.h"
 #include "services/smsc/owner_requests.h"
@@ -63,6 +64,7 @@ struct Front final : engine::Acceptor, engine::ConnectionHandler {
   uint32_t pending_free = kNone;
   FlatMap pending_by_id;
   uint64_t next_request_id = 1;
+  LogThrottle stray_log;  // answers to no request of ours: a line per 10 s at most
 
   std::vector<InReq> in_pool;
   InReq* in_free = nullptr;

@@ -37,7 +37,9 @@ struct Msg {
   uint16_t queue = 0;
   MsgState state = MsgState::free;
   bool dup_indexed = false;
-  bool part = false;                  // a part of a multi-part message (part 1's index: first_part)
+  bool part = false;      // a part of a multi-part message (part 1's index: first_part)
+  uint8_t src_class = 0;  // its originator, kept from the discharge on (the record is then
+  uint16_t src_peer = 0;  // historical) for QUERY's memory of finished messages
   bool expire_when_answered = false;  // expired while a handler had it
   InReq* reply = nullptr;             // answered when the discharge is durable
   storage::Disposition pending = storage::Disposition::none;

@@ -18,7 +18,7 @@ struct ShardOwner;
 
 // A client request the front hands to the message's owner core and gets back with the result.
 struct InReq {
-  enum class Kind : uint8_t { submit, cancel, change_srr, discharge, report, lookup };
+  enum class Kind : uint8_t { submit, cancel, change_srr, query, discharge, report, lookup };
   Kind kind = Kind::submit;
   uint64_t conn_id = 0;  // the client connection (0: none, e.g. a status report)
   uint64_t request_id = 0;
@@ -33,6 +33,7 @@ struct InReq {
   unsigned report_core = 0;          // report: the owner core it is entered on (and retried on)
   uint64_t control_token = 0;        // a control command waiting for this (conn_id 0)
   char state_name[24] = {};          // lookup: where the message is
+  wire::QueryResult query;           // query: its answer
   ShardOwner* owner_core = nullptr;  // set by the owner when it takes it
   // Result (owner -> front).
   wire::Status status = wire::Status::ok;

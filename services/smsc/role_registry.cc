@@ -172,8 +172,10 @@ void Front::on_rh_response(Connection& conn, const wire::Message& m) {
   const Type type = static_cast<Type>(static_cast<uint8_t>(m.header.type) & ~wire::kResponseBit);
   if (!k || pending[*k].conn_id != conn.id() || pending[*k].out->type != type) {
     impl.stats.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    CP_LOG_WARN("smsc: connection {}: a {} response to no request of ours (id {})", conn.id(),
-                wire::to_string(type), m.header.request_id);
+    if (uint64_t held; stray_log.pass(reactor->clock().now(), held))
+      CP_LOG_WARN(
+          "smsc: connection {}: a {} response to no request of ours (id {}; {} more not logged)",
+          conn.id(), wire::to_string(type), m.header.request_id, held);
     return;
   }
   OutReq* o = pending[*k].out;

@@ -188,6 +188,8 @@ void ShardOwner::write_discharge(uint32_t s) {
     finish_discharge(s, -EIO);
     return;
   }
+  m.src_class = cur->src_class;
+  m.src_peer = cur->src_peer;
   SmRecord next = *cur;
   next.state = static_cast<uint8_t>(storage::RecordState::historical);
   next.disposition = static_cast<uint8_t>(m.pending);
@@ -240,12 +242,25 @@ void ShardOwner::finish_discharge(uint32_t s, int32_t result) {
   }
   const Disposition disp = m.pending;
   const uint32_t extra = m.pending_extra;
+  if (result == 0) remember_finished(m, disp, extra);
   release(s);
   if (q) {
     q->status = result == 0 ? Status::ok : Status::store_failed;
     reply(*q);
   }
   if (report) make_report(before, disp, extra);
+}
+
+void ShardOwner::remember_finished(const Msg& m, Disposition d, uint32_t extra) {
+  Finished& f = finished[finished_next];
+  if (f.used) {
+    if (auto at = finished_by_index.find(f.index); at && *at == finished_next)
+      finished_by_index.erase(f.index);
+  }
+  f = Finished{m.index, wall(), extra, m.src_peer, m.src_class, static_cast<uint8_t>(d), true};
+  finished_by_index.erase(m.index);
+  finished_by_index.put(m.index, finished_next);
+  finished_next = (finished_next + 1) % kFinishedKept;
 }
 
 void ShardOwner::discharge_now(uint32_t s, Disposition d, uint32_t extra, InReq* q) {

@@ -254,7 +254,28 @@ struct ShardOwner final : engine::Poller {
   // core's own (nullptr: a message long expired). False when no request is free.
   bool send_mt_cancel(uint32_t s, InReq* q);
 
-  // -- cancel, change SRR, MT discharge (on the owner)
+  // -- what became of the latest messages discharged here (QUERY after the discharge): a ring of
+  // the last kFinishedKept, found by index.
+  struct Finished {
+    uint64_t index = 0;
+    int64_t discharge_ns = 0;
+    uint32_t extra_info = 0;
+    uint16_t src_peer = 0;
+    uint8_t src_class = 0;
+    uint8_t disposition = 0;
+    bool used = false;
+  };
+  static constexpr uint32_t kFinishedKept = 65536;
+  std::vector<Finished> finished = std::vector<Finished>(kFinishedKept);
+  FlatMap finished_by_index{kFinishedKept};
+  uint32_t finished_next = 0;
+  void remember_finished(const Msg& m, Disposition d, uint32_t extra);
+
+  // -- cancel, change SRR, query, MT discharge (on the owner)
+  // Whether the target's owner check (if any) lets its sender see a message of this originator.
+  static bool visible(const wire::Target& t, uint8_t src_class, uint16_t src_peer) {
+    return !t.check_owner || (t.owner_class == src_class && t.owner_peer == src_peer);
+  }
   static void on_request(Reactor& r, const CrossCoreMessage& msg);
   std::optional<uint32_t> find_target(const wire::Target& t);
   void request(InReq& q);

@@ -21,6 +21,8 @@ constexpr size_t kDischargeBody = 16;
 constexpr size_t kIdResponseBody = 8;
 constexpr size_t kImsiResponseBody = 16;
 constexpr size_t kPeerResponseBody = 8;
+constexpr size_t kQueryResponseBody = 24;
+constexpr uint8_t kTargetOwnerCheck = 0x01;
 
 std::optional<size_t> request_body(Type t) {
   switch (t) {
@@ -28,6 +30,7 @@ std::optional<size_t> request_body(Type t) {
       return kSubmitBody;
     case Type::cancel:
     case Type::change_srr:
+    case Type::query:
       return kTargetBody;
     case Type::rh_register:
       return kRegisterBody;
@@ -56,6 +59,8 @@ size_t response_body(Type t) {
       return kImsiResponseBody;
     case Type::deliver_to_peer:
       return kPeerResponseBody;
+    case Type::query:
+      return kQueryResponseBody;
     default:
       return 0;
   }
@@ -112,6 +117,8 @@ std::string_view to_string(Type type) {
       return "CANCEL";
     case Type::change_srr:
       return "CHANGE_SRR";
+    case Type::query:
+      return "QUERY";
     case Type::rh_register:
       return "RH_REGISTER";
     case Type::rh_service_state:
@@ -259,6 +266,14 @@ Status decode(std::span<const std::byte> bytes, Message& out) {
         out.extra_info = load<uint32_t>(b);
         if (!all_zero(b + 4, 4)) return Status::bad_message;
         break;
+      case Type::query:
+        out.message_id = load<uint64_t>(b);
+        out.query.state = static_cast<uint8_t>(b[8]);
+        out.query.disposition = static_cast<uint8_t>(b[9]);
+        if (!all_zero(b + 10, 2)) return Status::bad_message;
+        out.query.extra_info = load<uint32_t>(b + 12);
+        out.query.discharge_ns = load<int64_t>(b + 16);
+        break;
       default:
         break;
     }
@@ -275,16 +290,24 @@ Status decode(std::span<const std::byte> bytes, Message& out) {
       std::memcpy(&out.submit.record, b + 8, storage::kRecordBytes);
       break;
     case Type::cancel:
-    case Type::change_srr: {
+    case Type::change_srr:
+    case Type::query: {
       Target& t = out.target;
       const auto by = static_cast<uint8_t>(b[0]);
-      if (by > 1) return Status::bad_message;
+      if (by > 1 || (type == Type::query && by != 0)) return Status::bad_message;
       t.by = static_cast<TargetBy>(by);
       const auto srr = static_cast<uint8_t>(b[1]);
-      if (srr > 1 || (type == Type::cancel && srr != 0)) return Status::bad_message;
+      if (srr > 1 || (type != Type::change_srr && srr != 0)) return Status::bad_message;
       out.srr = srr == 1;
       t.mr = load<uint16_t>(b + 2);
-      if (!all_zero(b + 4, 4)) return Status::bad_message;
+      const auto flags = static_cast<uint8_t>(b[4]);
+      t.check_owner = (flags & kTargetOwnerCheck) != 0;
+      t.owner_class = static_cast<uint8_t>(b[5]);
+      t.owner_peer = load<uint16_t>(b + 6);
+      if ((flags & ~kTargetOwnerCheck) != 0 ||
+          t.owner_class > static_cast<uint8_t>(storage::SmeClass::downstream) ||
+          (!t.check_owner && (t.owner_class != 0 || t.owner_peer != 0)))
+        return Status::bad_message;
       t.message_id = load<uint64_t>(b + 8);
       std::memcpy(&t.oa, b + 16, sizeof t.oa);
       std::memcpy(&t.da, b + 29, sizeof t.da);
@@ -363,6 +386,11 @@ size_t encode_target(std::span<std::byte> out, Type type, uint64_t request_id, c
   b[0] = std::byte{static_cast<uint8_t>(t.by)};
   b[1] = std::byte{static_cast<uint8_t>(type == Type::change_srr && srr ? 1 : 0)};
   store<uint16_t>(b + 2, t.mr);
+  if (t.check_owner) {
+    b[4] = std::byte{kTargetOwnerCheck};
+    b[5] = std::byte{t.owner_class};
+    store<uint16_t>(b + 6, t.owner_peer);
+  }
   store<uint64_t>(b + 8, t.message_id);
   std::memcpy(b + 16, &t.oa, sizeof t.oa);
   std::memcpy(b + 29, &t.da, sizeof t.da);
@@ -439,6 +467,20 @@ size_t encode_response(std::span<std::byte> out, Type type, uint64_t request_id,
     default:
       break;
   }
+  return n;
+}
+
+size_t encode_query_response(std::span<std::byte> out, uint64_t request_id, Status status,
+                             uint64_t message_id, const QueryResult& r) {
+  if (status != Status::ok) return encode_error(out, raw(Type::query), request_id, status);
+  const size_t n =
+      put_header(out, raw(Type::query) | kResponseBit, request_id, status, kQueryResponseBody);
+  std::byte* b = out.data() + kHeaderBytes;
+  store<uint64_t>(b, message_id);
+  b[8] = std::byte{r.state};
+  b[9] = std::byte{r.disposition};
+  store<uint32_t>(b + 12, r.extra_info);
+  store<int64_t>(b + 16, r.discharge_ns);
   return n;
 }
 

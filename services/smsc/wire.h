@@ -35,6 +35,7 @@ enum class Type : uint8_t {
   submit = 0x01,            // client -> core
   cancel = 0x02,            // client -> core
   change_srr = 0x03,        // client -> core
+  query = 0x04,             // client -> core
   rh_register = 0x10,       // client -> core
   rh_service_state = 0x11,  // client -> core
   mt_find_imsi = 0x20,      // core -> IMSI lookup RH
@@ -129,6 +130,20 @@ struct Target {
   storage::Address oa;
   storage::Address da;  // as the originator wrote it
   uint16_t mr = 0;
+  // Only a message this originator entered (its src_class and src_peer) is found: a peer may
+  // touch only its own messages, whatever ids it tries (others' are not_found).
+  bool check_owner = false;
+  uint8_t owner_class = 0;  // storage::SmeClass
+  uint16_t owner_peer = 0;
+};
+
+// What QUERY answers: where a message is (active), or how it ended (historical: kept in
+// memory for the core's latest discharges, docs/SMSC-SOCKET.md).
+struct QueryResult {
+  uint8_t state = 0;        // storage::RecordState
+  uint8_t disposition = 0;  // storage::Disposition (none while active)
+  uint32_t extra_info = 0;
+  int64_t discharge_ns = 0;  // wall time of the discharge (0 while active)
 };
 
 enum class Role : uint8_t { imsi_lookup = 1, gsm_mt = 2, peer = 3 };
@@ -157,6 +172,7 @@ struct Message {
   Discharge discharge;      // mt_discharge
   uint64_t message_id = 0;  // mt_cancel; responses to submit / cancel / change_srr
   uint32_t extra_info = 0;  // response to deliver_to_peer
+  QueryResult query;        // response to query
 };
 
 // The header of the message at the front of `bytes`, if 16 bytes are there.
@@ -183,6 +199,9 @@ size_t encode_discharge(std::span<std::byte> out, uint64_t request_id, const Dis
 size_t encode_response(std::span<std::byte> out, Type type, uint64_t request_id, Status status,
                        uint64_t message_id = 0, std::string_view digits = {},
                        uint32_t extra_info = 0);
+// QUERY's response.
+size_t encode_query_response(std::span<std::byte> out, uint64_t request_id, Status status,
+                             uint64_t message_id, const QueryResult& r);
 // A response to a request that could not be decoded (its type byte may be anything).
 size_t encode_error(std::span<std::byte> out, uint8_t type, uint64_t request_id, Status status);
 

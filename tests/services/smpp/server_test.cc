@@ -33,7 +33,8 @@ constexpr std::string_view kAccounts =
     "acme  system_id=acme-slow password=pw tps=5\n"
     "acme  system_id=acme-tx password=pw binds=tx\n"
     "acme  system_id=acme-sar password=pw concat=sar\n"
-    "other system_id=other password=pw allow=10.0.0.0/8\n";
+    "other system_id=other password=pw allow=10.0.0.0/8\n"
+    "beta  system_id=beta password=pw\n";
 
 // ServerOptions::response_timeout of the fixture's server (a fixture of its own shortens it),
 // and the core socket it connects to (another fixture points it where no core listens).
@@ -460,6 +461,77 @@ TEST_P(SmppServerTest, ALongMessageRetriedWithItsReferenceIsNotStoredTwice) {
   EXPECT_EQ(harness_->records() - before, 2u) << "the retry was stored as a second message";
 }
 
+// query_sm and cancel_sm by message id: a peer sees and cancels its own messages, and another
+// peer's id is unknown to it (issue 15: both were answered with a fixed failure).
+TEST_P(SmppServerTest, QueryAndCancelTouchOnlyThePeersOwnMessages) {
+  auto acme = bound("acme-tx", "pw", pdu::cmd::bind_transmitter);
+  std::vector<std::byte> text;
+  // To a GSM subscriber: it waits (no GSM handler), active.
+  const Pdu r = submit_when_ready(*acme, message("12126660001", "12125550101", "wait", text));
+  ASSERT_EQ(r.header.command_status, pdu::status::ok);
+  const std::string id(*pdu::decode_message_id_resp(r.body()));
+  auto query = [](TestEsme& e, std::string_view msg_id) {
+    const uint32_t seq = e.next_sequence();
+    e.send(pdu::PduWriter(pdu::cmd::query_sm, 0, seq)
+               .cstring(msg_id)
+               .u8(1)
+               .u8(1)
+               .cstring("12126660001")
+               .finish());
+    auto resp = e.read_command(pdu::cmd::query_sm | pdu::cmd::response_bit);
+    EXPECT_TRUE(resp);
+    if (resp) {
+      EXPECT_EQ(resp->header.sequence, seq);
+    }
+    return resp;
+  };
+  auto cancel = [](TestEsme& e, std::string_view msg_id) {
+    e.send(pdu::PduWriter(pdu::cmd::cancel_sm, 0, e.next_sequence())
+               .cstring("")
+               .cstring(msg_id)
+               .u8(1)
+               .u8(1)
+               .cstring("12126660001")
+               .u8(1)
+               .u8(1)
+               .cstring("12125550101")
+               .finish());
+    auto resp = e.read_command(pdu::cmd::cancel_sm | pdu::cmd::response_bit);
+    EXPECT_TRUE(resp);
+    return resp ? resp->header.command_status : ~0u;
+  };
+  auto q = query(*acme, id);
+  ASSERT_TRUE(q);
+  ASSERT_EQ(q->header.command_status, pdu::status::ok);
+  auto body = pdu::decode_query_sm_resp(q->body());
+  ASSERT_TRUE(body);
+  EXPECT_EQ(body->message_id, id);
+  EXPECT_EQ(body->message_state, 1);  // ENROUTE
+  EXPECT_TRUE(body->final_date.empty());
+  // Another peer: the id is not one it can see, or cancel.
+  auto beta = bound("beta", "pw");
+  q = query(*beta, id);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->header.command_status, pdu::status::queryfail);
+  EXPECT_EQ(cancel(*beta, id), pdu::status::cancelfail);
+  // Ids that are not ours at all; cancel by source and destination (not offered).
+  q = query(*acme, "not-an-id");
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->header.command_status, pdu::status::invmsgid);
+  EXPECT_EQ(cancel(*acme, ""), pdu::status::cancelfail);
+  // Its own: cancelled, then queried as DELETED with the date it ended.
+  EXPECT_EQ(cancel(*acme, id), pdu::status::ok);
+  EXPECT_EQ(cancel(*acme, id), pdu::status::cancelfail) << "cancelled twice";
+  q = query(*acme, id);
+  ASSERT_TRUE(q);
+  ASSERT_EQ(q->header.command_status, pdu::status::ok);
+  body = pdu::decode_query_sm_resp(q->body());
+  ASSERT_TRUE(body);
+  EXPECT_EQ(body->message_state, 4);  // DELETED
+  EXPECT_EQ(body->final_date.size(), 16u);
+  EXPECT_EQ(harness_->smsc().stats().cancelled.load(), 1u);
+}
+
 TEST_P(SmppServerTest, MalformedInput) {
   {
     TestEsme e(address());
@@ -720,10 +792,11 @@ TEST_P(SmppServerTest, DataSmAndTheOperationsNotOffered) {
   r = e->read_command(pdu::cmd::data_sm | pdu::cmd::response_bit);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->header.command_status, pdu::status::missingoptparam);
-  // query_sm, cancel_sm, replace_sm, submit_multi: each its own failure status.
+  // replace_sm, submit_multi (not offered): each its own failure status; query_sm and
+  // cancel_sm without their fields: the first field missing.
   const std::pair<uint32_t, uint32_t> refused[] = {
-      {pdu::cmd::query_sm, pdu::status::queryfail},
-      {pdu::cmd::cancel_sm, pdu::status::cancelfail},
+      {pdu::cmd::query_sm, pdu::status::invmsgid},
+      {pdu::cmd::cancel_sm, pdu::status::invsertyp},
       {pdu::cmd::replace_sm, pdu::status::replacefail},
       {pdu::cmd::submit_multi, pdu::status::submitfail}};
   for (auto [command, status] : refused) {

@@ -30,7 +30,7 @@ inline constexpr std::string_view kNumbers =
     "2125550102 local\n"
     "2125550103 nosms\n"
     "5000 gsm\n";
-inline constexpr std::string_view kPeers = "212666* acme\n";
+inline constexpr std::string_view kPeers = "212666* acme\n212777* beta\n";
 
 inline std::shared_ptr<const Numdb> test_numdb() {
   auto db = Numdb::parse(kNumbers, "numbers", kPeers, "peers");

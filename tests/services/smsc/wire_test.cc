@@ -43,7 +43,40 @@ std::vector<std::vector<std::byte>> every_request() {
   add(wire::encode_response(b, Type::mt_find_imsi, 13, Status::ok, 0, "001010123456789"));
   add(wire::encode_response(b, Type::deliver_to_peer, 14, Status::temporary_failure, 0, {}, 9));
   add(wire::encode_error(b, 0x7E, 15, Status::unknown_type));
+  wire::Target owned;
+  owned.message_id = 0x0100000000000007;
+  owned.check_owner = true;
+  owned.owner_class = 3;
+  owned.owner_peer = 513;
+  add(wire::encode_target(b, Type::query, 16, owned));
+  add(wire::encode_query_response(b, 17, Status::ok, 0x0100000000000007, {1, 3, 0x45, 123456789}));
   return out;
+}
+
+TEST(SmscWire, QueryAndTheOwnerCheckRoundTrip) {
+  auto all = every_request();
+  wire::Message d;
+  ASSERT_EQ(wire::decode(all[all.size() - 2], d), Status::ok);
+  EXPECT_EQ(d.header.type, Type::query);
+  EXPECT_EQ(d.target.message_id, 0x0100000000000007u);
+  EXPECT_TRUE(d.target.check_owner);
+  EXPECT_EQ(d.target.owner_class, 3);
+  EXPECT_EQ(d.target.owner_peer, 513);
+  ASSERT_EQ(wire::decode(all.back(), d), Status::ok);
+  EXPECT_EQ(d.message_id, 0x0100000000000007u);
+  EXPECT_EQ(d.query.state, 1);
+  EXPECT_EQ(d.query.disposition, 3);
+  EXPECT_EQ(d.query.extra_info, 0x45u);
+  EXPECT_EQ(d.query.discharge_ns, 123456789);
+  // An owner without the check, an unknown flag, a class beyond downstream: bad messages.
+  for (auto [at, value] : {std::pair{20, 0x02}, std::pair{21, 4}}) {
+    auto c = all[all.size() - 2];
+    c[static_cast<size_t>(at)] = std::byte{static_cast<uint8_t>(value)};
+    EXPECT_EQ(wire::decode(c, d), Status::bad_message) << at;
+  }
+  auto c = all[all.size() - 2];
+  c[20] = std::byte{0};  // the check off, the owner still named
+  EXPECT_EQ(wire::decode(c, d), Status::bad_message);
 }
 
 TEST(SmscWire, EveryMessageRoundTrips) {

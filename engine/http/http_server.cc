@@ -73,6 +73,14 @@ class HttpServer::Session final : public ConnectionHandler {
     held_ = false;
     on_writable(*conn_);
   }
+  // Sends an error instead of the held response (HttpServer::release_as_error).
+  void unhold_as_error(int status, std::string_view reason) {
+    if (!held_ || conn_ == nullptr) return;
+    HttpResponseWriter response(response_area(), server_->config_.response_head_bytes_max);
+    response.set_error(status, reason);
+    queue(response, close_after_pending_);
+    unhold();
+  }
 
   void open(std::byte* block, uint64_t serial, std::optional<uint64_t> address);
   void release();
@@ -385,6 +393,12 @@ void HttpServer::release(HttpHold hold) {
   if (hold.session >= config_.connections_max) return;
   Session& session = sessions_[hold.session];
   if (session.serial() == hold.serial) session.unhold();
+}
+
+void HttpServer::release_as_error(HttpHold hold, int status, std::string_view reason) {
+  if (hold.session >= config_.connections_max) return;
+  Session& session = sessions_[hold.session];
+  if (session.serial() == hold.serial) session.unhold_as_error(status, reason);
 }
 
 void HttpServer::release(Session& session) {

@@ -129,6 +129,8 @@ class HttpServer final : public Acceptor {
   HttpHold hold_response();
   // Reactor thread: sends a held response. Nothing happens when its connection has closed since.
   void release(HttpHold hold);
+  // ... or, instead of it, an error (what it waited for failed).
+  void release_as_error(HttpHold hold, int status, std::string_view reason);
 
   ConnectionHandler* on_accept(Connection& conn) override;
 

@@ -478,18 +478,18 @@ void RemsimServer::start_save() {
         }
         if (saves_asked_ > saves_done_) start_save();
         // Callbacks may add more (a REST answer never does); take the ready ones first.
-        std::vector<std::function<void()>> ready;
+        std::vector<std::function<void(const std::string&)>> ready;
         std::erase_if(after_saved_, [&](auto& w) {
           if (w.first > saves_done_) return false;
           ready.push_back(std::move(w.second));
           return true;
         });
-        for (auto& fn : ready) fn();
+        for (auto& fn : ready) fn(*error);
       });
 }
 
-void RemsimServer::after_saved(std::function<void()> fn) {
-  if (saves_asked_ == saves_done_) return fn();
+void RemsimServer::after_saved(std::function<void(const std::string&)> fn) {
+  if (saves_asked_ == saves_done_) return fn({});
   after_saved_.emplace_back(saves_asked_, std::move(fn));
 }
 

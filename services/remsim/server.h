@@ -118,7 +118,8 @@ class RemsimServer final : public engine::Acceptor {
   void global_reset();
   // Reactor thread: runs `fn` once every slotmap change made so far is on disk (or its save
   // failed: logged and counted in save_errors); at once when nothing is waiting to be saved.
-  void after_saved(std::function<void()> fn);
+  // `fn` hears the save's error ("" when it is on disk).
+  void after_saved(std::function<void(const std::string& save_error)> fn);
   const Slotmaps& slotmaps() const { return maps_; }
   std::vector<PeerView> banks() const;
   std::vector<PeerView> clients() const;
@@ -164,7 +165,8 @@ class RemsimServer final : public engine::Acceptor {
   uint64_t saves_asked_ = 0;  // changes so far (generations of the table)
   uint64_t saves_done_ = 0;   // the generation the last finished save wrote
   bool save_running_ = false;
-  std::vector<std::pair<uint64_t, std::function<void()>>> after_saved_;  // by generation
+  // By generation: answered by the first save that covers it.
+  std::vector<std::pair<uint64_t, std::function<void(const std::string&)>>> after_saved_;
   ServerStats stats_;
 };
 

@@ -127,10 +127,17 @@ void RemsimServer::add_rest_routes() {
                        fn(req, out);
                      });
   };
-  // A change is answered once it is on disk: the response is held until the save is done.
+  // A change is answered once it is on disk: the response is held until the save is done, and
+  // becomes a 500 saying so when the save failed (the change is in effect, but a restart would
+  // lose it).
   auto answer_when_saved = [this] {
     if (saves_asked_ == saves_done_) return;  // nothing to wait for (no slotmaps file)
-    after_saved([this, hold = rest_->hold_response()] { rest_->release(hold); });
+    after_saved([this, hold = rest_->hold_response()](const std::string& error) {
+      if (error.empty()) return rest_->release(hold);
+      rest_->release_as_error(hold, 500,
+                              fmt::format("the change is in effect but was not saved to {}: {}",
+                                          opt_.slotmaps_path, error));
+    });
   };
   auto tail_id = [](const HttpRequest& req, std::string_view collection) {
     return std::string_view(req.path).substr(kPrefix.size() + collection.size() + 1);

@@ -82,6 +82,12 @@ void write_slotmaps(ctl::JsonWriter& out, const remsim::Slotmaps& maps) {
   out.end_array();
 }
 
+// A slotmap change in effect whose save failed: the command says so (a restart would lose it).
+std::string not_saved(const remsim::RemsimServer& srv, uint32_t id, const std::string& error) {
+  return fmt::format("slotmap {}: in effect, but not saved to {}: {}", id,
+                     srv.options().slotmaps_path, error);
+}
+
 }  // namespace
 
 void RemsimServerModule::append_metrics(ctl::PrometheusWriter& out) const {
@@ -220,7 +226,8 @@ Result<void, std::string> install_remsim_server(ctl::ServiceHost& host) {
         auto m = srv.add_slotmap({bank->first, bank->second}, {client->first, client->second});
         if (!m) return done(fail(m.error()));
         const uint32_t id = (*m)->id();
-        srv.after_saved([&srv, id, done] {
+        srv.after_saved([&srv, id, done](const std::string& error) {
+          if (!error.empty()) return done(fail(not_saved(srv, id, error)));
           const remsim::Slotmap* now = srv.slotmaps().by_id(id);
           done(fmt::format(R"({{"id":{},"state":"{}"}})", id,
                            now ? remsim::to_string(now->state) : "deleted"));
@@ -242,7 +249,8 @@ Result<void, std::string> install_remsim_server(ctl::ServiceHost& host) {
                            }
                            if (auto r = srv.delete_slotmap(id); !r)
                              return done(fail(fmt::format("slotmap {}: {}", id, r.error())));
-                           srv.after_saved([&srv, id, done] {
+                           srv.after_saved([&srv, id, done](const std::string& error) {
+                             if (!error.empty()) return done(fail(not_saved(srv, id, error)));
                              const remsim::Slotmap* m = srv.slotmaps().by_id(id);
                              done(fmt::format(R"({{"id":{},"state":"{}"}})", id,
                                               m ? remsim::to_string(m->state) : "deleted"));

@@ -172,7 +172,7 @@ TEST(RemsimServer, IdentityInUseAndTheIdentificationTimer) {
 // The slotmaps file is written on the engine's blocking worker: a save that blocks (here: its
 // temporary file is a FIFO nobody reads, so open() waits) does not stop the server's reactor,
 // and the REST answer to the change waits until the save is done.
-TEST(RemsimServer, SlotmapSavesBlockTheWorkerNotTheReactorAndAnswersWaitForThem) {
+TEST(RemsimServer, SlotmapSavesBlockTheWorkerNotTheReactorAndAnswersWaitForThemAndTellAFailure) {
   cp::test::TempDir dir;
   const std::string path = (dir.path() / "slotmaps.txt").string();
   const std::string tmp = path + ".tmp";
@@ -188,8 +188,12 @@ TEST(RemsimServer, SlotmapSavesBlockTheWorkerNotTheReactorAndAnswersWaitForThem)
   ServerRun s(options(path));
   ASSERT_TRUE(s.run && s.run->started());
   std::atomic<int> post_status{-1};
-  std::thread poster(
-      [&] { post_status = rest(s.rest, "POST", "/slotmaps", map_body(1, 0, 23, 0)).status; });
+  std::string post_body;
+  std::thread poster([&] {
+    auto r = rest(s.rest, "POST", "/slotmaps", map_body(1, 0, 23, 0));
+    post_body = r.body;
+    post_status = r.status;
+  });
   // The reactor serves other requests meanwhile; the change is not answered yet.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(rest(s.rest, "GET", "/banks").status, 200);
@@ -204,7 +208,9 @@ TEST(RemsimServer, SlotmapSavesBlockTheWorkerNotTheReactorAndAnswersWaitForThem)
   ::close(fd);
   EXPECT_NE(written.find("23"), std::string::npos) << written;
   poster.join();
-  EXPECT_EQ(post_status.load(), 201);
+  // The save failed: the answer says so (issue 15: it was 201, as if the change were on disk).
+  EXPECT_EQ(post_status.load(), 500);
+  EXPECT_NE(post_body.find("not saved"), std::string::npos) << post_body;
   EXPECT_EQ(s.server->stats().save_errors.load(), 1u);
   // With a real file again, the next change is saved and answered.
   ASSERT_EQ(::unlink(tmp.c_str()), 0);

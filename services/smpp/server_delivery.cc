@@ -21,7 +21,7 @@ void PeerRole::on_core_link(bool up) {
     link->set_service_up(true);
   } else {
     // The core retakes custody of whatever it had handed over; drop our copies.
-    waiting.clear();
+    end_session();
   }
 }
 
@@ -61,6 +61,7 @@ bool PeerRole::deliver_local(const wire::Message& m, Forward* forward) {
   d.role = this;
   d.forward = forward;
   d.core_rid = m.header.request_id;
+  d.epoch = epoch;
   if (!built) {
     CP_LOG_WARN("smpp: message {:#x} for peer {} cannot be sent over SMPP: {}; failed",
                 m.submit.record.message_id, peer, built.error().what);
@@ -104,7 +105,7 @@ void PeerRole::dispatch() {
       if (core == here) {
         sent = deliver_local(waiting.front(), nullptr);
       } else if (forwarded[core] < counts[core] * kForwardsPerBindMax) {
-        auto* f = new Forward{waiting.front(), here, core, peer_index};
+        auto* f = new Forward{waiting.front(), here, core, peer_index, epoch};
         engine::CrossCoreMessage msg;
         msg.fn = &SmppServer::Shard::on_forward;
         msg.from_core = here;
@@ -172,7 +173,7 @@ void SmppServer::Shard::unbound(Session& s) {
                 role->peer, reactor.core());
     // Stopped, not destroyed: the connection may still call it until its close completes.
     role->link->stop();
-    role->waiting.clear();
+    role->end_session();
   } else {
     role->dispatch();
   }
@@ -182,7 +183,7 @@ void SmppServer::Shard::unbound(Session& s) {
 
 void SmppServer::Shard::delivery_done(const Delivery& d, wire::Status status, uint32_t extra) {
   if (!d.forward) {
-    d.role->answer(d.core_rid, status, extra);
+    if (d.role->epoch == d.epoch) d.role->answer(d.core_rid, status, extra);
     return;
   }
   Forward* f = d.forward;
@@ -229,9 +230,10 @@ void SmppServer::Shard::on_forward_done(engine::Reactor&, const engine::CrossCor
     PeerRole& role = *it->second;
     if (f->target < role.forwarded.size() && role.forwarded[f->target] > 0)
       --role.forwarded[f->target];
-    if (f->status == wire::Status::busy) {
+    // Handed out in an earlier session of the role link, it is the core's again: dropped.
+    if (f->epoch == role.epoch && f->status == wire::Status::busy) {
       if (!role.deliver_local(f->m, nullptr)) role.waiting.push_front(f->m);
-    } else {
+    } else if (f->epoch == role.epoch) {
       role.answer(f->m.header.request_id, f->status, f->extra);
     }
     delete f;

@@ -85,6 +85,7 @@ struct Forward {
   unsigned holder = 0;  // the core whose role link must answer the core
   unsigned target = 0;
   uint16_t peer = 0;
+  uint64_t epoch = 0;  // the holder's role link session it came from (PeerRole::epoch)
   wire::Status status = wire::Status::temporary_failure;
   uint32_t extra = 0;
 };
@@ -93,6 +94,7 @@ struct Forward {
 struct Delivery {
   bool receipt = false;
   uint64_t core_rid = 0;  // the DELIVER_TO_PEER it carries
+  uint64_t epoch = 0;     // the role link session it came from (PeerRole::epoch)
   PeerRole* role = nullptr;
   Forward* forward = nullptr;  // a delivery for another core's role
 };
@@ -168,6 +170,16 @@ struct PeerRole final : smsc::CoreLinkUser {
   std::deque<wire::Message> waiting;  // deliveries no bind had room for
   std::vector<uint32_t> forwarded;    // deliveries out on each other core's binds
   uint64_t turn = 0;
+  // Counts the role link's sessions: it moves on whenever the link goes down or is stopped,
+  // when the core takes back everything it had handed over. A delivery from an earlier session
+  // (an answer, a forward bounced back) is the core's again: it must neither be answered on
+  // the new session nor delivered again from here (issue 15: a bounced forward re-entered the
+  // queue of a role released meanwhile, and went out twice).
+  uint64_t epoch = 1;
+  void end_session() {
+    ++epoch;
+    waiting.clear();
+  }
 
   void on_core_response(const wire::Message&, uint64_t) override {}
   void on_core_request(const wire::Message& m) override;

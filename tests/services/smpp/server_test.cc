@@ -4,6 +4,8 @@
 // long messages, and malformed input.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -993,6 +995,67 @@ TEST_P(SmppServerCoreDownTest, SubmitsAreThrottledAndTheBindGoesOn) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cores, SmppServerCoreDownTest, ::testing::Values(1u, 2u),
+                         [](const auto& p) { return std::to_string(p.param) + "core"; });
+
+// The same server in front of an SMSC core of its own engine (remote.sock) that a test stops and
+// starts again while binds are open.
+class SmppServerCoreRestartTest : public SmppServerTest {
+ public:
+  static void SetUpTestSuite() { core_socket_for_tests = "remote.sock"; }
+  static void TearDownTestSuite() { core_socket_for_tests = "smsc.sock"; }
+
+ protected:
+  std::unique_ptr<SmscHarness> start_core() {
+    smsc::SmscOptions so = smsc::test::test_options(dir_.path() / "core");
+    so.socket_path = (dir_.path() / "remote.sock").string();
+    std::filesystem::create_directories(dir_.path() / "core");
+    auto h = std::make_unique<SmscHarness>((dir_.path() / "core").string(), 1, so);
+    EXPECT_TRUE(h->started());
+    return h;
+  }
+};
+
+// The SMSC core goes down in the middle of a session and comes back: the binds stay up and keep
+// being answered (enquire_link; submits ESME_RTHROTTLED, a temporary refusal), what the core
+// acknowledged before is delivered once it is back, and submits go through again (issue 15:
+// nothing tested the core going down mid-session).
+TEST_P(SmppServerCoreRestartTest, TheCoreGoesDownAndComesBackUnderOpenBinds) {
+  auto core = start_core();
+  auto tx = bound("acme-tx", "pw", pdu::cmd::bind_transmitter);
+  std::vector<std::byte> text;
+  // Stored while no receiver of acme is bound: it waits in the core.
+  const Pdu before = submit_when_ready(*tx, message("12126660001", "12126660009", "kept", text));
+  ASSERT_EQ(before.header.command_status, pdu::status::ok);
+  const std::string kept_id(*pdu::decode_message_id_resp(before.body()));
+
+  core.reset();  // the core goes down
+  for (int i = 0; i < 3; ++i) {
+    const uint32_t seq = tx->submit(message("12126660001", "12125550102", "no core", text));
+    auto r = tx->read_command(pdu::cmd::submit_sm | pdu::cmd::response_bit);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header.sequence, seq);
+    EXPECT_EQ(r->header.command_status, pdu::status::throttled);
+  }
+  tx->send(pdu::encode_header_only(pdu::cmd::enquire_link, 0, 77));
+  ASSERT_TRUE(tx->read_command(pdu::cmd::enquire_link | pdu::cmd::response_bit, 2000));
+
+  core = start_core();  // back, from its store
+  const Pdu after = submit_when_ready(*tx, message("12126660001", "12125550102", "back", text));
+  EXPECT_EQ(after.header.command_status, pdu::status::ok);
+  // A receiver of acme: the message acknowledged before the outage comes.
+  auto rx = bound();
+  auto d = rx->read_command(pdu::cmd::deliver_sm, 10000);
+  ASSERT_TRUE(d) << "a message acknowledged before the core went down was not delivered";
+  auto dm = pdu::decode_short_message(d->body());
+  ASSERT_TRUE(dm);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(dm->short_message.data()),
+                        dm->short_message.size()),
+            "kept");
+  rx->respond(*d);
+  EXPECT_TRUE(eventually([&] { return core->smsc().stats().delivered.load() == 1; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cores, SmppServerCoreRestartTest, ::testing::Values(1u, 2u),
                          [](const auto& p) { return std::to_string(p.param) + "core"; });
 
 // The same server in front of a core that holds 4 active messages per core.

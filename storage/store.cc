@@ -47,7 +47,16 @@ Result<void, std::string> Store::open_on_core(engine::FileCommitter& committer, 
     so.dir = options_.dir + "/shard-" + std::to_string(id);
     so.create = id == core;
     Slot& slot = *slots_[id];
-    auto shard = Shard::open_dir(so, clock, &committer, &slot.recovery);
+    Result<std::unique_ptr<Shard>, std::string> shard = fail(std::string());
+    if (options_.open_io) {
+      std::error_code made;
+      std::filesystem::create_directories(so.dir, made);
+      auto io = options_.open_io(id);
+      if (!io) return fail(io.error());
+      shard = Shard::open(so, std::move(*io), clock, &slot.recovery);
+    } else {
+      shard = Shard::open_dir(so, clock, &committer, &slot.recovery);
+    }
     if (!shard) return fail(shard.error());
     const RecoveryReport& r = slot.recovery;
     CP_LOG_INFO(

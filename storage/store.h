@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,10 @@ struct StoreOptions {
   std::string dir;     // the store root: shard-0/, shard-1/, ...
   unsigned cores = 1;  // reactor cores; shard N belongs to core N % cores
   ShardOptions shard;  // template: prealloc, batch size, mark interval (shard/dir are set here)
+  // Tests: the pms.bin of shard `id` on another file (storage/testing/power_loss_disk.h), with
+  // synchronous commits; the shard's directory (lock, base-index, marks) stays real. Null: the
+  // real file, committed through the reactor.
+  std::function<Result<std::unique_ptr<ShardIo>, std::string>(unsigned id)> open_io;
 };
 
 // What a control command shows of a shard (any thread).

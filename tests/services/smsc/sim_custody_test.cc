@@ -35,15 +35,6 @@ constexpr uint32_t kCoreIp = ipv4(10, 0, 4, 1);
 constexpr uint32_t kPeerIp = ipv4(10, 0, 4, 2);
 constexpr uint16_t kPort = 7000;
 
-engine::ReactorConfig reactor_config() {
-  engine::ReactorConfig c;
-  c.max_connections = 16;
-  c.rx_buffer_bytes = 8192;
-  c.tx_buffer_bytes = 65536;
-  c.service_timers_max = 64;
-  return c;
-}
-
 struct Outcome {
   uint64_t delivered = 0;
   size_t second_handler_got = 0;
@@ -61,8 +52,10 @@ Outcome run(uint64_t seed, bool disconnect, size_t messages, const std::string& 
   SimNetwork net(seed, clock, faults);
   sim::TraceOnFailure dump(net);
   sim::SimRandom rng(seed ^ 0xc0ffee);
-  engine::Reactor core(reactor_config(), std::make_unique<SimBackend>(net, kCoreIp), clock);
-  engine::Reactor peer(reactor_config(), std::make_unique<SimBackend>(net, kPeerIp), clock);
+  engine::Reactor core(test::sim_reactor_config(), std::make_unique<SimBackend>(net, kCoreIp),
+                       clock);
+  engine::Reactor peer(test::sim_reactor_config(), std::make_unique<SimBackend>(net, kPeerIp),
+                       clock);
 
   storage::StoreOptions so;
   so.dir = dir + "/pms";

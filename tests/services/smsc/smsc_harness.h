@@ -226,6 +226,16 @@ class EngineClient final : public engine::ConnectionHandler {
   std::vector<std::byte> out_;
 };
 
+// A reactor of the simulation transport (engine/sim) for the core or its clients.
+inline engine::ReactorConfig sim_reactor_config() {
+  engine::ReactorConfig c;
+  c.max_connections = 16;
+  c.rx_buffer_bytes = 8192;
+  c.tx_buffer_bytes = 65536;
+  c.service_timers_max = 64;
+  return c;
+}
+
 inline wire::Submit make_submit(std::string_view src, std::string_view dst, std::string_view text,
                                 uint16_t mr = 1, uint8_t src_ton = 0, uint8_t dst_ton = 0) {
   wire::Submit s;

@@ -74,7 +74,7 @@ Result<void, std::string> Engine::start() {
       for (unsigned to = 0; to < n; ++to) {
         peers[to].reactor = reactors_[to].get();
         peers[to].outbound = rings_[from * n + to].get();
-        reactors_[to]->add_inbound_ring(rings_[from * n + to].get());
+        reactors_[to]->add_inbound_ring(rings_[from * n + to].get(), reactors_[from].get());
       }
       reactors_[from]->set_peers(std::move(peers));
       // Before the reactor's loop (and its setups) run, like the rings above.

@@ -65,17 +65,26 @@ struct Reactor::Listener {
 class Reactor::CrossCoreInbox final : public Poller {
  public:
   explicit CrossCoreInbox(Reactor& r) : reactor_(r) {}
-  void add(MessageRing* ring) { rings_.push_back(ring); }
+  void add(MessageRing* ring, Reactor* producer) {
+    rings_.push_back(ring);
+    producers_.push_back(producer);
+  }
   bool poll() override {
     bool any = false;
     CrossCoreMessage batch[kInboxBatch];
-    for (MessageRing* ring : rings_) {
-      const size_t n = ring->try_pop_batch(batch);
-      for (size_t i = 0; i < n; ++i) batch[i].fn(reactor_, batch[i]);
-      if (n) {
-        bump(reactor_.stats_.cross_core_received, n);
-        any = true;
+    for (size_t r = 0; r < rings_.size(); ++r) {
+      const size_t n = rings_[r]->try_pop_batch(batch);
+      if (n == 0) continue;
+      // Room made: a producer that found this ring full is woken to send the rest (the fence
+      // orders the pop before reading its flag, against its flag store before its re-check).
+      if (Reactor* p = producers_[r]; p != nullptr && p->wants_room_ != nullptr) {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        std::atomic<bool>& wants = p->wants_room_[reactor_.core()];
+        if (wants.load(std::memory_order_relaxed) && wants.exchange(false)) p->notify();
       }
+      for (size_t i = 0; i < n; ++i) batch[i].fn(reactor_, batch[i]);
+      bump(reactor_.stats_.cross_core_received, n);
+      any = true;
     }
     return any;
   }
@@ -94,6 +103,7 @@ class Reactor::CrossCoreInbox final : public Poller {
  private:
   Reactor& reactor_;
   std::vector<MessageRing*> rings_;
+  std::vector<Reactor*> producers_;  // by ring
 };
 
 Reactor::Reactor(const ReactorConfig& config, std::unique_ptr<IoBackend> backend, Clock& clock)
@@ -128,8 +138,8 @@ Reactor::~Reactor() {
   }
 }
 
-void Reactor::add_inbound_ring(void* ring) {
-  inbox_->add(static_cast<MessageRing*>(ring));
+void Reactor::add_inbound_ring(void* ring, Reactor* producer) {
+  inbox_->add(static_cast<MessageRing*>(ring), producer);
 }
 size_t Reactor::cross_core_backlog() const {
   return inbox_->backlog();
@@ -552,11 +562,18 @@ bool Reactor::send_to(unsigned core, const CrossCoreMessage& msg) {
   m.from_core = config_.core;
   if (!ring->try_push(m)) {
     bump(stats_.cross_core_full);
+    wants_room_[core].store(true, std::memory_order_seq_cst);
     return false;
   }
   bump(stats_.cross_core_sent);
   peers_[core].reactor->notify();
   return true;
+}
+
+bool Reactor::can_send_to(unsigned core) const {
+  CP_ASSERT(core < peers_.size());
+  const auto* ring = static_cast<const MessageRing*>(peers_[core].outbound);
+  return ring->size_approx() < ring->capacity();
 }
 
 void Reactor::notify() {

@@ -244,8 +244,12 @@ class Reactor final : public FileCommitter {
   void cancel_timer(Timer& timer) { timers_.cancel(timer); }
 
   // Sends `msg` to reactor `core` over this reactor's ring to it. False when that ring is full:
-  // backpressure, the caller keeps the message and tries again later.
+  // backpressure, the caller keeps the message and tries again when can_send_to() says so —
+  // reactor `core` wakes this one once it has made room (so a poller whose has_work() waits on
+  // can_send_to() sleeps meanwhile instead of spinning).
   bool send_to(unsigned core, const CrossCoreMessage& msg);
+  // Whether the ring to reactor `core` has room now (approximate: send_to may still refuse).
+  bool can_send_to(unsigned core) const;
 
   // Group commit to a regular file on this reactor's backend (io_uring: linked writes +
   // IORING_FSYNC_DATASYNC). The bytes of `writes` stay put until `handler` hears the result; the
@@ -289,8 +293,12 @@ class Reactor final : public FileCommitter {
     Reactor* reactor = nullptr;
     void* outbound = nullptr;  // SpscRing<CrossCoreMessage>* this -> peer
   };
-  void set_peers(std::vector<Peer> peers) { peers_ = std::move(peers); }
-  void add_inbound_ring(void* ring);  // SpscRing<CrossCoreMessage>* peer -> this
+  void set_peers(std::vector<Peer> peers) {
+    peers_ = std::move(peers);
+    wants_room_ = std::make_unique<std::atomic<bool>[]>(peers_.size());
+  }
+  // SpscRing<CrossCoreMessage>* producer -> this
+  void add_inbound_ring(void* ring, Reactor* producer);
   size_t cross_core_backlog() const;  // messages waiting in this reactor's inbound rings
 
  private:
@@ -371,6 +379,9 @@ class Reactor final : public FileCommitter {
   };
   InlineDone inline_done_;
   std::vector<Peer> peers_;
+  // [core]: a send_to that core found its ring full; that core wakes this one once it drained
+  // some (then clears it).
+  std::unique_ptr<std::atomic<bool>[]> wants_room_;
   std::unique_ptr<CrossCoreInbox> inbox_;
   uint32_t file_commits_in_flight_ = 0;
   std::atomic<bool> sleeping_{false};

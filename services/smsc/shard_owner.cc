@@ -36,9 +36,6 @@ ShardOwner::ShardOwner(Impl& i, unsigned c)
       [](engine::Timer&, void* self) { static_cast<ShardOwner*>(self)->on_expiry(); }, this);
   tick_timer.set_callback(
       [](engine::Timer&, void* self) { static_cast<ShardOwner*>(self)->on_tick(); }, this);
-  overflow_timer.set_callback(
-      [](engine::Timer&, void* self) { static_cast<ShardOwner*>(self)->overflow_blocked = false; },
-      this);
 }
 
 void ShardOwner::enqueue(uint32_t s, const SmRecord& r) {
@@ -270,16 +267,8 @@ void ShardOwner::discharge_now(uint32_t s, Disposition d, uint32_t extra, InReq*
 
 bool ShardOwner::poll() {
   bool did = false;
-  while (!overflow.empty() && !overflow_blocked) {
-    if (!reactor->send_to(overflow.front().to, overflow.front().msg)) {
-      // That ring is full: its core is behind. Try again after a pause that doubles while it
-      // stays full, instead of spinning on it (issue 15: the core ran at 100 % meanwhile).
-      overflow_blocked = true;
-      overflow_backoff = std::clamp(overflow_backoff * 2, kOverflowRetryMin, kOverflowRetryMax);
-      reactor->arm_timer(overflow_timer, overflow_backoff);
-      break;
-    }
-    overflow_backoff = 0;
+  while (!overflow.empty()) {
+    if (!reactor->send_to(overflow.front().to, overflow.front().msg)) break;
     overflow.pop_front();
     did = true;
   }
@@ -297,7 +286,11 @@ bool ShardOwner::poll() {
 }
 
 bool ShardOwner::has_work() const {
-  return kicked || (!overflow.empty() && !overflow_blocked) || !local.empty();
+  // Posts waiting for a full ring are work only once it has room: its core wakes this one when
+  // it made some (Reactor::send_to), so the reactor sleeps meanwhile instead of spinning on it
+  // (issue 15: 100 % of a core for as long as the ring stayed full).
+  return kicked || !local.empty() ||
+         (!overflow.empty() && reactor->can_send_to(overflow.front().to));
 }
 
 void ShardOwner::on_tick() {

@@ -34,10 +34,6 @@ namespace cp::smsc {
 
 inline constexpr Nanos kSnapshotInterval = 250 * kNanosPerMilli;
 inline constexpr Nanos kRetryTick = 100 * kNanosPerMilli;
-// A post that met a full ring (the other core is behind) is tried again after a pause that
-// doubles from the first to the second while the ring stays full.
-inline constexpr Nanos kOverflowRetryMin = 100 * kNanosPerMicro;
-inline constexpr Nanos kOverflowRetryMax = 5 * kNanosPerMilli;
 // A queue whose request found no room toward its handler tries again after this (the tick
 // kicks it; backpressure, not a failure of the handler).
 inline constexpr Nanos kBackpressureRetry = 10 * kNanosPerMilli;
@@ -73,8 +69,6 @@ struct ShardOwner final : engine::Poller {
     CrossCoreMessage msg;
   };
   std::deque<Overflow> overflow;                 // posts waiting for room in a ring
-  bool overflow_blocked = false;                 // its ring was full: retried by overflow_timer
-  Nanos overflow_backoff = 0;                    // ... after this (0: the last try went)
   std::vector<CrossCoreMessage> local, running;  // posts to this core itself
   std::vector<InReq> report_pool;
   std::vector<InReq*> reports_free;
@@ -83,7 +77,7 @@ struct ShardOwner final : engine::Poller {
   LogThrottle report_log;
   uint64_t numdb_seen = 0;
   static ShardOwner& of(Reactor& r, const CrossCoreMessage& msg);
-  engine::Timer expiry_timer, tick_timer, overflow_timer;
+  engine::Timer expiry_timer, tick_timer;
 
   ShardOwner(Impl& i, unsigned c);
 

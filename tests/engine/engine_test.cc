@@ -2,6 +2,8 @@
 // ping-pong, backpressure when a ring is full), listen modes and connection steering, and the
 // hardware-thread bridge with a blocking fake device.
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +14,7 @@
 #include "engine/echo/echo_service.h"
 #include "engine/engine.h"
 #include "engine/hw_bridge.h"
+#include "tests/support/process.h"
 #include "tests/support/reactor_harness.h"
 
 namespace cp::engine {
@@ -132,6 +135,71 @@ TEST_P(EngineTest, FullRingRefusesInsteadOfDropping) {
   EXPECT_GE(engine.reactor(0).stats().cross_core_full.load(), refused.load());
   release = true;
   ASSERT_TRUE(test::eventually([&] { return received.load() == accepted.load(); }));
+  engine.request_stop();
+  engine.join();
+}
+
+// A producer whose ring is full waits asleep — its poller's has_work() waits on can_send_to() —
+// and the consumer wakes it once it made room: no spinning meanwhile (issue 15: a core spun at
+// 100 % on a full ring), and no timer needed to go on (it goes on within a fraction of the
+// reactor's 1 s idle sweep).
+TEST_P(EngineTest, AProducerOnAFullRingSleepsUntilTheConsumerMakesRoom) {
+  constexpr uint64_t kMessages = 200;  // far beyond the ring's 16
+  struct Shared {
+    std::atomic<bool> release{false};
+    std::atomic<uint64_t> received{0};
+    std::atomic<pid_t> producer_tid{0};
+  } sh;
+  struct Pusher final : Poller {
+    Reactor* r = nullptr;
+    Shared* sh = nullptr;
+    uint64_t left = kMessages;
+    bool started = false;
+    static void block(Reactor&, const CrossCoreMessage& m) {
+      auto* s = static_cast<Shared*>(m.ptr);
+      while (!s->release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    static void count(Reactor&, const CrossCoreMessage& m) {
+      static_cast<Shared*>(m.ptr)->received.fetch_add(1);
+    }
+    bool poll() override {
+      if (!started) {
+        started = true;
+        sh->producer_tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        if (!r->send_to(1, CrossCoreMessage{&block, 0, 0, {}, sh})) return false;
+      }
+      bool did = false;
+      while (left > 0 && r->send_to(1, CrossCoreMessage{&count, 0, 0, {}, sh})) {
+        --left;
+        did = true;
+      }
+      return did;
+    }
+    bool has_work() const override { return !started || (left > 0 && r->can_send_to(1)); }
+  } pusher;
+  Engine engine(two_cores(GetParam()));
+  engine.on_each_core([&](Reactor& r) -> Result<void, std::string> {
+    if (r.core() == 0) {
+      pusher.r = &r;
+      pusher.sh = &sh;
+      r.add_poller(pusher);
+    }
+    return {};
+  });
+  ASSERT_TRUE(engine.start());
+  ASSERT_TRUE(test::eventually([&] { return sh.producer_tid.load() != 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the ring fills
+  const std::string stat = "/proc/self/task/" + std::to_string(sh.producer_tid.load()) + "/stat";
+  const long before = test::cpu_ticks_of(stat);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const long spent = test::cpu_ticks_of(stat) - before;
+  EXPECT_LT(spent, 10) << "CPU ticks (of 100 a second) of the producer waiting on a full ring";
+  EXPECT_LT(sh.received.load(), kMessages);
+  sh.release = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(test::eventually([&] { return sh.received.load() == kMessages; }, 5000));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500))
+      << "the producer went on only with its idle sweep: nobody woke it";
   engine.request_stop();
   engine.join();
 }

@@ -659,10 +659,14 @@ TEST_P(SmppServerTest, AClientThatDoesNotReadIsNotReadEither) {
   const auto pdu = pdu::encode_header_only(pdu::cmd::enquire_link, 0, 1);
   std::vector<std::byte> batch;
   for (int i = 0; i < 1024; ++i) batch.insert(batch.end(), pdu.begin(), pdu.end());
-  // Send up to 8 MiB of requests, or until the kernel's buffers on both sides are full.
+  // Send up to 48 MiB of requests, or until the kernel's buffers on both sides are full. (The
+  // kernel alone may take tens of MiB: the server's receive buffer grows to tcp_rmem's maximum,
+  // 32 MiB here, and its send buffer to tcp_wmem's, 4 MiB, while it still reads — 8 MiB, the
+  // earlier bound, was sometimes all taken.)
+  constexpr size_t kCap = size_t{48} << 20;
   size_t sent = 0;
   auto stalled_since = std::chrono::steady_clock::now();
-  while (sent < 8u << 20) {
+  while (sent < kCap) {
     const ssize_t n = ::send(fd, batch.data() + sent % batch.size(),
                              batch.size() - sent % batch.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
@@ -673,7 +677,7 @@ TEST_P(SmppServerTest, AClientThatDoesNotReadIsNotReadEither) {
     if (std::chrono::steady_clock::now() - stalled_since > std::chrono::milliseconds(500)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_LT(sent, 8u << 20) << "the server read everything sent without being read";
+  EXPECT_LT(sent, kCap) << "the server read everything sent without being read";
   EXPECT_LE(server().stats().send_backlog_bytes_max.load(), 192u * 1024)
       << "bytes held for a client that does not read";
   // Reading now: an answer for every whole request sent.

@@ -117,13 +117,15 @@ void ShardOwner::abandon(uint64_t first, std::string_view why) {
         "cancelled ({} more not logged)",
         id, storage::make_message_id(shard->id(), first), g.received, g.parts, why, held);
   const std::vector<uint64_t> held = std::move(g.held);
-  // Committing parts are cancelled when durable (part_durable); held ones now.
+  // Committing parts are cancelled when durable (part_durable); held ones now. A discharge can
+  // finish at once (a failed store) and release its part, which may erase `g`: not used below.
   for (uint64_t index : held) {
     auto slot = by_index.find(index);
     if (slot && msgs[*slot].state == MsgState::part_held)
       discharge_now(*slot, Disposition::cancelled, 0, nullptr);
   }
-  if (g.live == 0) multiparts.erase(first);
+  if (auto left = multiparts.find(first); left != multiparts.end() && left->second.live == 0)
+    multiparts.erase(left);
 }
 
 void ShardOwner::part_released(uint32_t s) {

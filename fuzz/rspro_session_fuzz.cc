@@ -22,6 +22,7 @@
 #include "services/remsim/bankd.h"
 #include "services/remsim/server.h"
 #include "tests/services/remsim/sim_client.h"
+#include "tests/support/queued_sender.h"
 
 namespace {
 
@@ -39,30 +40,20 @@ constexpr uint32_t kFuzzedIp = ipv4(10, 0, 6, 9);
 // A peer that sends what it is given and reads (and drops) everything.
 struct RawPeer final : engine::ConnectionHandler {
   engine::Connection* conn = nullptr;
-  std::vector<std::byte> out;
+  cp::test::QueuedSender tx;
   void on_open(engine::Connection& c) override {
     conn = &c;
-    flush();
+    tx.attach(&c);
   }
   size_t on_data(engine::Connection&, std::span<const std::byte> data) override {
     return data.size();
   }
-  void on_writable(engine::Connection&) override { flush(); }
-  void on_close(engine::Connection&, engine::CloseReason, int) override { conn = nullptr; }
-  void send(std::span<const std::byte> bytes) {
-    out.insert(out.end(), bytes.begin(), bytes.end());
-    flush();
+  void on_writable(engine::Connection&) override { tx.flush(); }
+  void on_close(engine::Connection&, engine::CloseReason, int) override {
+    conn = nullptr;
+    tx.attach(nullptr);
   }
-  void flush() {
-    if (!conn || out.empty()) return;
-    const size_t n = std::min(out.size(), conn->send_room());
-    if (n == 0 || !conn->send({out.data(), n})) {
-      conn->wait_writable();
-      return;
-    }
-    out.erase(out.begin(), out.begin() + static_cast<long>(n));
-    if (!out.empty()) conn->wait_writable();
-  }
+  void send(std::span<const std::byte> bytes) { tx.send(bytes); }
 };
 
 void run(std::span<const std::byte> input) {

@@ -27,6 +27,7 @@
 #include "services/smsc/core.h"
 #include "services/smsc/numdb.h"
 #include "storage/store.h"
+#include "tests/support/queued_sender.h"
 
 namespace {
 
@@ -60,12 +61,13 @@ struct Esme final : engine::ConnectionHandler {
   engine::Connection* conn = nullptr;
   bool closed = false;
   bool answer_delivers = true;
-  std::vector<std::byte> out, in;
+  test::QueuedSender tx;
+  std::vector<std::byte> in;
   std::vector<pdu::Header> got;
 
   void on_open(engine::Connection& c) override {
     conn = &c;
-    flush();
+    tx.attach(&c);
   }
   size_t on_data(engine::Connection&, std::span<const std::byte> data) override {
     in.insert(in.end(), data.begin(), data.end());
@@ -90,25 +92,13 @@ struct Esme final : engine::ConnectionHandler {
     in.erase(in.begin(), in.begin() + static_cast<long>(at));
     return data.size();
   }
-  void on_writable(engine::Connection&) override { flush(); }
+  void on_writable(engine::Connection&) override { tx.flush(); }
   void on_close(engine::Connection&, engine::CloseReason, int) override {
     closed = true;
     conn = nullptr;
+    tx.attach(nullptr);
   }
-  void send(std::span<const std::byte> bytes) {
-    out.insert(out.end(), bytes.begin(), bytes.end());
-    flush();
-  }
-  void flush() {
-    if (!conn || out.empty()) return;
-    const size_t n = std::min(out.size(), conn->send_room());
-    if (n == 0 || !conn->send({out.data(), n})) {
-      conn->wait_writable();
-      return;
-    }
-    out.erase(out.begin(), out.begin() + static_cast<long>(n));
-    if (!out.empty()) conn->wait_writable();
-  }
+  void send(std::span<const std::byte> bytes) { tx.send(bytes); }
   bool has(uint32_t command_id, uint32_t status = pdu::status::ok) const {
     for (const auto& h : got)
       if (h.command_id == command_id && h.command_status == status) return true;

@@ -20,9 +20,12 @@
 #include "services/smsc/numdb.h"
 #include "services/smsc/wire.h"
 #include "storage/store.h"
+#include "tests/support/queued_sender.h"
 #include "tests/support/temp_dir.h"
 
 namespace cp::smsc::test {
+
+using cp::test::QueuedSender;
 
 inline constexpr std::string_view kNumbers =
     "2125550100 gsm smsprov\n"
@@ -183,7 +186,7 @@ class EngineClient final : public engine::ConnectionHandler {
   void on_open(Connection& c) override {
     conn = &c;
     open = true;
-    flush();
+    tx_.attach(&c);
   }
   size_t on_data(Connection&, std::span<const std::byte> data) override {
     size_t used = 0;
@@ -201,29 +204,17 @@ class EngineClient final : public engine::ConnectionHandler {
     }
     return used;
   }
-  void on_writable(Connection&) override { flush(); }
+  void on_writable(Connection&) override { tx_.flush(); }
   void on_close(Connection&, CloseReason, int) override {
     closed = true;
     conn = nullptr;
+    tx_.attach(nullptr);
   }
   // Queues a message; sent as soon as the connection takes it.
-  void send(std::span<const std::byte> bytes) {
-    out_.insert(out_.end(), bytes.begin(), bytes.end());
-    flush();
-  }
-  void flush() {
-    if (!conn || !open || out_.empty()) return;
-    const size_t n = std::min(out_.size(), conn->send_room());
-    if (n == 0 || !conn->send({out_.data(), n})) {
-      conn->wait_writable();
-      return;
-    }
-    out_.erase(out_.begin(), out_.begin() + static_cast<long>(n));
-    if (!out_.empty()) conn->wait_writable();
-  }
+  void send(std::span<const std::byte> bytes) { tx_.send(bytes); }
 
  private:
-  std::vector<std::byte> out_;
+  QueuedSender tx_;
 };
 
 // A reactor of the simulation transport (engine/sim) for the core or its clients.

@@ -7,11 +7,13 @@
 #include <mimalloc.h>
 #endif
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "base/cli.h"
 #include "base/log.h"
@@ -95,11 +97,48 @@ void raise_fd_limit() {
   CP_LOG_INFO("file descriptor limit {}", static_cast<uint64_t>(lim.rlim_cur));
 }
 
+// SIGHUP's reloads, on a thread of their own: a reload is answered after the engine's blocking
+// worker, which a slow disk or a slotmap save can hold for long, and the main thread must meanwhile
+// go on answering SIGTERM and pinging the watchdog (issue 15: it waited up to 30 s per reload).
+// A SIGHUP during a reload runs one more after it. Joined when the daemon ends (after the
+// engine stopped: a reload still waiting on the control socket then fails at once).
+class Reloader {
+ public:
+  explicit Reloader(cp::daemon::Services& services) : services_(services) {}
+  ~Reloader() {
+    if (thread_.joinable()) thread_.join();
+  }
+  Reloader(const Reloader&) = delete;
+  Reloader& operator=(const Reloader&) = delete;
+
+  void start() {
+    if (running_.load()) {
+      CP_LOG_NOTICE("SIGHUP: a reload is running; another follows it");
+      again_ = true;
+      return;
+    }
+    if (thread_.joinable()) thread_.join();
+    running_ = true;
+    thread_ = std::thread([this] {
+      do {
+        again_ = false;
+        services_.reload_all();
+      } while (again_.load());
+      running_ = false;
+    });
+  }
+
+ private:
+  cp::daemon::Services& services_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> again_{false};
+};
+
 // Waits for SIGTERM/SIGINT, pinging the systemd watchdog while every reactor is healthy: its
 // loop advanced since the last check, or it is asleep waiting for work. A reactor stuck in a
 // handler is neither, the pings stop, and systemd restarts the daemon.
-void wait_for_stop(cp::engine::Engine& engine, cp::daemon::Services& services,
-                   const sigset_t& signals) {
+void wait_for_stop(cp::engine::Engine& engine, Reloader& reloader, const sigset_t& signals) {
   uint64_t watchdog_usec = 0;
   const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
   const cp::Nanos period =
@@ -114,7 +153,7 @@ void wait_for_stop(cp::engine::Engine& engine, cp::daemon::Services& services,
     }
     if (sig == SIGHUP) {
       CP_LOG_NOTICE("SIGHUP: reloading what `cellctl ... reload` reloads");
-      services.reload_all();
+      reloader.start();
     }
     if (!watchdog) continue;
     bool alive = true;
@@ -173,7 +212,8 @@ int run(const Options& opts) {
   }
   sd_notifyf(0, "READY=1\nSTATUS=%u reactor(s) on %s\nMAINPID=%d", engine.core_count(),
              std::string(engine.backend_name()).c_str(), getpid());
-  wait_for_stop(engine, services, signals);
+  Reloader reloader(services);
+  wait_for_stop(engine, reloader, signals);
   sd_notify(0, "STOPPING=1");
   engine.request_stop();
   engine.join();

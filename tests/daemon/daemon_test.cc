@@ -1,11 +1,13 @@
 // cellplaned and cellctl as an operator uses them: the real binaries, started as processes,
 // talking over the real control socket and HTTP.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -624,14 +626,25 @@ TEST_F(DaemonTest, ShutdownCommandAndEpollOverride) {
 
 // systemd's notify protocol, as Type=notify with WatchdogSec= uses it: READY=1 once serving,
 // then WATCHDOG=1 pings while every reactor makes progress, STOPPING=1 on SIGTERM.
-TEST_F(DaemonTest, NotifiesSystemdReadyWatchdogAndStopping) {
-  const std::string notify_path = (dir_ / "notify.sock").string();
+// A datagram socket bound at `path`, where the daemon's sd_notify messages arrive
+// (NOTIFY_SOCKET); -1 on failure.
+int notify_socket(const std::string& path) {
   const int sock = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(sock, 0);
+  if (sock < 0) return -1;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", notify_path.c_str());
-  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(sock);
+    return -1;
+  }
+  return sock;
+}
+
+TEST_F(DaemonTest, NotifiesSystemdReadyWatchdogAndStopping) {
+  const std::string notify_path = (dir_ / "notify.sock").string();
+  const int sock = notify_socket(notify_path);
+  ASSERT_GE(sock, 0);
   // 400 ms watchdog: the daemon pings every 200 ms.
   Daemon d(dir_, {"--config", config_}, {"NOTIFY_SOCKET=" + notify_path, "WATCHDOG_USEC=400000"});
   std::string seen;
@@ -658,6 +671,59 @@ TEST_F(DaemonTest, NotifiesSystemdReadyWatchdogAndStopping) {
                std::string(buf, static_cast<size_t>(n)).find("STOPPING=1") != std::string::npos;
   }
   EXPECT_TRUE(stopping);
+  ::close(sock);
+}
+
+// SIGHUP's reload waits for the engine's blocking worker; held there (a slotmap save blocked
+// on a FIFO), the daemon still pings the watchdog and would still stop on SIGTERM (issue 15: the
+// main thread waited in the reload, so the pings stopped and systemd would kill it).
+TEST_F(DaemonTest, ASlowReloadDoesNotStopTheWatchdog) {
+  const std::string notify_path = (dir_ / "notify.sock").string();
+  const int sock = notify_socket(notify_path);
+  ASSERT_GE(sock, 0);
+  Daemon d(dir_, {"--config", config_}, {"NOTIFY_SOCKET=" + notify_path, "WATCHDOG_USEC=400000"});
+  ASSERT_TRUE(wait_socket()) << d.log();
+  // The next slotmap save blocks in open() until someone reads its temporary file, a FIFO;
+  // the worker is held, and every reload queued behind it.
+  const std::string fifo = (dir_ / "state" / "remsim-slotmaps.txt.tmp").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  struct Unblock {  // whatever happens below, the save is let go before the daemon is stopped
+    std::string path;
+    std::thread reader;
+    void release() {
+      if (reader.joinable()) return;
+      reader = std::thread([p = path] {
+        const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+        char buf[4096];
+        while (fd >= 0 && ::read(fd, buf, sizeof buf) > 0) {
+        }
+        if (fd >= 0) ::close(fd);
+      });
+    }
+    ~Unblock() {
+      release();
+      reader.join();
+    }
+  } unblock{fifo, {}};
+  std::thread add([&] { ctl({"remsim", "slotmaps", "add", "bank=1:0", "client=23:0"}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the save is blocked now
+  for (char buf[512]; ::recv(sock, buf, sizeof buf, MSG_DONTWAIT) > 0;) {
+  }
+  ASSERT_EQ(::kill(d.pid(), SIGHUP), 0);
+  int watchdogs = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd pfd{sock, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
+    if (n > 0 && std::string(buf, static_cast<size_t>(n)).find("WATCHDOG=1") != std::string::npos)
+      ++watchdogs;
+  }
+  EXPECT_GE(watchdogs, 4) << "watchdog pings in 1.5 s of a reload held up" << d.log();
+  unblock.release();
+  add.join();
+  EXPECT_EQ(d.terminate(), 0) << d.log();
   ::close(sock);
 }
 

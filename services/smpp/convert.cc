@@ -107,26 +107,6 @@ std::optional<uint16_t> tlv_u16(std::span<const std::byte> tlvs, uint16_t tag) {
                                static_cast<unsigned>(t->value[1]));
 }
 
-// An SMPP address into a record's: digits (a leading '+' dropped), or for TON 5 an alphanumeric
-// originator kept as packed GSM 7-bit.
-bool set_address(storage::Address& a, std::string_view text, uint8_t ton, uint8_t npi) {
-  if (ton == 5) {
-    auto septets = sms::utf8_to_gsm7(text);
-    if (!septets || septets->empty() || septets->size() > 11) return false;
-    const auto packed = sms::pack_septets(*septets);
-    if (packed.size() > sizeof a.packed) return false;
-    a = storage::Address{};
-    a.ton = ton;
-    a.npi = npi;
-    a.length = static_cast<uint8_t>(packed.size());
-    std::memcpy(a.packed, packed.data(), packed.size());
-    return true;
-  }
-  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
-  if (text.empty()) return false;
-  return storage::set_digits(a, text, ton, npi);
-}
-
 std::string address_text(const storage::Address& a) {
   if (a.ton != 5) return storage::digits(a);
   const size_t n = std::min<size_t>(a.length, sizeof a.packed);
@@ -153,6 +133,26 @@ pdu::MessageState state_of(uint8_t disposition) {
 }
 
 }  // namespace
+
+// An SMPP address into a record's: digits (a leading '+' dropped), or for TON 5 an alphanumeric
+// originator kept as packed GSM 7-bit.
+bool set_address(storage::Address& a, std::string_view text, uint8_t ton, uint8_t npi) {
+  if (ton == 5) {
+    auto septets = sms::utf8_to_gsm7(text);
+    if (!septets || septets->empty() || septets->size() > 11) return false;
+    const auto packed = sms::pack_septets(*septets);
+    if (packed.size() > sizeof a.packed) return false;
+    a = storage::Address{};
+    a.ton = ton;
+    a.npi = npi;
+    a.length = static_cast<uint8_t>(packed.size());
+    std::memcpy(a.packed, packed.data(), packed.size());
+    return true;
+  }
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  if (text.empty()) return false;
+  return storage::set_digits(a, text, ton, npi);
+}
 
 size_t format_message_id(uint64_t id, std::span<char, 17> out) {
   static constexpr char kHex[] = "0123456789abcdef";

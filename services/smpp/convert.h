@@ -49,6 +49,10 @@ std::span<const std::byte> encode_bind_resp_into(std::span<std::byte, 48> buf, u
                                                  std::string_view system_id,
                                                  bool interface_version_tlv = true);
 
+// An SMPP address into a record's: digits (a leading '+' dropped), or for TON 5 an alphanumeric
+// originator kept as packed GSM 7-bit. False when it does not fit.
+bool set_address(storage::Address& a, std::string_view text, uint8_t ton, uint8_t npi);
+
 // The SMPP command_status for a refusal of the core.
 uint32_t smpp_status_of(smsc::wire::Status status);
 

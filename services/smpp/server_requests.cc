@@ -46,6 +46,7 @@ void SmppServer::Shard::handle_target(Session& s, const pdu::Header& h,
   if (s.state != Session::State::bound || !s.can_transmit())
     return refuse(pdu::status::invbndsts, "not a transmitter bind");
   std::string_view id_text;
+  wire::Target t;
   if (query) {
     auto q = pdu::decode_query_sm(body);
     if (!q) return refuse(q.error().status, q.error().what);
@@ -53,11 +54,19 @@ void SmppServer::Shard::handle_target(Session& s, const pdu::Header& h,
   } else {
     auto c = pdu::decode_cancel_sm(body);
     if (!c) return refuse(c.error().status, c.error().what);
-    // Cancelling every message from a source to a destination is not offered (docs/SMPP.md).
-    if (c->message_id.empty()) return refuse(failed, "cancel_sm without a message_id");
     id_text = c->message_id;
+    if (id_text.empty()) {
+      // Every message of this peer from the source to the destination (its service_type is not
+      // kept, so not matched).
+      t.by = wire::TargetBy::oa_da_all;
+      if (!set_address(t.oa, c->source.addr, c->source.ton, c->source.npi))
+        return refuse(pdu::status::invsrcadr, "source_addr");
+      if (!set_address(t.da, c->dest.addr, c->dest.ton, c->dest.npi))
+        return refuse(pdu::status::invdstadr, "destination_addr");
+    }
   }
-  const auto id = parse_message_id(id_text);
+  std::optional<uint64_t> id = 0;
+  if (t.by == wire::TargetBy::message_id) id = parse_message_id(id_text);
   if (!id) return refuse(pdu::status::invmsgid, "not one of our message ids");
   if (!s.peer_known) return refuse(failed, "the account names no peer");
   if (!link || !link->up()) return refuse(pdu::status::throttled, "the SMSC core is not reachable");
@@ -73,7 +82,6 @@ void SmppServer::Shard::handle_target(Session& s, const pdu::Header& h,
   r.sequence = h.sequence;
   r.command = h.command_id;
   r.message_id = *id;
-  wire::Target t;
   t.message_id = *id;
   t.check_owner = true;  // the peer's own messages only
   t.owner_class = static_cast<uint8_t>(storage::SmeClass::downstream);

@@ -247,6 +247,7 @@ void ShardOwner::request(InReq& q) {
       return reply(q);
     }
     case InReq::Kind::cancel: {
+      if (q.target.by == wire::TargetBy::oa_da_all) return cancel_all(q);
       auto s = find_target(q.target);
       if (const SmRecord* r = s ? record_of(*s) : nullptr;
           r && !visible(q.target, r->src_class, r->src_peer))
@@ -336,6 +337,31 @@ void ShardOwner::request(InReq& q) {
     default:
       break;
   }
+}
+
+// CANCEL of every message from OA to DA: those waiting in a queue (a handler holds the others,
+// or they are not whole yet) are discharged as cancelled, and the answer — how many, in its
+// message id — waits for the last discharge: commits are in order, so then all are durable.
+void ShardOwner::cancel_all(InReq& q) {
+  const std::string oa = storage::digits(q.target.oa);
+  const std::string da = storage::digits(q.target.da);
+  std::vector<uint32_t> found;
+  for (uint32_t s = 0; s < msgs.size(); ++s) {
+    const MsgState st = msgs[s].state;
+    if (st != MsgState::peer_queued && st != MsgState::imsi_wait && st != MsgState::mt_core)
+      continue;
+    const SmRecord* r = record_of(s);
+    if (r && r->src.ton == q.target.oa.ton && storage::digits(r->src) == oa &&
+        storage::digits(r->dst_written) == da && visible(q.target, r->src_class, r->src_peer))
+      found.push_back(s);
+  }
+  if (found.empty()) {
+    q.status = Status::not_found;
+    return reply(q);
+  }
+  q.message_id = found.size();
+  for (size_t i = 0; i < found.size(); ++i)
+    discharge_now(found[i], Disposition::cancelled, 0, i + 1 == found.size() ? &q : nullptr);
 }
 
 void ShardOwner::on_request_durable(void* ctx, uint64_t, int32_t result) {

@@ -273,6 +273,7 @@ struct ShardOwner final : engine::Poller {
   static void on_request(Reactor& r, const CrossCoreMessage& msg);
   std::optional<uint32_t> find_target(const wire::Target& t);
   void request(InReq& q);
+  void cancel_all(InReq& q);
   static void on_request_durable(void* ctx, uint64_t, int32_t result);
 
   // -- poller: overflowed posts, retried discharges, queue draining

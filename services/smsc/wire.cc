@@ -294,7 +294,8 @@ Status decode(std::span<const std::byte> bytes, Message& out) {
     case Type::query: {
       Target& t = out.target;
       const auto by = static_cast<uint8_t>(b[0]);
-      if (by > 1 || (type == Type::query && by != 0)) return Status::bad_message;
+      if (by > 2 || (type == Type::query && by != 0) || (type != Type::cancel && by == 2))
+        return Status::bad_message;
       t.by = static_cast<TargetBy>(by);
       const auto srr = static_cast<uint8_t>(b[1]);
       if (srr > 1 || (type != Type::change_srr && srr != 0)) return Status::bad_message;

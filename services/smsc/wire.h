@@ -123,7 +123,8 @@ struct Submit {
 };
 
 // How CANCEL and CHANGE_SRR name their target.
-enum class TargetBy : uint8_t { message_id = 0, oa_da_mr = 1 };
+// oa_da_all (CANCEL only): every active message from OA to DA (SMPP cancel_sm without an id).
+enum class TargetBy : uint8_t { message_id = 0, oa_da_mr = 1, oa_da_all = 2 };
 struct Target {
   TargetBy by = TargetBy::message_id;
   uint64_t message_id = 0;

@@ -516,11 +516,10 @@ TEST_P(SmppServerTest, QueryAndCancelTouchOnlyThePeersOwnMessages) {
   ASSERT_TRUE(q);
   EXPECT_EQ(q->header.command_status, pdu::status::queryfail);
   EXPECT_EQ(cancel(*beta, id), pdu::status::cancelfail);
-  // Ids that are not ours at all; cancel by source and destination (not offered).
+  // An id that is not one of ours at all.
   q = query(*acme, "not-an-id");
   ASSERT_TRUE(q);
   EXPECT_EQ(q->header.command_status, pdu::status::invmsgid);
-  EXPECT_EQ(cancel(*acme, ""), pdu::status::cancelfail);
   // Its own: cancelled, then queried as DELETED with the date it ended.
   EXPECT_EQ(cancel(*acme, id), pdu::status::ok);
   EXPECT_EQ(cancel(*acme, id), pdu::status::cancelfail) << "cancelled twice";
@@ -532,6 +531,38 @@ TEST_P(SmppServerTest, QueryAndCancelTouchOnlyThePeersOwnMessages) {
   EXPECT_EQ(body->message_state, 4);  // DELETED
   EXPECT_EQ(body->final_date.size(), 16u);
   EXPECT_EQ(harness_->smsc().stats().cancelled.load(), 1u);
+}
+
+// cancel_sm without a message_id: every message of the peer from that source to that
+// destination still waiting, and nothing of another peer's (issue 15: refused).
+TEST_P(SmppServerTest, CancelSmWithoutAnIdCancelsThePeersMessagesFromSourceToDestination) {
+  auto acme = bound("acme-tx", "pw", pdu::cmd::bind_transmitter);
+  std::vector<std::byte> text;
+  for (const char* to : {"12125550101", "12125550101", "12125550100"})
+    ASSERT_EQ(
+        submit_when_ready(*acme, message("12126660001", to, "wait", text)).header.command_status,
+        pdu::status::ok);
+  auto cancel_all = [](TestEsme& e, std::string_view to) {
+    e.send(pdu::PduWriter(pdu::cmd::cancel_sm, 0, e.next_sequence())
+               .cstring("")
+               .cstring("")
+               .u8(1)
+               .u8(1)
+               .cstring("12126660001")
+               .u8(1)
+               .u8(1)
+               .cstring(to)
+               .finish());
+    auto resp = e.read_command(pdu::cmd::cancel_sm | pdu::cmd::response_bit);
+    EXPECT_TRUE(resp);
+    return resp ? resp->header.command_status : ~0u;
+  };
+  auto beta = bound("beta", "pw");
+  EXPECT_EQ(cancel_all(*beta, "12125550101"), pdu::status::cancelfail) << "another peer's";
+  EXPECT_EQ(cancel_all(*acme, "12125550101"), pdu::status::ok);
+  EXPECT_TRUE(eventually([&] { return harness_->smsc().stats().cancelled.load() == 2; }));
+  EXPECT_EQ(cancel_all(*acme, "12125550101"), pdu::status::cancelfail) << "none left";
+  EXPECT_EQ(harness_->smsc().stats().cancelled.load(), 2u) << "the third went elsewhere";
 }
 
 TEST_P(SmppServerTest, MalformedInput) {

@@ -77,6 +77,16 @@ TEST(SmscWire, QueryAndTheOwnerCheckRoundTrip) {
   auto c = all[all.size() - 2];
   c[20] = std::byte{0};  // the check off, the owner still named
   EXPECT_EQ(wire::decode(c, d), Status::bad_message);
+  // "Every message from OA to DA" is for CANCEL only.
+  wire::Target every;
+  every.by = wire::TargetBy::oa_da_all;
+  std::byte b[wire::kMessageMax];
+  ASSERT_EQ(wire::decode({b, wire::encode_target(b, Type::cancel, 1, every)}, d), Status::ok);
+  EXPECT_EQ(d.target.by, wire::TargetBy::oa_da_all);
+  EXPECT_EQ(wire::decode({b, wire::encode_target(b, Type::change_srr, 2, every)}, d),
+            Status::bad_message);
+  EXPECT_EQ(wire::decode({b, wire::encode_target(b, Type::query, 3, every)}, d),
+            Status::bad_message);
 }
 
 TEST(SmscWire, EveryMessageRoundTrips) {

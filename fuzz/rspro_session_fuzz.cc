@@ -19,6 +19,7 @@
 
 #include "engine/reactor.h"
 #include "engine/sim/sim_backend.h"
+#include "fuzz/fuzz_chunks.h"
 #include "services/remsim/bankd.h"
 #include "services/remsim/server.h"
 #include "tests/services/remsim/sim_client.h"
@@ -129,13 +130,7 @@ void run(std::span<const std::byte> input) {
   RawPeer fuzzed;
   if (!fuzzed_r->connect(to_bank ? bo.listen : so.listen, fuzzed)) fail("connect");
   while (!input.empty()) {
-    size_t n = input.size() >= 2
-                   ? (static_cast<size_t>(input[0]) | static_cast<size_t>(input[1]) << 8)
-                   : input.size();
-    input = input.subspan(std::min<size_t>(2, input.size()));
-    n = std::min(n, input.size());
-    fuzzed.send(input.first(n));
-    input = input.subspan(n);
+    fuzzed.send(fuzz::next_chunk(input));
     run_for(2 * kNanosPerMilli);
   }
   run_for(200 * kNanosPerMilli);

@@ -22,6 +22,7 @@
 
 #include "engine/reactor.h"
 #include "engine/sim/sim_backend.h"
+#include "fuzz/fuzz_chunks.h"
 #include "proto/smpp/pdu.h"
 #include "services/smpp/server.h"
 #include "services/smsc/core.h"
@@ -174,13 +175,7 @@ void run(std::span<const std::byte> input) {
   Esme fuzzed;
   if (!client.connect(o.listen, fuzzed)) fail("connect");
   while (!input.empty()) {
-    size_t n = input.size() >= 2
-                   ? (static_cast<size_t>(input[0]) | static_cast<size_t>(input[1]) << 8)
-                   : input.size();
-    input = input.subspan(std::min<size_t>(2, input.size()));
-    n = std::min(n, input.size());
-    fuzzed.send(input.first(n));
-    input = input.subspan(n);
+    fuzzed.send(fuzz::next_chunk(input));
     rounds(20);
   }
   rounds(500);

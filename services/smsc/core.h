@@ -62,6 +62,7 @@ struct SmscOptions {
   Nanos retry_delay = 10 * kNanosPerSecond;        // after a temporary failure of a handler
   Nanos handler_timeout = 60 * kNanosPerSecond;    // a handler answer later than this is lost
   Nanos duplicate_window = 600 * kNanosPerSecond;  // a duplicate is an active message this young
+  uint32_t parts_assembling_max = 65536;  // per core: multi-part messages being entered at once
   Nanos part_timeout =
       30 * kNanosPerSecond;  // a multi-part message missing parts this long: cancelled
   uint32_t max_active_per_core = 1 << 20;

@@ -30,7 +30,15 @@ std::optional<uint64_t> ShardOwner::begin_part(InReq& q) {
   const uint64_t next = shard->next_index();
   auto at = assembling.find(key);
   if (r.part == 1) {
-    if (at != assembling.end()) abandon(at->second, "its part 1 came again");
+    if (at != assembling.end()) {
+      abandon(at->second, "its part 1 came again");
+    } else if (assembling.size() >= impl.opt.parts_assembling_max) {
+      // Clients that start messages and never finish them are bounded (part_timeout_s clears
+      // them): the next one is refused until some are done.
+      q.status = Status::busy;
+      reply(q);
+      return std::nullopt;
+    }
     Multipart& g = multiparts[next];
     g = Multipart{};
     g.key = key;

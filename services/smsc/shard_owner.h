@@ -194,7 +194,7 @@ struct ShardOwner final : engine::Poller {
   LogThrottle part_log;
   // Before a part's append: finds or starts its message (part 1's index, which the append will
   // give part 1) and sets the record's first_part_back; nothing (q answered part_missing) when
-  // the part does not continue a message being entered.
+  // the part does not continue a message being entered (busy: too many being entered).
   std::optional<uint64_t> begin_part(InReq& q);
   // A part refused after begin_part: its message is given up.
   void part_refused(const InReq& q);

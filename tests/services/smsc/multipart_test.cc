@@ -126,6 +126,23 @@ TEST_P(SmscMultipartTest, APartThatDoesNotContinueItsMessageGivesItUp) {
   EXPECT_FALSE(rh.receive(200)) << "a withdrawn part was delivered";
 }
 
+// Messages begun and never finished are bounded per core: past the limit the next one is
+// refused busy (a temporary refusal) until some are done.
+TEST_P(SmscMultipartTest, MessagesBeingEnteredAtOnceAreBounded) {
+  TempDir tmp;
+  SmscOptions o = test_options(tmp.str());
+  o.parts_assembling_max = 2;
+  SmscHarness h(tmp.str(), 1, o);
+  ASSERT_TRUE(h.started());
+  SmscClient c = h.client();
+  // Each message to a number of its own (otherwise their parts would be duplicates).
+  ASSERT_EQ(submit(c, part(1, 2, 1, "4155550101"), 1).header.status, Status::ok);
+  ASSERT_EQ(submit(c, part(1, 2, 2, "4155550102"), 2).header.status, Status::ok);
+  EXPECT_EQ(submit(c, part(1, 2, 3, "4155550103"), 3).header.status, Status::busy);
+  ASSERT_EQ(submit(c, part(2, 2, 1, "4155550101"), 4).header.status, Status::ok);  // one done
+  EXPECT_EQ(submit(c, part(1, 2, 3, "4155550103"), 5).header.status, Status::ok);
+}
+
 TEST_P(SmscMultipartTest, CancellingAPartOfAMessageNotYetWholeWithdrawsEveryPart) {
   // What the SMPP server does when one part of a submit_sm is refused: it answers the
   // submit_sm with the refusal and cancels the parts already stored.

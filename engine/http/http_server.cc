@@ -77,7 +77,12 @@ class HttpServer::Session final : public ConnectionHandler {
   void unhold_as_error(int status, std::string_view reason) {
     if (!held_ || conn_ == nullptr) return;
     HttpResponseWriter response(response_area(), server_->config_.response_head_bytes_max);
-    response.set_error(status, reason);
+    if (!response.set_error(static_cast<uint16_t>(status), reason)) {
+      // A reason too long for the response area (it may quote configured paths): the status
+      // alone still fits.
+      response = HttpResponseWriter(response_area(), server_->config_.response_head_bytes_max);
+      response.set_error(static_cast<uint16_t>(status), "");
+    }
     queue(response, close_after_pending_);
     unhold();
   }

@@ -75,7 +75,7 @@ void SmppServer::Shard::handle_target(Session& s, const pdu::Header& h,
   const uint32_t index = free_requests.back();
   free_requests.pop_back();
   PeerRequest& r = requests[index];
-  ++r.generation;
+  r.generation = (r.generation + 1) & 0x7FFFFFFFu;  // bit 63 is kRequestCookie's
   r.used = true;
   r.session = &s;
   r.session_serial = s.serial;

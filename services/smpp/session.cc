@@ -62,7 +62,7 @@ uint32_t SegmentedSubmits::take(uint16_t segments) {
   e.first_id = 0;
   e.has_first = false;
   e.accepted.clear();
-  ++e.generation;
+  e.generation = (e.generation + 1) & 0x7FFFFFFFu;  // bit 63 of a cookie stays clear
   e.used = true;
   return index;
 }
